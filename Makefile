@@ -1,0 +1,149 @@
+# cprof - one non-recursive Makefile.
+#
+#   make            build build/libcprof.so (installs missing build packages)
+#   make test       every test; ends with "N passed, N failed"
+#   make demo       build, run the demo programs, show their profiles
+#   make stress     the longer stress suite
+#   make bench      overhead and accuracy benchmarks (writes docs/performance.md)
+#   make install PREFIX=/usr/local
+#   make check-exports   the library exports only the interposed symbols and the API
+#
+# V=1 shows the commands; WERROR= builds without -Werror (for packagers);
+# SANITIZE=address,undefined builds an instrumented library in build-san/.
+
+V ?= 0
+Q := $(if $(filter 1,$(V)),,@)
+CC ?= cc
+PYTHON ?= /usr/bin/python3
+PREFIX ?= /usr/local
+DESTDIR ?=
+
+ifdef SANITIZE
+BUILD ?= build-san
+SANFLAGS := -fsanitize=$(SANITIZE) -fno-sanitize-recover=all
+else
+BUILD ?= build
+SANFLAGS :=
+endif
+
+WERROR ?= -Werror
+OPT ?= -O2
+GEN := $(BUILD)/gen
+
+# Flags for code that runs inside someone else's process: position
+# independent, nothing exported by default, initial-exec TLS (no allocation
+# on first access), calls inside the library bound locally, frame pointers
+# (the fp unwinder walks cprof's own frames), unwind tables (C++ exceptions
+# cross the operator new wrappers).
+CFLAGS_LIB := -std=gnu11 $(OPT) -g -fPIC -fvisibility=hidden -fno-semantic-interposition \
+	-ftls-model=initial-exec -fno-omit-frame-pointer -fasynchronous-unwind-tables \
+	-fno-strict-aliasing -D_GNU_SOURCE -Ipreload -Ihooks -Iencoder -I$(GEN) $(SANFLAGS)
+WARN := -Wall -Wextra -Wshadow -Wno-unused-parameter $(WERROR)
+LDFLAGS_LIB := -shared -Wl,-z,now -Wl,-z,relro -Wl,-z,nodelete -Wl,--no-undefined \
+	-Wl,--exclude-libs,ALL $(SANFLAGS)
+LIBS := -lprotobuf-c -lz -lm -ldl -lpthread
+
+LIB_SRC := $(sort $(wildcard preload/*.c hooks/*.c encoder/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/profile.pb-c.o
+LIB := $(BUILD)/libcprof.so
+
+all: $(LIB)
+
+.PHONY: all deps test-deps test stress bench demo install clean check-exports unit
+
+# ---- dependencies (Debian) ----------------------------------------------------
+$(BUILD)/.deps-build: scripts/deps.sh
+	$(Q)mkdir -p $(BUILD)
+	$(Q)sh scripts/deps.sh build
+	$(Q)touch $@
+
+deps: $(BUILD)/.deps-build
+
+test-deps:
+	$(Q)sh scripts/deps.sh test
+
+# ---- generated protobuf-c code ----------------------------------------------
+$(GEN)/profile.pb-c.c $(GEN)/profile.pb-c.h: encoder/profile.proto | $(BUILD)/.deps-build
+	@echo "  PROTOC  $<"
+	$(Q)mkdir -p $(GEN)
+	$(Q)protoc-c --proto_path=encoder --c_out=$(GEN) encoder/profile.proto
+
+# Generated code keeps its own (lenient) warnings.
+$(BUILD)/obj/gen/profile.pb-c.o: $(GEN)/profile.pb-c.c
+	@echo "  CC      $<"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_LIB) -w -c $< -o $@
+
+$(BUILD)/obj/%.o: %.c $(GEN)/profile.pb-c.h | $(BUILD)/.deps-build
+	@echo "  CC      $<"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_LIB) $(WARN) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS_LIB) -o $@ $(LIB_OBJ) $(LIBS)
+	$(Q)sh scripts/check-exports.sh $@
+
+check-exports: $(LIB)
+	$(Q)sh scripts/check-exports.sh $(LIB)
+
+-include $(LIB_OBJ:.o=.d)
+
+# ---- tests -------------------------------------------------------------------
+# Unit tests include the module sources they test (one translation unit
+# each) and link nothing from the library, so they never interpose malloc.
+UNIT_SRC := $(sort $(wildcard test/unit/*.c))
+UNIT_BIN := $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/unit/%)
+CFLAGS_TEST := -std=gnu11 -O1 -g -D_GNU_SOURCE -Ipreload -Ihooks -Iencoder -I$(GEN) -Itest/unit \
+	-Wall -Wextra -Wno-unused-parameter -Wno-unused-function $(SANFLAGS)
+
+$(BUILD)/test/unit/%: test/unit/%.c $(GEN)/profile.pb-c.h
+	@echo "  CC      $<"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS_TEST) -MMD -MP $< -o $@ $(LIBS) $(SANFLAGS)
+
+-include $(UNIT_BIN:=.d)
+
+unit: $(UNIT_BIN)
+
+# Test programs (ground truth, demos, stress subjects).
+PROG_C := $(sort $(wildcard test/progs/*.c))
+PROG_CXX := $(sort $(wildcard test/progs/*.cc))
+PROG_BIN := $(PROG_C:test/progs/%.c=$(BUILD)/test/progs/%) $(PROG_CXX:test/progs/%.cc=$(BUILD)/test/progs/%)
+CFLAGS_PROG := -O1 -g -fno-omit-frame-pointer -fno-inline-functions -pthread -Wall -Wno-unused-result
+
+$(BUILD)/test/progs/%: test/progs/%.c
+	@echo "  CC      $<"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) -std=gnu11 $(CFLAGS_PROG) $< -o $@ -ldl -lm
+
+$(BUILD)/test/progs/%: test/progs/%.cc
+	@echo "  CXX     $<"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CXX) -std=gnu++17 $(CFLAGS_PROG) $< -o $@ -ldl
+
+progs: $(PROG_BIN)
+
+test: $(LIB) unit progs test-deps
+	$(Q)$(PYTHON) test/run.py --build $(BUILD)
+
+stress: $(LIB) unit progs test-deps
+	$(Q)$(PYTHON) test/run.py --build $(BUILD) --stress
+
+bench: $(LIB) progs test-deps
+	$(Q)$(PYTHON) bench/run.py --build $(BUILD)
+
+demo: $(LIB) progs test-deps
+	$(Q)sh scripts/demo.sh $(BUILD)
+
+# ---- install -------------------------------------------------------------------
+install: $(LIB)
+	$(Q)install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	$(Q)install -m 0644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libcprof.so
+	$(Q)sed 's|^CPROF_LIBDIR_INSTALLED=.*|CPROF_LIBDIR_INSTALLED=$(PREFIX)/lib|' scripts/cprof > $(DESTDIR)$(PREFIX)/bin/cprof
+	$(Q)chmod 0755 $(DESTDIR)$(PREFIX)/bin/cprof
+	$(Q)install -m 0644 docs/cprof.1 $(DESTDIR)$(PREFIX)/share/man/man1/cprof.1
+	@echo "installed $(DESTDIR)$(PREFIX)/lib/libcprof.so and $(DESTDIR)$(PREFIX)/bin/cprof"
+
+clean:
+	rm -rf build build-san

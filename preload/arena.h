@@ -1,0 +1,50 @@
+/*
+ * arena.h - cprof's own memory, from mmap, never from the program's heap.
+ *
+ * Three allocators, one per lifetime:
+ *
+ *  - pages_alloc/pages_free: whole mappings (tables, ring buffers).  Zeroed.
+ *    Any context but a signal handler (mmap itself is async-signal-safe, but
+ *    nothing in a handler needs memory).
+ *
+ *  - arena_alloc: small long-lived objects (stack table nodes, thread
+ *    records), bump-allocated from 1 MiB chunks under a spinlock; never
+ *    freed.  Zeroed, 16-byte aligned.
+ *
+ *  - struct region: scratch memory owned by one dump.  Single-threaded by
+ *    contract (the thread holding the dump lock); region_reset() unmaps
+ *    everything at once.
+ *
+ * All return NULL when the kernel refuses memory; callers degrade (stop
+ * sampling, skip a dump) rather than fail the program.
+ */
+#ifndef CPROF_ARENA_H
+#define CPROF_ARENA_H
+
+#include "common.h"
+#include "lock.h"
+
+void *pages_alloc(size_t size);
+void pages_free(void *p, size_t size);
+
+void *arena_alloc(size_t size);
+/* Bytes the arena has mapped (for the profiler's own memory report). */
+size_t arena_mapped(void);
+
+struct region_chunk;
+struct region {
+	struct region_chunk *head;
+	size_t mapped;
+};
+
+void *region_alloc(struct region *r, size_t size);
+void *region_realloc(struct region *r, void *old, size_t old_size, size_t new_size);
+char *region_strdup(struct region *r, const char *s);
+void region_reset(struct region *r);
+
+/* fork protection (see init.c). */
+void arena_fork_prepare(void);
+void arena_fork_parent(void);
+void arena_fork_child(void);
+
+#endif

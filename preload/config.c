@@ -1,0 +1,301 @@
+/*
+ * config.c - strict parsing of the CPROF_* variables.
+ *
+ * Every value is validated; a bad one keeps the default and produces one
+ * line that names the variable and the accepted form (mutrace's habit,
+ * without its exit()).  Pure functions: no environment access, no
+ * allocation, no I/O, so the parser can be fuzzed (test/fuzz/).
+ */
+#include <signal.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+
+const char *const config_names[] = {
+	"CPROF_PROFILES", "CPROF_HEAP_RATE", "CPROF_CPU_HZ", "CPROF_UNWIND",
+	"CPROF_SIGNAL", "CPROF_OUTPUT", "CPROF_QUIET", "CPROF_MUTEX_FRACTION",
+	"CPROF_BLOCK_RATE", "CPROF_HTTP", "CPROF_HTTP_TOKEN", "CPROF_INTERVAL",
+	"CPROF_FOLLOW_EXEC", "CPROF_ROOT_PID", NULL,
+};
+
+void config_defaults(struct cprof_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->profiles = PROF_DEFAULT;
+	c->heap_rate = CPROF_DEFAULT_HEAP_RATE;
+	c->cpu_hz = CPROF_DEFAULT_CPU_HZ;
+	c->unwind = UNWIND_LIBUNWIND;
+	c->dump_signal = SIGUSR2;
+	memcpy(c->output, CPROF_DEFAULT_OUTPUT, sizeof(CPROF_DEFAULT_OUTPUT));
+	c->mutex_fraction = 1;
+	c->block_rate = CPROF_DEFAULT_BLOCK_RATE;
+	c->follow_exec = true;
+}
+
+/* Unsigned decimal, digits only, no sign, no spaces, no overflow. */
+static int parse_u64(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+	if (!*s)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		uint64_t d = (uint64_t)(*s - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = {"1", "yes", "true", "on"};
+	static const char *const no[] = {"0", "no", "false", "off"};
+	for (size_t i = 0; i < CPROF_ARRAY_LEN(yes); i++) {
+		if (strcmp(s, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcmp(s, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static const struct {
+	const char *name;
+	unsigned bit;
+} profile_names[] = {
+	{"cpu", PROF_CPU},       {"heap", PROF_HEAP},
+	{"allocs", PROF_HEAP},   {"mutex", PROF_MUTEX},
+	{"block", PROF_BLOCK},   {"threads", PROF_THREADS},
+	{"goroutine", PROF_THREADS}, {"threadcreate", PROF_THREADCREATE},
+	{"all", PROF_ALL},       {"none", 0},
+};
+
+const char *config_profile_name(unsigned bit)
+{
+	switch (bit) {
+	case PROF_CPU: return "cpu";
+	case PROF_HEAP: return "heap";
+	case PROF_MUTEX: return "mutex";
+	case PROF_BLOCK: return "block";
+	case PROF_THREADS: return "threads";
+	case PROF_THREADCREATE: return "threadcreate";
+	default: return "?";
+	}
+}
+
+int config_parse_profiles(const char *s, unsigned *out, char *bad, size_t badlen)
+{
+	unsigned mask = 0;
+	const char *p = s;
+
+	for (;;) {
+		const char *e = p;
+		while (*e && *e != ',')
+			e++;
+		size_t len = (size_t)(e - p);
+		if (len) {
+			size_t i;
+			for (i = 0; i < CPROF_ARRAY_LEN(profile_names); i++) {
+				if (strlen(profile_names[i].name) == len &&
+				    memcmp(profile_names[i].name, p, len) == 0)
+					break;
+			}
+			if (i == CPROF_ARRAY_LEN(profile_names)) {
+				if (badlen) {
+					size_t n = len < badlen - 1 ? len : badlen - 1;
+					memcpy(bad, p, n);
+					bad[n] = '\0';
+				}
+				return -1;
+			}
+			mask |= profile_names[i].bit;
+		}
+		if (!*e)
+			break;
+		p = e + 1;
+	}
+	*out = mask;
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int sig;
+} signal_names[] = {
+	{"HUP", SIGHUP},   {"INT", SIGINT},     {"QUIT", SIGQUIT},
+	{"USR1", SIGUSR1}, {"USR2", SIGUSR2},   {"ALRM", SIGALRM},
+	{"TERM", SIGTERM}, {"PROF", SIGPROF},   {"VTALRM", SIGVTALRM},
+	{"WINCH", SIGWINCH}, {"URG", SIGURG},   {"PWR", SIGPWR},
+	{"TTIN", SIGTTIN}, {"TTOU", SIGTTOU},   {"CHLD", SIGCHLD},
+	{"CONT", SIGCONT}, {"XCPU", SIGXCPU},   {"XFSZ", SIGXFSZ},
+};
+
+int config_parse_signal(const char *s)
+{
+	uint64_t v;
+
+	if (strncmp(s, "SIG", 3) == 0)
+		s += 3;
+	if (parse_u64(s, &v) == 0)
+		return (v >= 1 && v < (uint64_t)_NSIG) ? (int)v : -1;
+	if (strncmp(s, "RTMIN", 5) == 0) {
+		const char *r = s + 5;
+		uint64_t off = 0;
+		if (*r == '+') {
+			if (parse_u64(r + 1, &off) != 0)
+				return -1;
+		} else if (*r) {
+			return -1;
+		}
+		if (off > (uint64_t)(SIGRTMAX - SIGRTMIN))
+			return -1;
+		return SIGRTMIN + (int)off;
+	}
+	for (size_t i = 0; i < CPROF_ARRAY_LEN(signal_names); i++)
+		if (strcmp(s, signal_names[i].name) == 0)
+			return signal_names[i].sig;
+	return -1;
+}
+
+int config_check_pattern(const char *p, char *err, size_t errlen)
+{
+	size_t len = strlen(p);
+
+	if (len == 0) {
+		cprof_fmt(err, errlen, "empty pattern");
+		return -1;
+	}
+	if (len >= CPROF_PATTERN_MAX - 64) {
+		cprof_fmt(err, errlen, "pattern longer than %u bytes",
+			  (unsigned)(CPROF_PATTERN_MAX - 64));
+		return -1;
+	}
+	for (const char *s = p; *s; s++) {
+		if (*s != '%')
+			continue;
+		s++;
+		if (!*s || !strchr("epnth%", *s)) {
+			cprof_fmt(err, errlen, "unknown escape '%%%c' (known: %%e %%p %%n %%t %%h %%%%)",
+				  *s ? *s : '?');
+			return -1;
+		}
+	}
+	if (p[len - 1] == '/') {
+		cprof_fmt(err, errlen, "pattern names a directory, not a file");
+		return -1;
+	}
+	return 0;
+}
+
+#define BAD(...)                                                       \
+	do {                                                           \
+		size_t off_ = cprof_fmt(err, errlen, "%s=%s: ", name, value); \
+		if (off_ < errlen)                                     \
+			cprof_fmt(err + off_, errlen - off_, __VA_ARGS__); \
+		return -1;                                             \
+	} while (0)
+
+int config_set(struct cprof_config *c, const char *name, const char *value,
+	       char *err, size_t errlen)
+{
+	uint64_t v;
+	bool b;
+
+	if (errlen)
+		err[0] = '\0';
+	if (strcmp(name, "CPROF_PROFILES") == 0) {
+		unsigned mask;
+		char bad[32];
+		if (config_parse_profiles(value, &mask, bad, sizeof(bad)) != 0)
+			BAD("unknown profile '%s'; expected a comma list of cpu,heap,mutex,block,threads,threadcreate (or all, none); using the default",
+			    bad);
+		c->profiles = mask;
+	} else if (strcmp(name, "CPROF_HEAP_RATE") == 0) {
+		if (parse_u64(value, &v) != 0 || v > (1ULL << 40))
+			BAD("expected bytes between samples as a whole number from 0 (off) to 2^40, 1 = every allocation; using %u",
+			    (unsigned)CPROF_DEFAULT_HEAP_RATE);
+		c->heap_rate = v;
+	} else if (strcmp(name, "CPROF_CPU_HZ") == 0) {
+		if (parse_u64(value, &v) != 0 || v < 1 || v > CPROF_MAX_CPU_HZ)
+			BAD("expected samples per CPU-second from 1 to %u; using %u",
+			    (unsigned)CPROF_MAX_CPU_HZ, (unsigned)CPROF_DEFAULT_CPU_HZ);
+		c->cpu_hz = (unsigned)v;
+	} else if (strcmp(name, "CPROF_UNWIND") == 0) {
+		if (strcmp(value, "libunwind") == 0)
+			c->unwind = UNWIND_LIBUNWIND;
+		else if (strcmp(value, "fp") == 0)
+			c->unwind = UNWIND_FP;
+		else
+			BAD("expected libunwind or fp; using libunwind");
+	} else if (strcmp(name, "CPROF_SIGNAL") == 0) {
+		int sig;
+		if (strcmp(value, "none") == 0) {
+			c->dump_signal = 0;
+			return 0;
+		}
+		sig = config_parse_signal(value);
+		if (sig <= 0 || sig == SIGKILL || sig == SIGSTOP || sig == SIGSEGV ||
+		    sig == SIGBUS || sig == SIGFPE || sig == SIGILL || sig == SIGPROF)
+			BAD("expected a signal name or number (USR2, SIGUSR1, RTMIN+2, 12) other than KILL, STOP, PROF and the fault signals, or none; using USR2");
+		c->dump_signal = sig;
+	} else if (strcmp(name, "CPROF_OUTPUT") == 0) {
+		char why[128];
+		if (config_check_pattern(value, why, sizeof(why)) != 0)
+			BAD("%s; expected a file pattern such as %s; using the default",
+			    why, CPROF_DEFAULT_OUTPUT);
+		memcpy(c->output, value, strlen(value) + 1);
+	} else if (strcmp(name, "CPROF_QUIET") == 0) {
+		if (parse_bool(value, &b) != 0)
+			BAD("expected 1 or 0; using 0");
+		c->quiet = b;
+	} else if (strcmp(name, "CPROF_MUTEX_FRACTION") == 0) {
+		if (parse_u64(value, &v) != 0 || v > (1ULL << 32))
+			BAD("expected n to keep 1 in n contention events (0 = off); using 1");
+		c->mutex_fraction = v;
+	} else if (strcmp(name, "CPROF_BLOCK_RATE") == 0) {
+		if (parse_u64(value, &v) != 0 || v > (1ULL << 50))
+			BAD("expected nanoseconds (waits at least this long are always kept; 0 = off, 1 = every wait); using %u",
+			    (unsigned)CPROF_DEFAULT_BLOCK_RATE);
+		c->block_rate = v;
+	} else if (strcmp(name, "CPROF_HTTP") == 0) {
+		size_t len = strlen(value);
+		const char *colon = strrchr(value, ':');
+		if (len == 0 || len >= sizeof(c->http) || !colon ||
+		    parse_u64(colon + 1, &v) != 0 || v > 65535)
+			BAD("expected host:port, e.g. 127.0.0.1:6060 (port 0 picks a free one)");
+		memcpy(c->http, value, len + 1);
+	} else if (strcmp(name, "CPROF_HTTP_TOKEN") == 0) {
+		size_t len = strlen(value);
+		if (len < 8 || len >= sizeof(c->http_token))
+			BAD("expected a secret of 8 to %u characters",
+			    (unsigned)sizeof(c->http_token) - 1);
+		for (const char *s = value; *s; s++)
+			if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 127 || *s == ':')
+				BAD("the token must be printable ASCII without spaces or ':'");
+		memcpy(c->http_token, value, len + 1);
+	} else if (strcmp(name, "CPROF_INTERVAL") == 0) {
+		if (parse_u64(value, &v) != 0 || v > 86400 * 7)
+			BAD("expected seconds between periodic dumps (0 = off, at most a week)");
+		c->interval = (unsigned)v;
+	} else if (strcmp(name, "CPROF_FOLLOW_EXEC") == 0) {
+		if (parse_bool(value, &b) != 0)
+			BAD("expected 1 or 0; using 1");
+		c->follow_exec = b;
+	} else if (strcmp(name, "CPROF_ROOT_PID") == 0) {
+		if (parse_u64(value, &v) != 0 || v > (1u << 30))
+			BAD("expected a process id");
+		c->root_pid = (long)v;
+	} else {
+		return -2;
+	}
+	return 0;
+}

@@ -1,0 +1,79 @@
+/*
+ * tstate.h - per-thread state and the reentrancy guard.
+ *
+ * DESIGN
+ * Every thread of the program has one `struct tstate` in initial-exec TLS.
+ * Initial-exec TLS lives in the static TLS block allocated with the thread,
+ * so reading it never allocates and is safe from a signal handler, before
+ * cprof has initialised, and after the thread's pthread destructors ran.
+ *
+ * Who touches what:
+ *  - heap_left, rng: only the owning thread, from the malloc hooks.
+ *  - guard: the owning thread increments it around any work cprof does on
+ *    the program's thread (sampling, unwinding, table updates) and while the
+ *    thread runs cprof's own code (the writer thread holds it forever).  A
+ *    hook or signal handler that finds guard != 0 knows it interrupted cprof
+ *    and passes through / drops the sample.  Signal fences order it with
+ *    respect to handlers on the same thread; no other thread reads it.
+ *  - in_loader: set by the dlopen/dlclose/dl_iterate_phdr hooks; the CPU
+ *    signal handler then avoids libunwind (which would call
+ *    dl_iterate_phdr and could invert the loader lock).
+ *  - stack_lo/stack_hi: bounds for the frame-pointer walker, written once by
+ *    the owning thread in a normal context.
+ *  - rec: the thread's registry record (threads.c); NULL before the thread
+ *    registered and after its exit destructor ran.
+ *
+ * The struct is kept small: a dlopen of libcprof (python ctypes) must fit in
+ * glibc's surplus static TLS.
+ */
+#ifndef CPROF_TSTATE_H
+#define CPROF_TSTATE_H
+
+#include <stdatomic.h>
+#include "common.h"
+
+struct thread_rec;
+
+struct tstate {
+	int64_t heap_left;   /* bytes left before the next heap sample */
+	uint32_t guard;      /* > 0 while the thread runs cprof code */
+	uint8_t seen;        /* first-contact initialisation done */
+	uint8_t in_loader;   /* inside the dynamic loader */
+	uint8_t exited;      /* exit destructor ran */
+	uint8_t resolving;   /* resolving the real symbols (bootstrap) */
+	uint64_t rng;        /* xorshift state for the sampler */
+	struct thread_rec *rec;
+	uintptr_t stack_lo, stack_hi;
+	int tid;
+	uint32_t lock_ops;   /* countdown for mutex fraction sampling */
+};
+
+extern CPROF_TLS struct tstate cprof_tls;
+
+CPROF_INLINE void guard_enter(void)
+{
+	cprof_tls.guard++;
+	atomic_signal_fence(memory_order_seq_cst);
+}
+
+CPROF_INLINE void guard_leave(void)
+{
+	atomic_signal_fence(memory_order_seq_cst);
+	cprof_tls.guard--;
+}
+
+CPROF_INLINE bool guarded(void)
+{
+	return cprof_tls.guard != 0;
+}
+
+/* Fill in tid, rng seed and stack bounds; called on first contact from a
+ * normal context. */
+void tstate_first_contact(struct tstate *t);
+
+/* Stack bounds of the calling thread (normal context only). */
+void tstate_stack_bounds(struct tstate *t);
+
+int cprof_gettid(void);
+
+#endif
