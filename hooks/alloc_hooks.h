@@ -1,0 +1,40 @@
+/*
+ * alloc_hooks.h - what the allocation wrappers (malloc.c, jemalloc.c,
+ * cxx.c) share: the countdown test and the slow paths behind it.
+ */
+#ifndef CPROF_ALLOC_HOOKS_H
+#define CPROF_ALLOC_HOOKS_H
+
+#include "heapprof.h"
+#include "tstate.h"
+
+void *heap_alloc_slow(void *p, size_t n);
+void free_slow(void *p);
+
+/* The countdown test every allocating wrapper pays (sampler.h). */
+CPROF_INLINE void *account(void *p, size_t n)
+{
+	if (unlikely((cprof_tls.heap_left -= (int64_t)n) <= 0))
+		return heap_alloc_slow(p, n);
+	return p;
+}
+
+/* The lookup every freeing wrapper pays (heapprof.h). */
+CPROF_INLINE void unaccount(void *p)
+{
+	if (p && unlikely(heap_maybe_live(p)))
+		free_slow(p);
+}
+
+/* realloc-like resizes: take the old block out of the live set before the
+ * real call, then settle once the result is known. */
+uint32_t resize_take_slow(void *old);
+CPROF_INLINE uint32_t resize_begin(void *old)
+{
+	if (old && unlikely(heap_maybe_live(old)))
+		return resize_take_slow(old);
+	return 0;
+}
+void resize_end(void *old, uint32_t bucket, bool failed);
+
+#endif

@@ -1,0 +1,306 @@
+/*
+ * malloc.c - the interposed C allocation functions.
+ *
+ * DESIGN
+ * Each wrapper calls the next allocator (real.*) and then pays one
+ * thread-local subtraction and one well-predicted branch: the byte
+ * countdown of sampler.h.  Only when the countdown runs out does it enter
+ * heap_alloc_slow(), which decides, captures the stack and records the
+ * sample.  free() pays one hash and one load of a read-mostly shard word
+ * (heapprof.h) to learn whether the pointer was sampled.
+ *
+ * No header or padding is added to any allocation: the program's pointers
+ * are exactly the allocator's, so malloc_usable_size, realloc and frees
+ * that bypass cprof keep working.
+ *
+ * Contexts: any program thread, any time, including before cprof's
+ * constructor (hooks then only forward), from cprof itself (guard held:
+ * forward without sampling) and from the program's signal handlers (the
+ * program's business; cprof adds no locks on the fast paths).
+ *
+ * errno: the fast paths do not touch it; heap_alloc_slow saves and restores
+ * it, so the program sees exactly the allocator's errno.
+ */
+#include <errno.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "real.h"
+#include "heapprof.h"
+#include "runtime.h"
+#include "sampler.h"
+#include "tstate.h"
+#include "alloc_hooks.h"
+
+/* ---- slow path ----------------------------------------------------------- */
+
+void rt_thread_first_contact(void)
+{
+	struct tstate *t = &cprof_tls;
+	if (t->seen)
+		return;
+	guard_enter();
+	tstate_first_contact(t);
+	guard_leave();
+	uint64_t r = rt_running() ? rt.heap_rate : CPROF_DEFAULT_HEAP_RATE;
+	t->heap_left = (rt_running() && r == 0) ? INT64_MAX : sampler_next_gap(&t->rng, r);
+}
+
+CPROF_COLD void *heap_alloc_slow(void *p, size_t n)
+{
+	struct tstate *t = &cprof_tls;
+	int saved = errno;
+
+	if (t->guard || !p) {
+		/* cprof's own allocation, or a failed one: no bytes count. */
+		t->heap_left += (int64_t)n;
+		goto out;
+	}
+	if (!t->seen) {
+		rt_thread_first_contact();
+		if ((t->heap_left -= (int64_t)n) > 0)
+			goto out;
+	}
+	uint64_t rate = rt.heap_rate;
+	if (!rt_running() || rate == 0) {
+		t->heap_left = atomic_load(&rt.state) == RT_NONE
+				       ? sampler_next_gap(&t->rng, CPROF_DEFAULT_HEAP_RATE)
+				       : INT64_MAX;
+		goto out;
+	}
+	t->heap_left = sampler_next_gap(&t->rng, rate);
+	guard_enter();
+	heap_record_alloc(p, n);
+	guard_leave();
+out:
+	errno = saved;
+	return p;
+}
+
+CPROF_COLD void free_slow(void *p)
+{
+	if (cprof_tls.guard)
+		return; /* re-entered from cprof (or a handler inside it): leave the entry */
+	int saved = errno;
+	guard_enter();
+	heap_forget(heap_take(p));
+	guard_leave();
+	errno = saved;
+}
+
+CPROF_COLD uint32_t resize_take_slow(void *old)
+{
+	uint32_t bucket;
+	if (cprof_tls.guard)
+		return 0;
+	int saved = errno;
+	guard_enter();
+	bucket = heap_take(old);
+	guard_leave();
+	errno = saved;
+	return bucket;
+}
+
+CPROF_COLD void resize_end(void *old, uint32_t bucket, bool failed)
+{
+	int saved = errno;
+	guard_enter();
+	if (failed)
+		heap_restore(old, bucket);
+	else
+		heap_forget(bucket);
+	guard_leave();
+	errno = saved;
+}
+
+/* ---- bootstrap: before the real functions are known ---------------------- */
+
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+extern void __libc_free(void *);
+
+CPROF_COLD static void *boot_alloc(size_t n, size_t align, bool zero)
+{
+	if (real_resolve()) {
+		/* Resolved now; if the allocator still is not known, fall back to
+		 * glibc's own entry points. */
+		void *p = align > 16 ? (real.memalign ? real.memalign(align, n) : __libc_memalign(align, n))
+				     : (real.malloc ? real.malloc(n) : __libc_malloc(n));
+		if (p && zero)
+			memset(p, 0, n);
+		return p;
+	}
+	void *p = bootpool_alloc(n, align);
+	if (!p)
+		errno = ENOMEM;
+	return p; /* static pool: already zero */
+}
+
+CPROF_COLD static void *realloc_bootpool(void *old, size_t n)
+{
+	size_t have = bootpool_size(old);
+	void *p = malloc(n);
+	if (p)
+		memcpy(p, old, have < n ? have : n);
+	return p;
+}
+
+/* ---- the interposed functions -------------------------------------------- */
+
+CPROF_EXPORT void *malloc(size_t n)
+{
+	if (unlikely(!real.malloc))
+		return boot_alloc(n, 0, false);
+	return account(real.malloc(n), n);
+}
+
+CPROF_EXPORT void free(void *p)
+{
+	if (unlikely(bootpool_owns(p)))
+		return;
+	unaccount(p);
+	if (unlikely(!real.free)) {
+		real_resolve();
+		if (!real.free) {
+			__libc_free(p);
+			return;
+		}
+	}
+	real.free(p);
+}
+
+CPROF_EXPORT void *calloc(size_t n, size_t m)
+{
+	size_t total;
+	if (unlikely(!real.calloc)) {
+		if (__builtin_mul_overflow(n, m, &total)) {
+			errno = ENOMEM;
+			return NULL;
+		}
+		return boot_alloc(total, 0, true);
+	}
+	void *p = real.calloc(n, m);
+	if (__builtin_mul_overflow(n, m, &total))
+		return p; /* NULL: the allocator refused */
+	return account(p, total);
+}
+
+/*
+ * realloc is a free of the old block and an allocation of the new size, as
+ * jemalloc's profiler counts it.  A sampled old block leaves the live set
+ * before the real call (so the allocator may hand its address to another
+ * thread at once) and comes back if the call fails.
+ */
+CPROF_EXPORT void *realloc(void *old, size_t n)
+{
+	uint32_t bucket = 0;
+	void *p;
+
+	if (unlikely(bootpool_owns(old)))
+		return realloc_bootpool(old, n);
+	if (unlikely(!real.realloc)) {
+		if (!old)
+			return boot_alloc(n, 0, false);
+		real_resolve();
+		if (!real.realloc)
+			return __libc_realloc(old, n);
+	}
+	bucket = resize_begin(old);
+	p = real.realloc(old, n);
+	if (unlikely(bucket))
+		resize_end(old, bucket, !p && n != 0);
+	if (!p)
+		return p;
+	return account(p, n);
+}
+
+CPROF_EXPORT void *reallocarray(void *old, size_t n, size_t m)
+{
+	size_t total;
+	if (__builtin_mul_overflow(n, m, &total)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return realloc(old, total);
+}
+
+CPROF_EXPORT void *memalign(size_t align, size_t n)
+{
+	if (unlikely(!real.memalign))
+		return boot_alloc(n, align, false);
+	return account(real.memalign(align, n), n);
+}
+
+CPROF_EXPORT int posix_memalign(void **out, size_t align, size_t n)
+{
+	if (unlikely(!real.posix_memalign)) {
+		real_resolve();
+		if (!real.posix_memalign) {
+			void *p = boot_alloc(n, align, false);
+			if (!p)
+				return ENOMEM;
+			*out = p;
+			return 0;
+		}
+	}
+	int r = real.posix_memalign(out, align, n);
+	if (r == 0)
+		account(*out, n);
+	return r;
+}
+
+CPROF_EXPORT void *aligned_alloc(size_t align, size_t n)
+{
+	if (unlikely(!real.aligned_alloc))
+		return boot_alloc(n, align, false);
+	return account(real.aligned_alloc(align, n), n);
+}
+
+CPROF_EXPORT void *valloc(size_t n)
+{
+	if (unlikely(!real.valloc))
+		return boot_alloc(n, 4096, false);
+	return account(real.valloc(n), n);
+}
+
+CPROF_EXPORT void *pvalloc(size_t n)
+{
+	if (unlikely(!real.pvalloc))
+		return boot_alloc((n + 4095) & ~(size_t)4095, 4096, false);
+	return account(real.pvalloc(n), (n + 4095) & ~(size_t)4095);
+}
+
+CPROF_EXPORT size_t malloc_usable_size(void *p)
+{
+	if (unlikely(bootpool_owns(p)))
+		return bootpool_size(p);
+	if (unlikely(!real.malloc_usable_size)) {
+		real_resolve();
+		if (!real.malloc_usable_size)
+			return 0;
+	}
+	return real.malloc_usable_size(p);
+}
+
+/* cfree is a glibc compatibility alias of free; free_sized and
+ * free_aligned_sized (C23) may be implemented as free. */
+CPROF_EXPORT void cfree(void *p)
+{
+	free(p);
+}
+
+CPROF_EXPORT void free_sized(void *p, size_t n)
+{
+	(void)n;
+	free(p);
+}
+
+CPROF_EXPORT void free_aligned_sized(void *p, size_t align, size_t n)
+{
+	(void)align;
+	(void)n;
+	free(p);
+}

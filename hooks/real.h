@@ -1,0 +1,127 @@
+/*
+ * real.h - the next definition of every symbol cprof interposes.
+ *
+ * DESIGN
+ * `real` holds, for each interposed function, the definition that follows
+ * libcprof in the dynamic linker's search order (dlsym(RTLD_NEXT)): glibc,
+ * or jemalloc/tcmalloc when the program links or preloads one.  glibc's
+ * condition variables are looked up by version (GLIBC_2.3.2), because plain
+ * dlsym returns the old LinuxThreads-compatible ones.
+ *
+ * Bootstrap: the first call to any hook (often from another library's
+ * constructor, before cprof's own constructor) resolves the whole table
+ * once.  dlsym itself calls calloc/malloc; while this thread is resolving,
+ * the malloc hooks serve those calls from a small static pool (bootpool),
+ * whose blocks free() recognises by address and ignores.  Other threads
+ * arriving during resolution wait for it to finish (it never waits for
+ * them).
+ *
+ * Never interposed, on purpose: dlopen and dlsym (glibc picks the search
+ * path, $ORIGIN and RTLD_NEXT from the caller's address, which a wrapper
+ * would change).
+ */
+#ifndef CPROF_REAL_H
+#define CPROF_REAL_H
+
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <link.h>
+#include <time.h>
+#include "common.h"
+
+struct real_fns {
+	/* malloc family */
+	void *(*malloc)(size_t);
+	void (*free)(void *);
+	void *(*calloc)(size_t, size_t);
+	void *(*realloc)(void *, size_t);
+	void *(*reallocarray)(void *, size_t, size_t);
+	void *(*memalign)(size_t, size_t);
+	int (*posix_memalign)(void **, size_t, size_t);
+	void *(*aligned_alloc)(size_t, size_t);
+	void *(*valloc)(size_t);
+	void *(*pvalloc)(size_t);
+	size_t (*malloc_usable_size)(void *);
+	/* jemalloc's non-standard API, NULL unless the allocator has it */
+	void *(*mallocx)(size_t, int);
+	void *(*rallocx)(void *, size_t, int);
+	size_t (*xallocx)(void *, size_t, size_t, int);
+	void (*sdallocx)(void *, size_t, int);
+	void (*dallocx)(void *, int);
+	/* threads */
+	int (*pthread_create)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+	int (*pthread_setname_np)(pthread_t, const char *);
+	/* mutexes */
+	int (*pthread_mutex_lock)(pthread_mutex_t *);
+	int (*pthread_mutex_trylock)(pthread_mutex_t *);
+	int (*pthread_mutex_timedlock)(pthread_mutex_t *, const struct timespec *);
+	int (*pthread_mutex_clocklock)(pthread_mutex_t *, clockid_t, const struct timespec *);
+	int (*pthread_mutex_unlock)(pthread_mutex_t *);
+	/* rwlocks */
+	int (*pthread_rwlock_rdlock)(pthread_rwlock_t *);
+	int (*pthread_rwlock_tryrdlock)(pthread_rwlock_t *);
+	int (*pthread_rwlock_timedrdlock)(pthread_rwlock_t *, const struct timespec *);
+	int (*pthread_rwlock_clockrdlock)(pthread_rwlock_t *, clockid_t, const struct timespec *);
+	int (*pthread_rwlock_wrlock)(pthread_rwlock_t *);
+	int (*pthread_rwlock_trywrlock)(pthread_rwlock_t *);
+	int (*pthread_rwlock_timedwrlock)(pthread_rwlock_t *, const struct timespec *);
+	int (*pthread_rwlock_clockwrlock)(pthread_rwlock_t *, clockid_t, const struct timespec *);
+	int (*pthread_rwlock_unlock)(pthread_rwlock_t *);
+	/* condition variables (GLIBC_2.3.2 versions) */
+	int (*pthread_cond_wait)(pthread_cond_t *, pthread_mutex_t *);
+	int (*pthread_cond_timedwait)(pthread_cond_t *, pthread_mutex_t *, const struct timespec *);
+	int (*pthread_cond_clockwait)(pthread_cond_t *, pthread_mutex_t *, clockid_t, const struct timespec *);
+	/* semaphores */
+	int (*sem_wait)(sem_t *);
+	int (*sem_timedwait)(sem_t *, const struct timespec *);
+	int (*sem_clockwait)(sem_t *, clockid_t, const struct timespec *);
+	/* joins, barriers, spinlocks */
+	int (*pthread_join)(pthread_t, void **);
+	int (*pthread_timedjoin_np)(pthread_t, void **, const struct timespec *);
+	int (*pthread_clockjoin_np)(pthread_t, void **, clockid_t, const struct timespec *);
+	int (*pthread_barrier_wait)(pthread_barrier_t *);
+	int (*pthread_spin_lock)(pthread_spinlock_t *);
+	int (*pthread_spin_trylock)(pthread_spinlock_t *);
+	/* process lifecycle and signals */
+	int (*execve)(const char *, char *const[], char *const[]);
+	int (*execv)(const char *, char *const[]);
+	int (*execvp)(const char *, char *const[]);
+	int (*execvpe)(const char *, char *const[], char *const[]);
+	int (*fexecve)(int, char *const[], char *const[]);
+	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
+	sighandler_t (*signal)(int, sighandler_t);
+	int (*pthread_sigmask)(int, const sigset_t *, sigset_t *);
+	int (*sigprocmask)(int, const sigset_t *, sigset_t *);
+	int (*sigtimedwait)(const sigset_t *, siginfo_t *, const struct timespec *);
+	int (*dl_iterate_phdr)(int (*)(struct dl_phdr_info *, size_t, void *), void *);
+	int (*dlclose)(void *);
+};
+
+extern struct real_fns real;
+
+/* Resolve the table if needed.  Returns false only when called re-entrantly
+ * from inside the resolution on this thread (dlsym's own allocations): the
+ * caller must then use the boot pool. */
+bool real_resolve(void);
+
+CPROF_INLINE bool real_ready(void)
+{
+	extern int real_state;
+	return __atomic_load_n(&real_state, __ATOMIC_ACQUIRE) == 2;
+}
+
+/* ---- boot pool: memory for dlsym's own allocations during bootstrap --- */
+
+#define BOOTPOOL_SIZE (64 * 1024)
+extern char bootpool[BOOTPOOL_SIZE];
+
+CPROF_INLINE bool bootpool_owns(const void *p)
+{
+	return (uintptr_t)p - (uintptr_t)bootpool < BOOTPOOL_SIZE;
+}
+
+void *bootpool_alloc(size_t size, size_t align);
+size_t bootpool_size(const void *p);
+
+#endif

@@ -1,0 +1,380 @@
+/*
+ * heapprof.c - heap buckets and the live set (see heapprof.h).
+ *
+ * Invariants:
+ *  - A shard's array pointer, its mask and its contents change only with
+ *    the shard's lock held and its seq odd.  Readers load the array pointer
+ *    once (mask travels with it) and trust a miss only if seq was even and
+ *    unchanged around the probe.
+ *  - Shard arrays are at most half full, so a probe always ends at an empty
+ *    slot; readers still bound the probe by the capacity, since a torn
+ *    view may be full.
+ *  - Bucket counters only grow; frees <= allocs when frees is read first.
+ *  - Lock order: a shard lock, then bucket_lock (heap_record_alloc takes
+ *    bucket_lock without holding a shard lock; insert takes only a shard
+ *    lock), so there is no cycle.
+ */
+#include <string.h>
+
+#include "heapprof.h"
+#include "arena.h"
+#include "stacktab.h"
+#include "unwind.h"
+
+struct heap_shard heap_shards[HEAP_SHARDS];
+
+struct live_arr {
+	uint32_t mask;
+	uint32_t pad;
+	uint32_t *vals;
+	uintptr_t keys[];
+};
+
+#define LIVE_INITIAL 256
+
+/* ---- buckets ------------------------------------------------------------- */
+
+struct bucket {
+	uint32_t stack;
+	uint32_t pad;
+	uint64_t size;
+	atomic_ullong allocs;
+	atomic_ullong frees;
+};
+
+#define BSEG_BITS 12
+#define BSEG_SIZE (1u << BSEG_BITS)
+#define BMAX (1u << 22)
+
+static spinlock_t bucket_lock;
+static struct bucket *bsegs[BMAX / BSEG_SIZE];
+static uint32_t bcount;          /* published with release */
+static uint32_t *bindex;
+static uint32_t bindex_mask;
+static uint64_t rate;
+
+static inline struct bucket *bucket_get(uint32_t id)
+{
+	return &bsegs[id >> BSEG_BITS][id & (BSEG_SIZE - 1)];
+}
+
+static uint64_t bucket_hash(uint32_t stack, uint64_t size)
+{
+	return cprof_hash64(((uint64_t)stack << 40) ^ size ^ (size >> 24));
+}
+
+static bool bindex_grow(void)
+{
+	uint32_t cap = bindex ? (bindex_mask + 1) * 2 : 4096;
+	uint32_t *n = pages_alloc((size_t)cap * sizeof(uint32_t));
+	if (!n)
+		return false;
+	for (uint32_t id = 1; id <= bcount; id++) {
+		struct bucket *b = bucket_get(id);
+		uint32_t i = (uint32_t)bucket_hash(b->stack, b->size) & (cap - 1);
+		while (n[i])
+			i = (i + 1) & (cap - 1);
+		n[i] = id;
+	}
+	if (bindex)
+		pages_free(bindex, (size_t)(bindex_mask + 1) * sizeof(uint32_t));
+	bindex = n;
+	bindex_mask = cap - 1;
+	return true;
+}
+
+static uint32_t bucket_intern(uint32_t stack, uint64_t size)
+{
+	uint64_t h = bucket_hash(stack, size);
+	uint32_t id = 0;
+
+	spin_lock(&bucket_lock);
+	if (bindex) {
+		for (uint32_t i = (uint32_t)h & bindex_mask; (id = bindex[i]) != 0;
+		     i = (i + 1) & bindex_mask) {
+			struct bucket *b = bucket_get(id);
+			if (b->stack == stack && b->size == size)
+				goto out;
+		}
+	}
+	id = bcount + 1;
+	if (id >= BMAX || ((!bindex || (uint64_t)id * 2 > bindex_mask + 1) && !bindex_grow())) {
+		id = 0;
+		goto out;
+	}
+	if (!bsegs[id >> BSEG_BITS]) {
+		bsegs[id >> BSEG_BITS] = arena_alloc(BSEG_SIZE * sizeof(struct bucket));
+		if (!bsegs[id >> BSEG_BITS]) {
+			id = 0;
+			goto out;
+		}
+	}
+	struct bucket *b = bucket_get(id);
+	b->stack = stack;
+	b->size = size;
+	uint32_t i = (uint32_t)h & bindex_mask;
+	while (bindex[i])
+		i = (i + 1) & bindex_mask;
+	bindex[i] = id;
+	__atomic_store_n(&bcount, id, __ATOMIC_RELEASE);
+out:
+	spin_unlock(&bucket_lock);
+	return id;
+}
+
+void heap_foreach_bucket(heap_bucket_fn fn, void *arg)
+{
+	uint32_t n = __atomic_load_n(&bcount, __ATOMIC_ACQUIRE);
+	for (uint32_t id = 1; id <= n; id++) {
+		struct bucket *b = bucket_get(id);
+		struct heap_bucket_view v;
+		v.stack = b->stack;
+		v.size = b->size;
+		v.frees = atomic_load_explicit(&b->frees, memory_order_acquire);
+		v.allocs = atomic_load_explicit(&b->allocs, memory_order_acquire);
+		if (v.allocs)
+			fn(&v, arg);
+	}
+}
+
+uint64_t heap_rate(void)
+{
+	return rate;
+}
+
+/* ---- live set ---------------------------------------------------------- */
+
+static struct live_arr *arr_new(uint32_t cap)
+{
+	size_t kbytes = sizeof(struct live_arr) + (size_t)cap * sizeof(uintptr_t);
+	struct live_arr *a = pages_alloc(kbytes + (size_t)cap * sizeof(uint32_t));
+	if (!a)
+		return NULL;
+	a->mask = cap - 1;
+	a->vals = (uint32_t *)((char *)a + kbytes);
+	return a;
+}
+
+static void write_begin(struct heap_shard *s)
+{
+	spin_lock(&s->lock);
+	atomic_store_explicit(&s->seq, atomic_load_explicit(&s->seq, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+}
+
+static void write_end(struct heap_shard *s)
+{
+	atomic_store_explicit(&s->seq, atomic_load_explicit(&s->seq, memory_order_relaxed) + 1,
+			      memory_order_release);
+	spin_unlock(&s->lock);
+}
+
+static inline uint32_t slot_of(uintptr_t key, uint32_t mask)
+{
+	return (uint32_t)cprof_hash64(key) & mask;
+}
+
+static void arr_put(struct live_arr *a, uintptr_t key, uint32_t val)
+{
+	uint32_t i = slot_of(key, a->mask);
+	while (a->keys[i])
+		i = (i + 1) & a->mask;
+	a->vals[i] = val;
+	__atomic_store_n(&a->keys[i], key, __ATOMIC_RELAXED);
+}
+
+/* Returns the slot of key, or -1. Writer side (lock held). */
+static int64_t arr_find(const struct live_arr *a, uintptr_t key)
+{
+	for (uint32_t i = slot_of(key, a->mask), n = 0; n <= a->mask; i = (i + 1) & a->mask, n++) {
+		uintptr_t k = a->keys[i];
+		if (k == key)
+			return i;
+		if (!k)
+			return -1;
+	}
+	return -1;
+}
+
+/* Backward-shift deletion: keeps probe sequences gap-free, no tombstones. */
+static void arr_delete_at(struct live_arr *a, uint32_t i)
+{
+	uint32_t j = i;
+	for (;;) {
+		j = (j + 1) & a->mask;
+		uintptr_t k = a->keys[j];
+		if (!k)
+			break;
+		uint32_t ideal = slot_of(k, a->mask);
+		/* Move k back to i unless its ideal slot lies cyclically in (i, j]. */
+		bool stays = (i <= j) ? (ideal > i && ideal <= j) : (ideal > i || ideal <= j);
+		if (stays)
+			continue;
+		a->vals[i] = a->vals[j];
+		__atomic_store_n(&a->keys[i], k, __ATOMIC_RELAXED);
+		i = j;
+	}
+	__atomic_store_n(&a->keys[i], 0, __ATOMIC_RELAXED);
+}
+
+bool heap_lookup_slow(struct heap_shard *s, uintptr_t key, uint64_t h)
+{
+	(void)h;
+	for (;;) {
+		unsigned s1 = atomic_load_explicit(&s->seq, memory_order_acquire);
+		if (s1 & 1) {
+			__builtin_ia32_pause();
+			continue;
+		}
+		bool found = false;
+		struct live_arr *a = atomic_load_explicit(&s->arr, memory_order_acquire);
+		if (a) {
+			uint32_t mask = a->mask;
+			for (uint32_t i = slot_of(key, mask), n = 0; n <= mask; i = (i + 1) & mask, n++) {
+				uintptr_t k = __atomic_load_n(&a->keys[i], __ATOMIC_RELAXED);
+				if (k == key) {
+					found = true;
+					break;
+				}
+				if (!k)
+					break;
+			}
+		}
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&s->seq, memory_order_relaxed) == s1)
+			return found;
+	}
+}
+
+static struct live_arr *shard_arr(struct heap_shard *s)
+{
+	return atomic_load_explicit(&s->arr, memory_order_relaxed);
+}
+
+/* Insert or replace; returns the bucket a stale entry for key held (0 if
+ * none).  Returns UINT32_MAX if memory ran out (entry not recorded). */
+static uint32_t live_insert(uintptr_t key, uint32_t val)
+{
+	struct heap_shard *s = heap_shard_of(cprof_hash64(key));
+	uint32_t stale = 0;
+
+	write_begin(s);
+	struct live_arr *a = shard_arr(s);
+	int64_t at = a ? arr_find(a, key) : -1;
+	if (at >= 0) {
+		/* The allocator handed out an address we still thought live: its
+		 * free bypassed cprof (e.g. __libc_free).  Count that free now. */
+		stale = a->vals[at];
+		a->vals[at] = val;
+		goto out;
+	}
+	unsigned live = atomic_load_explicit(&s->live, memory_order_relaxed);
+	if (!a || (uint64_t)(live + 1) * 2 > (uint64_t)a->mask + 1) {
+		uint32_t cap = a ? (a->mask + 1) * 2 : LIVE_INITIAL;
+		struct live_arr *n = arr_new(cap);
+		if (!n) {
+			stale = UINT32_MAX;
+			goto out;
+		}
+		if (a)
+			for (uint32_t i = 0; i <= a->mask; i++)
+				if (a->keys[i])
+					arr_put(n, a->keys[i], a->vals[i]);
+		atomic_store_explicit(&s->arr, n, memory_order_release);
+		a = n;
+	}
+	arr_put(a, key, val);
+	atomic_store_explicit(&s->live, live + 1, memory_order_relaxed);
+out:
+	write_end(s);
+	return stale;
+}
+
+uint32_t heap_take(void *p)
+{
+	struct heap_shard *s = heap_shard_of(cprof_hash64((uintptr_t)p));
+	uint32_t val = 0;
+
+	if (atomic_load_explicit(&s->live, memory_order_relaxed) == 0)
+		return 0;
+	write_begin(s);
+	struct live_arr *a = shard_arr(s);
+	int64_t at = a ? arr_find(a, (uintptr_t)p) : -1;
+	if (at >= 0) {
+		val = a->vals[at];
+		arr_delete_at(a, (uint32_t)at);
+		atomic_store_explicit(&s->live, atomic_load_explicit(&s->live, memory_order_relaxed) - 1,
+				      memory_order_relaxed);
+	}
+	write_end(s);
+	return val;
+}
+
+void heap_forget(uint32_t bucket)
+{
+	if (bucket)
+		atomic_fetch_add_explicit(&bucket_get(bucket)->frees, 1, memory_order_release);
+}
+
+void heap_restore(void *p, uint32_t bucket)
+{
+	if (!bucket)
+		return;
+	uint32_t stale = live_insert((uintptr_t)p, bucket);
+	if (stale == UINT32_MAX)
+		heap_forget(bucket); /* cannot track it any more: count it freed */
+	else
+		heap_forget(stale);
+}
+
+void heap_record_alloc(void *p, size_t size)
+{
+	uintptr_t pcs[CPROF_MAX_DEPTH];
+	unsigned n = unwind_here(pcs, CPROF_MAX_DEPTH);
+	uint32_t stack = n ? stacktab_intern(pcs, n, 0) : stacktab_synthetic(CPROF_PC_NO_STACK);
+	uint32_t b = stack ? bucket_intern(stack, size) : 0;
+	if (!b)
+		return;
+	atomic_fetch_add_explicit(&bucket_get(b)->allocs, 1, memory_order_release);
+	uint32_t stale = live_insert((uintptr_t)p, b);
+	if (stale == UINT32_MAX)
+		heap_forget(b);
+	else
+		heap_forget(stale);
+}
+
+uint64_t heap_live_count(void)
+{
+	uint64_t n = 0;
+	for (int i = 0; i < HEAP_SHARDS; i++)
+		n += atomic_load_explicit(&heap_shards[i].live, memory_order_relaxed);
+	return n;
+}
+
+int heap_init(uint64_t r)
+{
+	rate = r;
+	return 0;
+}
+
+void heap_fork_prepare(void)
+{
+	spin_lock(&bucket_lock);
+	for (int i = 0; i < HEAP_SHARDS; i++)
+		spin_lock(&heap_shards[i].lock);
+}
+
+void heap_fork_parent(void)
+{
+	for (int i = HEAP_SHARDS - 1; i >= 0; i--)
+		spin_unlock(&heap_shards[i].lock);
+	spin_unlock(&bucket_lock);
+}
+
+void heap_fork_child(void)
+{
+	for (int i = 0; i < HEAP_SHARDS; i++)
+		spin_init(&heap_shards[i].lock);
+	spin_init(&bucket_lock);
+}

@@ -1,0 +1,101 @@
+/*
+ * heapprof.h - the heap profile: sampled allocations and the live set.
+ *
+ * DESIGN
+ * Buckets.  A sampled allocation is charged to the bucket (stack id,
+ * requested size), as Go keys its heap buckets.  A bucket holds raw sample
+ * counts: `allocs` (ever sampled) and `frees` (of those, freed since).  The
+ * dump scales them with sampler_scale() into alloc_objects/alloc_space and
+ * inuse_objects/inuse_space, so a free subtracts exactly what its
+ * allocation added.
+ *
+ * Live table.  Every sampled pointer that is still allocated is in a hash
+ * table (pointer -> bucket id), so frees and reallocs of sampled memory are
+ * found exactly; unsampled pointers are not recorded anywhere.  The table is
+ * split into 64 shards.  Each shard has a spinlock for writers (sampled
+ * allocations and frees only: rare) and a sequence counter so the lookup
+ * every free() performs reads without writing shared memory:
+ *
+ *    empty shard          -> one load, no match possible
+ *    otherwise            -> seqlock read: probe, re-check the sequence
+ *
+ * A pointer can only be in the table while the program owns it, so a free()
+ * never races with the insert of the same pointer; the seqlock protects the
+ * probe against other pointers moving (backward-shift deletion, growth).
+ * Old shard arrays are never unmapped (a reader may still be probing one);
+ * growth doubles, so retired arrays cost at most as much as the live ones.
+ *
+ * Contexts: all functions run on program threads in normal context, from
+ * the allocation hooks' slow paths with the guard held, or on the dump
+ * thread (heap_foreach_bucket).  No signal handler touches these tables.
+ * Every shard lock and the bucket lock are taken around fork.
+ */
+#ifndef CPROF_HEAPPROF_H
+#define CPROF_HEAPPROF_H
+
+#include <stdatomic.h>
+#include "common.h"
+#include "lock.h"
+
+#define HEAP_SHARDS 64
+
+struct heap_shard {
+	atomic_uint seq;        /* odd while a writer modifies the shard */
+	atomic_uint live;       /* entries in this shard */
+	spinlock_t lock;
+	_Atomic(void *) arr;    /* struct live_arr: mask, keys, bucket ids */
+} __attribute__((aligned(CPROF_CACHELINE)));
+
+extern struct heap_shard heap_shards[HEAP_SHARDS];
+
+CPROF_INLINE struct heap_shard *heap_shard_of(uint64_t h)
+{
+	return &heap_shards[h >> 58];
+}
+
+/* Slow part of the lookup: the shard has entries. */
+bool heap_lookup_slow(struct heap_shard *s, uintptr_t key, uint64_t h);
+
+/*
+ * Fast check made by every free(): is p possibly a live sampled pointer?
+ * False means certainly not (the common case, no shared writes).
+ */
+CPROF_INLINE bool heap_maybe_live(const void *p)
+{
+	uint64_t h = cprof_hash64((uintptr_t)p);
+	struct heap_shard *s = heap_shard_of(h);
+	if (likely(atomic_load_explicit(&s->live, memory_order_relaxed) == 0))
+		return false;
+	return heap_lookup_slow(s, (uintptr_t)p, h);
+}
+
+int heap_init(uint64_t rate);
+
+/* A sampled allocation of `size` bytes at p: capture the caller's stack,
+ * charge its bucket, remember p.  Caller holds the guard. */
+void heap_record_alloc(void *p, size_t size);
+
+/* Remove p from the live set if it is there; returns its bucket id (0 if
+ * p was not sampled).  heap_forget() then counts the free; heap_restore()
+ * puts p back (a realloc that failed). */
+uint32_t heap_take(void *p);
+void heap_forget(uint32_t bucket);
+void heap_restore(void *p, uint32_t bucket);
+
+struct heap_bucket_view {
+	uint32_t stack;
+	uint64_t size;
+	uint64_t allocs;
+	uint64_t frees;
+};
+typedef void (*heap_bucket_fn)(const struct heap_bucket_view *b, void *arg);
+void heap_foreach_bucket(heap_bucket_fn fn, void *arg);
+uint64_t heap_rate(void);
+/* Sampled pointers currently tracked (for tests and the index page). */
+uint64_t heap_live_count(void);
+
+void heap_fork_prepare(void);
+void heap_fork_parent(void);
+void heap_fork_child(void);
+
+#endif

@@ -1,0 +1,256 @@
+/*
+ * unwind.c - stack capture (see unwind.h for the design and contexts).
+ *
+ * Invariants:
+ *  - lu.* are written once by unwind_init() (constructor) before any hook
+ *    samples, then only read.
+ *  - gate_active counts threads inside an unwinder; gate_closed > 0 means
+ *    fork or dlclose is waiting for it to drain.  Both are sequentially
+ *    consistent so that an unwinder that did not see the gate closed is
+ *    counted by the closer.
+ */
+#include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <sys/auxv.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+#include "unwind.h"
+#include "config.h"
+#include "log.h"
+#include "tstate.h"
+
+static struct {
+	int (*init_local2)(unw_cursor_t *, unw_context_t *, int);
+	int (*step)(unw_cursor_t *);
+	int (*get_reg)(unw_cursor_t *, unw_regnum_t, unw_word_t *);
+	int (*backtrace)(void **, int);
+} lu;
+
+static int mode = UNWIND_FP;
+static uintptr_t self_lo, self_hi;     /* libcprof's executable segment */
+static uintptr_t loader_lo, loader_hi; /* ld.so's executable segment */
+
+static atomic_int gate_active;
+static atomic_int gate_closed;
+
+extern const ElfW(Ehdr) __ehdr_start __attribute__((visibility("hidden")));
+
+/* Executable PT_LOAD range of an object mapped at `base` whose ELF header
+ * is readable in memory. */
+static void exec_range(const ElfW(Ehdr) *eh, uintptr_t bias, uintptr_t *lo, uintptr_t *hi)
+{
+	const ElfW(Phdr) *ph = (const ElfW(Phdr) *)((const char *)eh + eh->e_phoff);
+	for (int i = 0; i < eh->e_phnum; i++) {
+		if (ph[i].p_type == PT_LOAD && (ph[i].p_flags & PF_X)) {
+			uintptr_t s = bias + ph[i].p_vaddr;
+			if (!*lo || s < *lo)
+				*lo = s;
+			if (s + ph[i].p_memsz > *hi)
+				*hi = s + ph[i].p_memsz;
+		}
+	}
+}
+
+static void find_ranges(void)
+{
+	const ElfW(Ehdr) *eh = &__ehdr_start;
+	/* libcprof is a shared object: its load bias is its header address
+	 * minus the first segment's vaddr, which is 0 for ld-built DSOs. */
+	exec_range(eh, (uintptr_t)eh, &self_lo, &self_hi);
+
+	uintptr_t base = getauxval(AT_BASE);
+	if (base)
+		exec_range((const ElfW(Ehdr) *)base, base, &loader_lo, &loader_hi);
+}
+
+bool unwind_pc_in_cprof(uintptr_t pc)
+{
+	return pc - self_lo < self_hi - self_lo;
+}
+
+bool unwind_pc_in_loader(uintptr_t pc)
+{
+	return pc - loader_lo < loader_hi - loader_lo;
+}
+
+static int load_libunwind(void)
+{
+	void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		return -1;
+	lu.init_local2 = (int (*)(unw_cursor_t *, unw_context_t *, int))dlsym(h, "_ULx86_64_init_local2");
+	lu.step = (int (*)(unw_cursor_t *))dlsym(h, "_ULx86_64_step");
+	lu.get_reg = (int (*)(unw_cursor_t *, unw_regnum_t, unw_word_t *))dlsym(h, "_ULx86_64_get_reg");
+	lu.backtrace = (int (*)(void **, int))dlsym(h, "unw_backtrace");
+	if (!lu.init_local2 || !lu.step || !lu.get_reg || !lu.backtrace) {
+		lu.init_local2 = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+int unwind_init(int want)
+{
+	find_ranges();
+	mode = UNWIND_FP;
+	if (want == UNWIND_LIBUNWIND) {
+		if (load_libunwind() == 0) {
+			mode = UNWIND_LIBUNWIND;
+		} else {
+			cprof_warn("libunwind.so.8 could not be loaded (install libunwind8); "
+				   "falling back to frame-pointer unwinding (CPROF_UNWIND=fp)");
+		}
+	}
+	return 0;
+}
+
+int unwind_mode(void)
+{
+	return mode;
+}
+
+/* ---- the gate ---------------------------------------------------------- */
+
+static bool gate_enter(void)
+{
+	atomic_fetch_add(&gate_active, 1);
+	if (unlikely(atomic_load(&gate_closed))) {
+		atomic_fetch_sub(&gate_active, 1);
+		return false;
+	}
+	return true;
+}
+
+static void gate_leave(void)
+{
+	atomic_fetch_sub(&gate_active, 1);
+}
+
+void unwind_gate_close(void)
+{
+	atomic_fetch_add(&gate_closed, 1);
+	while (atomic_load(&gate_active))
+		sched_yield();
+}
+
+void unwind_gate_open(void)
+{
+	atomic_fetch_sub(&gate_closed, 1);
+}
+
+void unwind_fork_child(void)
+{
+	atomic_store(&gate_active, 0);
+	atomic_store(&gate_closed, 0);
+}
+
+/* ---- frame-pointer walk -------------------------------------------------- */
+
+/*
+ * Reads only 16-byte windows [fp, fp+16) that lie inside [lo, hi), with fp
+ * strictly increasing and 8-aligned, so it cannot fault or loop.  With no
+ * known bounds it reads nothing.
+ */
+static unsigned fp_walk(uintptr_t fp, uintptr_t lo, uintptr_t hi,
+			uintptr_t *pcs, unsigned n, unsigned max)
+{
+	while (n < max) {
+		if (fp < lo || fp > hi - 16 || (fp & 7) || hi <= lo)
+			break;
+		uintptr_t next = ((const uintptr_t *)fp)[0];
+		uintptr_t ret = ((const uintptr_t *)fp)[1];
+		if (ret < CPROF_PC_SYNTHETIC_MAX)
+			break;
+		pcs[n++] = ret;
+		if (next <= fp)
+			break;
+		fp = next;
+	}
+	return n;
+}
+
+/* ---- normal context ---------------------------------------------------------- */
+
+unsigned unwind_here(uintptr_t *pcs, unsigned max)
+{
+	struct tstate *t = &cprof_tls;
+	void *buf[CPROF_MAX_DEPTH + 16];
+	unsigned n = 0, out = 0, i = 0;
+
+	if (max > CPROF_MAX_DEPTH)
+		max = CPROF_MAX_DEPTH;
+	if (!gate_enter())
+		return 0;
+	if (mode == UNWIND_LIBUNWIND && !t->in_loader) {
+		int r = lu.backtrace(buf, (int)CPROF_ARRAY_LEN(buf));
+		n = r > 0 ? (unsigned)r : 0;
+	} else {
+		if (!t->stack_hi)
+			tstate_stack_bounds(t);
+		uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+		uintptr_t tmp[CPROF_MAX_DEPTH + 16];
+		n = fp_walk(sp, sp, t->stack_hi, tmp, 0, CPROF_ARRAY_LEN(tmp));
+		for (unsigned k = 0; k < n; k++)
+			buf[k] = (void *)tmp[k];
+	}
+	gate_leave();
+	/* Drop cprof's own frames: the hook and its helpers at the top, the
+	 * thread start wrapper at the bottom. */
+	for (; i < n && out < max; i++)
+		if (!unwind_pc_in_cprof((uintptr_t)buf[i]))
+			pcs[out++] = (uintptr_t)buf[i];
+	return out;
+}
+
+/* ---- signal context ------------------------------------------------------- */
+
+unsigned unwind_signal(const ucontext_t *uc, uintptr_t *pcs, unsigned max)
+{
+	struct tstate *t = &cprof_tls;
+	uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+	unsigned n = 0;
+
+	if (max == 0)
+		return 0;
+	if (max > CPROF_MAX_DEPTH)
+		max = CPROF_MAX_DEPTH;
+	if (!gate_enter())
+		return 0;
+	pcs[n++] = pc;
+	if (t->in_loader || unwind_pc_in_loader(pc)) {
+		/* leaf only: see unwind.h */
+	} else if (mode == UNWIND_LIBUNWIND) {
+		unw_cursor_t c;
+		if (lu.init_local2(&c, (unw_context_t *)uc, UNW_INIT_SIGNAL_FRAME) == 0) {
+			while (n < max && lu.step(&c) > 0) {
+				unw_word_t ip;
+				if (lu.get_reg(&c, UNW_REG_IP, &ip) < 0 || ip < CPROF_PC_SYNTHETIC_MAX)
+					break;
+				/* cprof's wrappers in the middle of a stack (the malloc
+				 * hook under libc's malloc, the thread start wrapper)
+				 * are hidden; a leaf inside cprof is kept: that time
+				 * is cprof's and should show. */
+				if (!unwind_pc_in_cprof((uintptr_t)ip))
+					pcs[n++] = (uintptr_t)ip;
+			}
+		}
+	} else {
+		uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+		uintptr_t fp = (uintptr_t)uc->uc_mcontext.gregs[REG_RBP];
+		if (t->stack_hi && sp >= t->stack_lo && sp < t->stack_hi) {
+			unsigned m = fp_walk(fp, sp, t->stack_hi, pcs, n, max);
+			for (unsigned i = n; i < m; i++)
+				if (!unwind_pc_in_cprof(pcs[i]))
+					pcs[n++] = pcs[i];
+		}
+	}
+	gate_leave();
+	return n;
+}
