@@ -1,0 +1,52 @@
+/*
+ * profiles.h - the profile types cprof writes, and how each is encoded.
+ *
+ * Each kind turns the runtime's tables into samples of one pprof Profile
+ * (REFERENCE.md section 1 gives the sample types), on the thread holding
+ * dump_lock.  The table below drives files, the HTTP endpoints and the
+ * index page alike.
+ */
+#ifndef CPROF_PROFILES_H
+#define CPROF_PROFILES_H
+
+#include "arena.h"
+#include "builder.h"
+#include "mappings.h"
+#include "symbols.h"
+
+struct dump_ctx {
+	struct region *r;
+	struct mapping_set *ms;
+	struct symbolizer *sym;
+	int64_t now_real_ns;   /* CLOCK_REALTIME at the dump */
+	int64_t now_mono_ns;   /* CLOCK_MONOTONIC at the dump */
+	/* For cumulative profiles served over a window (?seconds=N): when
+	 * non-NULL the kind subtracts this earlier snapshot. */
+	const void *base;
+	bool reset;            /* cpu: start a new window after encoding */
+	int cpu_consumer;      /* CPUWIN_FILES or CPUWIN_HTTP */
+	bool allocs;           /* heap as the allocs profile: default sample type alloc_space */
+};
+
+struct profile_kind {
+	unsigned bit;          /* PROF_* */
+	const char *name;      /* file type and endpoint name */
+	int (*encode)(struct dump_ctx *d, struct pb_builder *b);
+};
+
+extern const struct profile_kind profile_kinds[];
+extern const size_t profile_kinds_count;
+
+const struct profile_kind *profile_kind_by_name(const char *name);
+
+/* Comments every profile carries: cprof version, pid, command line. */
+void encode_common(struct dump_ctx *d, struct pb_builder *b);
+
+int encode_heap(struct dump_ctx *d, struct pb_builder *b);
+int encode_cpu(struct dump_ctx *d, struct pb_builder *b);
+int encode_mutex(struct dump_ctx *d, struct pb_builder *b);
+int encode_block(struct dump_ctx *d, struct pb_builder *b);
+int encode_threads(struct dump_ctx *d, struct pb_builder *b);
+int encode_threadcreate(struct dump_ctx *d, struct pb_builder *b);
+
+#endif

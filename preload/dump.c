@@ -1,0 +1,397 @@
+/*
+ * dump.c - the writer thread, the trigger signal and profile files
+ * (see dump.h for the design).
+ *
+ * Contexts:
+ *  - on_signal(): the trigger signal's handler; async-signal-safe (one
+ *    atomic increment and a futex wake; errno preserved).
+ *  - writer(): cprof's own thread, all signals blocked, guard held.
+ *  - dump_all(): the writer, the exiting thread (atexit), HTTP requests;
+ *    serialised by dump_lock.
+ *
+ * Invariants:
+ *  - wake_word changes on every request, so a wake between the writer's
+ *    check and its futex wait is never lost (FUTEX_WAIT compares it).
+ *  - seq (dump sequence number) only grows; a fork child continues from its
+ *    parent's value, but under its own pid.
+ *  - Error reporting: the first failure to write into a directory is
+ *    reported with one line; the same failure is not repeated until a
+ *    write succeeds again.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dump.h"
+#include "builder.h"
+#include "config.h"
+#include "cpuprof.h"
+#include "log.h"
+#include "mappings.h"
+#include "profiles.h"
+#include "real.h"
+#include "runtime.h"
+#include "symbols.h"
+#include "threads.h"
+#include "tstate.h"
+
+cprof_mutex_t dump_lock;
+
+static atomic_int wake_word;
+static atomic_uint requests;
+static atomic_ulong seq;
+static int trigger_signal;
+static atomic_int last_error;   /* errno of the last failed write, 0 after a success */
+static atomic_int writer_running;
+
+int64_t cprof_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t cprof_realtime_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void dump_wake(void)
+{
+	atomic_fetch_add(&wake_word, 1);
+	cprof_futex(&wake_word, FUTEX_WAKE_PRIVATE, 1, NULL);
+}
+
+void dump_request(void)
+{
+	atomic_fetch_add(&requests, 1);
+	dump_wake();
+}
+
+static void on_signal(int sig, siginfo_t *si, void *uc)
+{
+	int saved = errno;
+	(void)sig;
+	(void)si;
+	(void)uc;
+	dump_request();
+	errno = saved;
+}
+
+/* ---- file names ----------------------------------------------------------- */
+
+static size_t append(char *out, size_t pos, size_t outlen, const char *s)
+{
+	while (*s && pos + 1 < outlen)
+		out[pos++] = *s++;
+	return pos;
+}
+
+int dump_expand(const char *pattern, const char *type, unsigned long n, char *out, size_t outlen)
+{
+	char num[32];
+	size_t pos = 0;
+
+	if (pattern[0] != '/') {
+		pos = append(out, pos, outlen, rt.start_dir[0] ? rt.start_dir : ".");
+		if (pos && out[pos - 1] != '/')
+			pos = append(out, pos, outlen, "/");
+	}
+	for (const char *p = pattern; *p && pos + 1 < outlen; p++) {
+		if (*p != '%') {
+			out[pos++] = *p;
+			continue;
+		}
+		switch (*++p) {
+		case 'e': pos = append(out, pos, outlen, rt.exe_name); break;
+		case 'p': cprof_fmt(num, sizeof(num), "%ld", (long)getpid()); pos = append(out, pos, outlen, num); break;
+		case 'n': cprof_fmt(num, sizeof(num), "%lu", n); pos = append(out, pos, outlen, num); break;
+		case 't': pos = append(out, pos, outlen, type); break;
+		case 'h': pos = append(out, pos, outlen, rt.hostname); break;
+		case '%': out[pos++] = '%'; break;
+		case '\0': p--; break;
+		default: break;
+		}
+	}
+	out[pos] = '\0';
+	return pos + 1 < outlen ? 0 : -1;
+}
+
+/* "dir/name.pb.gz" + k -> "dir/name-k.pb.gz" */
+static void with_suffix(const char *path, unsigned k, char *out, size_t outlen)
+{
+	const char *slash = strrchr(path, '/');
+	const char *ext = strstr(slash ? slash : path, ".pb.gz");
+	if (!ext)
+		ext = path + strlen(path);
+	size_t stem = (size_t)(ext - path);
+	if (stem >= outlen)
+		stem = outlen - 1;
+	memcpy(out, path, stem);
+	cprof_fmt(out + stem, outlen - stem, "-%u%s", k, ext);
+}
+
+static int rename_noreplace(const char *from, const char *to)
+{
+#ifdef SYS_renameat2
+	long r = syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, 1 /* RENAME_NOREPLACE */);
+	if (r == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+#endif
+	/* Filesystems without RENAME_NOREPLACE: link fails if `to` exists. */
+	if (link(from, to) != 0)
+		return -1;
+	unlink(from);
+	return 0;
+}
+
+int dump_write_file(const char *path, const void *buf, size_t len, char *final, size_t finallen)
+{
+	static atomic_uint tmp_counter;
+	char tmp[4200], dir[4096];
+	const char *slash = strrchr(path, '/');
+	size_t dlen = slash ? (size_t)(slash - path) : 0;
+	int fd, err;
+
+	if (dlen >= sizeof(dir)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(dir, path, dlen);
+	dir[dlen] = '\0';
+	cprof_fmt(tmp, sizeof(tmp), "%s/.cprof-tmp.%ld.%d.%u", dlen ? dir : ".", (long)getpid(),
+		  cprof_gettid(), atomic_fetch_add(&tmp_counter, 1));
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	if (cprof_write_all(fd, buf, len) != 0 || close(fd) != 0) {
+		err = errno;
+		close(fd);
+		unlink(tmp);
+		errno = err;
+		return -1;
+	}
+	cprof_fmt(final, finallen, "%s", path);
+	for (unsigned k = 1; k < 10000; k++) {
+		if (rename_noreplace(tmp, final) == 0)
+			return 0;
+		if (errno != EEXIST)
+			break;
+		with_suffix(path, k, final, finallen);
+	}
+	err = errno;
+	unlink(tmp);
+	errno = err;
+	return -1;
+}
+
+static void report_failure(const char *path, int err)
+{
+	if (atomic_exchange(&last_error, err) == err)
+		return; /* same failure as last time: said already */
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	size_t n = slash ? (size_t)(slash - path) : 1;
+	if (n >= sizeof(dir))
+		n = sizeof(dir) - 1;
+	memcpy(dir, slash ? path : ".", n);
+	dir[n] = '\0';
+	const char *why = strerrordesc_np(err);
+	cprof_warn("cannot write profiles in %s: %s; the program continues and the next dump will try again",
+		   dir, why ? why : "error");
+}
+
+/* ---- dumping -------------------------------------------------------------- */
+
+static int write_kind(struct dump_ctx *d, const struct profile_kind *k, unsigned long n)
+{
+	char path[4200], final[4200];
+	void *buf;
+	size_t len;
+
+	struct pb_builder *b = pb_new(d->r, d->ms, d->sym);
+	if (!b || k->encode(d, b) != 0 || pb_finish(b, &buf, &len) != 0) {
+		cprof_warn("out of memory while encoding the %s profile; skipped", k->name);
+		return 0;
+	}
+	if (dump_expand(rt.cfg.output, k->name, n, path, sizeof(path)) != 0) {
+		cprof_warn("output path for the %s profile is too long; skipped", k->name);
+		return 0;
+	}
+	if (dump_write_file(path, buf, len, final, sizeof(final)) != 0) {
+		report_failure(path, errno);
+		return 0;
+	}
+	atomic_store(&last_error, 0);
+	cprof_info("wrote %s", final);
+	return 1;
+}
+
+int dump_all(const char *why)
+{
+	struct region r = {0};
+	struct mapping_set ms;
+	int written = 0;
+
+	(void)why;
+	if (atomic_load(&rt.state) == RT_NONE)
+		return 0;
+	guard_enter();
+	cprof_mutex_lock(&dump_lock);
+	unsigned long n = atomic_fetch_add(&seq, 1) + 1;
+	struct dump_ctx d = {.r = &r, .ms = &ms, .reset = true};
+	d.now_real_ns = cprof_realtime_ns();
+	d.now_mono_ns = cprof_now_ns();
+	cpuprof_drain();
+	if (mappings_collect(&ms, &r) != 0)
+		memset(&ms, 0, sizeof(ms));
+	d.sym = symbolizer_new(&r);
+	for (size_t i = 0; i < profile_kinds_count; i++) {
+		const struct profile_kind *k = &profile_kinds[i];
+		if (rt.profiles & k->bit)
+			written += write_kind(&d, k, n);
+		/* Free per-profile memory early on large dumps: the symbol
+		 * cache is kept, encodings are not needed after the write. */
+	}
+	if (d.sym)
+		symbolizer_free(d.sym);
+	region_reset(&r);
+	cprof_mutex_unlock(&dump_lock);
+	guard_leave();
+	return written;
+}
+
+/* ---- the writer thread ----------------------------------------------------- */
+
+#define HOUSEKEEPING_NS 100000000LL
+
+static void *writer(void *arg)
+{
+	unsigned seen = atomic_load(&requests);
+	int64_t next_interval = rt.cfg.interval ? cprof_now_ns() + (int64_t)rt.cfg.interval * 1000000000 : 0;
+
+	(void)arg;
+	cprof_tls.guard = 1; /* for the thread's whole life */
+	threads_mark_internal();
+	for (;;) {
+		int w = atomic_load(&wake_word);
+		unsigned req = atomic_load(&requests);
+		int64_t now = cprof_now_ns();
+
+		if (atomic_load(&rt.state) == RT_STOPPED)
+			break;
+		if (req != seen) {
+			seen = req;
+			dump_all("signal");
+			continue;
+		}
+		if (next_interval && now >= next_interval) {
+			dump_all("interval");
+			next_interval = cprof_now_ns() + (int64_t)rt.cfg.interval * 1000000000;
+			continue;
+		}
+		cpuprof_housekeeping();
+		int64_t wait = HOUSEKEEPING_NS;
+		if (next_interval && next_interval - now < wait)
+			wait = next_interval - now;
+		struct timespec ts = {.tv_sec = wait / 1000000000, .tv_nsec = wait % 1000000000};
+		cprof_futex(&wake_word, FUTEX_WAIT_PRIVATE, w, &ts);
+	}
+	atomic_store(&writer_running, 0);
+	return NULL;
+}
+
+int dump_start_writer(void)
+{
+	pthread_t th;
+	pthread_attr_t attr;
+	sigset_t all, old;
+
+	if (atomic_exchange(&writer_running, 1))
+		return 0;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 512 * 1024);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int r = real.pthread_create(&th, &attr, writer, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (r != 0) {
+		atomic_store(&writer_running, 0);
+		cprof_warn("cannot start the profile writer thread (%s); profiles are written at exit only",
+			   strerrordesc_np(r) ? strerrordesc_np(r) : "error");
+		return -1;
+	}
+	pthread_setname_np(th, "cprof-writer");
+	return 0;
+}
+
+/* ---- the trigger signal ----------------------------------------------------- */
+
+bool dump_signal_is(int sig)
+{
+	return sig > 0 && sig == trigger_signal;
+}
+
+void dump_signal_lost(int sig)
+{
+	static atomic_int said;
+	if (!dump_signal_is(sig))
+		return;
+	trigger_signal = 0;
+	cprof_warn_once(&said, "the program installed its own handler for signal %d (%s); "
+			       "dumps on that signal stop (set CPROF_SIGNAL to another signal)",
+			sig, sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
+}
+
+int dump_install_signal(int sig)
+{
+	struct sigaction sa, old;
+
+	if (sig <= 0)
+		return 0;
+	if (real.sigaction(sig, NULL, &old) != 0)
+		return -1;
+	if (old.sa_handler != SIG_DFL) {
+		cprof_warn("signal %d (SIG%s) already has a handler or is ignored in this program; "
+			   "cprof leaves it alone and writes profiles at exit (set CPROF_SIGNAL to another signal)",
+			   sig, sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
+		return -1;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_signal;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	if (real.sigaction(sig, &sa, NULL) != 0)
+		return -1;
+	trigger_signal = sig;
+	return 0;
+}
+
+int dump_init(void)
+{
+	dump_install_signal(rt.cfg.dump_signal);
+	return dump_start_writer();
+}
+
+void dump_fork_child(void)
+{
+	/* The writer thread did not survive the fork; the lock was held by the
+	 * forking thread (fork_prepare) and is released by the caller. */
+	atomic_store(&writer_running, 0);
+	atomic_store(&wake_word, 0);
+	atomic_store(&requests, 0);
+	dump_start_writer();
+}

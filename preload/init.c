@@ -1,0 +1,264 @@
+/*
+ * init.c - start-up, fork and exit: the profiler's lifecycle.
+ *
+ * DESIGN
+ * The constructor runs once per process image (LD_PRELOAD loads libcprof
+ * into every exec'ed program).  Hooks may run before it (other libraries'
+ * constructors allocate and even start threads); they then only forward,
+ * and threads created that early are found by the /proc/self/task scan.
+ *
+ * Order of initialisation: real symbols; configuration; the decision to
+ * profile at all (setuid programs, CPROF_FOLLOW_EXEC); process facts used
+ * in file names; tables; unwinder; thread registry and CPU timers (the
+ * scan must precede the writer thread, which must never get a timer);
+ * fork handlers; the writer thread and trigger signal; atexit.  Only then
+ * does state become RT_RUNNING and sampling start.
+ *
+ * Fork: prepare takes, in this order, dump_lock, the thread registry, the
+ * stack table, the heap bucket and shard locks and the arena lock, then
+ * closes the unwind gate (waits for in-flight unwinds), so the child never
+ * inherits a cprof lock held by a thread that does not exist there.  This
+ * order matches the nesting everywhere else (dump_lock before the tables,
+ * tables before the arena; no unwind while holding any of them).
+ *
+ * Exit: an atexit handler registered by the constructor writes the final
+ * profiles on whichever thread calls exit() (or returns from main), then
+ * stops profiling.  _exit, a fatal signal and exec skip it.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "arena.h"
+#include "config.h"
+#include "cpuprof.h"
+#include "dump.h"
+#include "heapprof.h"
+#include "lockprof.h"
+#include "log.h"
+#include "real.h"
+#include "runtime.h"
+#include "stacktab.h"
+#include "threads.h"
+#include "tstate.h"
+#include "unwind.h"
+
+struct cprof_runtime rt;
+
+extern char **environ;
+
+static void load_config(void)
+{
+	char err[512];
+
+	config_defaults(&rt.cfg);
+	for (const char *const *name = config_names; *name; name++) {
+		const char *v = getenv(*name);
+		if (v && config_set(&rt.cfg, *name, v, err, sizeof(err)) == -1)
+			cprof_warn("%s", err);
+	}
+	/* A misspelt variable silently doing nothing is a classic trap. */
+	for (char **e = environ; e && *e; e++) {
+		if (strncmp(*e, "CPROF_", 6) != 0 || strncmp(*e, "CPROF_TEST_", 11) == 0)
+			continue;
+		const char *eq = strchr(*e, '=');
+		size_t len = eq ? (size_t)(eq - *e) : strlen(*e);
+		bool known = false;
+		for (const char *const *name = config_names; *name && !known; name++)
+			known = strlen(*name) == len && strncmp(*name, *e, len) == 0;
+		if (!known)
+			cprof_warn("unknown variable %.*s ignored", (int)len, *e);
+	}
+}
+
+static void read_small(const char *path, char *out, size_t outlen, bool nul_to_space)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	out[0] = '\0';
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, out, outlen - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	out[n] = '\0';
+	if (nul_to_space) {
+		for (ssize_t i = 0; i < n; i++)
+			if (out[i] == '\0')
+				out[i] = ' ';
+		while (n > 0 && out[n - 1] == ' ')
+			out[--n] = '\0';
+	}
+}
+
+static void process_facts(void)
+{
+	char exe[4096];
+	struct utsname u;
+
+	rt.pid = getpid();
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	const char *base = strrchr(exe, '/');
+	base = base ? base + 1 : (exe[0] ? exe : "program");
+	size_t i = 0;
+	for (; base[i] && i + 1 < sizeof(rt.exe_name); i++) {
+		char c = base[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			  c == '-' || c == '_' || c == '.' || c == '+';
+		rt.exe_name[i] = ok ? c : '_';
+	}
+	rt.exe_name[i] = '\0';
+	if (!getcwd(rt.start_dir, sizeof(rt.start_dir)))
+		rt.start_dir[0] = '\0';
+	if (uname(&u) == 0)
+		cprof_fmt(rt.hostname, sizeof(rt.hostname), "%s", u.nodename);
+	read_small("/proc/self/cmdline", rt.cmdline, sizeof(rt.cmdline), true);
+}
+
+/* ---- fork ---------------------------------------------------------------- */
+
+static void fork_prepare(void)
+{
+	guard_enter();
+	cprof_mutex_lock(&dump_lock);
+	threads_fork_prepare();
+	stacktab_fork_prepare();
+	lockprof_fork_prepare();
+	heap_fork_prepare();
+	arena_fork_prepare();
+	unwind_gate_close();
+}
+
+static void fork_parent(void)
+{
+	unwind_gate_open();
+	arena_fork_parent();
+	heap_fork_parent();
+	lockprof_fork_parent();
+	stacktab_fork_parent();
+	threads_fork_parent();
+	cprof_mutex_unlock(&dump_lock);
+	guard_leave();
+}
+
+static void fork_child(void)
+{
+	unwind_fork_child();
+	arena_fork_child();
+	heap_fork_child();
+	lockprof_fork_child();
+	stacktab_fork_child();
+	threads_fork_child();
+	atomic_store(&dump_lock.v, 0);
+	rt.pid = getpid();
+	if (rt_running()) {
+		cpuprof_fork_child();
+		dump_fork_child();
+	}
+	guard_leave();
+}
+
+/* ---- exit ----------------------------------------------------------------- */
+
+static void at_exit(void)
+{
+	int expected = RT_RUNNING;
+	if (getpid() != rt.pid && rt_running())
+		rt.pid = getpid(); /* a vfork-like child that did not run our handlers */
+	if (!rt_running())
+		return;
+	dump_all("exit");
+	if (!atomic_compare_exchange_strong(&rt.state, &expected, RT_STOPPED))
+		return;
+	dump_wake(); /* let the writer thread notice and end */
+}
+
+/* ---- the constructor --------------------------------------------------------- */
+
+static bool should_profile(void)
+{
+	if (getauxval(AT_SECURE)) {
+		cprof_warn("setuid/setgid or otherwise privileged program: profiling disabled");
+		return false;
+	}
+	if (!rt.cfg.follow_exec && rt.cfg.root_pid && rt.cfg.root_pid != (long)getpid())
+		return false; /* started by the profiled program: --no-follow-exec */
+	if (rt.cfg.profiles == 0)
+		return false;
+	return true;
+}
+
+static void check_preloaded(void)
+{
+	/* If our malloc is not the one the program resolves, cprof was loaded
+	 * after start (dlopen, ctypes) or another allocator precedes it in
+	 * LD_PRELOAD: the allocation and lock hooks will not see the program. */
+	void *m = dlsym(RTLD_DEFAULT, "malloc");
+	rt.preloaded = m == (void *)malloc;
+	if (!rt.preloaded && (rt.cfg.profiles & (PROF_HEAP | PROF_MUTEX | PROF_BLOCK))) {
+		Dl_info info;
+		const char *who = (m && dladdr(m, &info) && info.dli_fname) ? info.dli_fname : "another library";
+		cprof_warn("the program's malloc comes from %s, not from libcprof (load libcprof.so first "
+			   "in LD_PRELOAD, before any allocator); heap, mutex and block profiles are unavailable",
+			   who);
+	}
+}
+
+__attribute__((constructor(101))) static void cprof_init(void)
+{
+	static int once;
+	if (__atomic_exchange_n(&once, 1, __ATOMIC_ACQ_REL))
+		return;
+	int saved = errno;
+	real_resolve();
+	guard_enter();
+	load_config();
+	log_set_quiet(rt.cfg.quiet);
+	if (!should_profile()) {
+		atomic_store(&rt.state, RT_STOPPED);
+		goto out;
+	}
+	process_facts();
+	check_preloaded();
+	rt.profiles = rt.cfg.profiles;
+	if (!rt.preloaded)
+		rt.profiles &= ~(unsigned)(PROF_HEAP | PROF_MUTEX | PROF_BLOCK | PROF_THREADCREATE);
+	rt.heap_rate = (rt.profiles & PROF_HEAP) ? rt.cfg.heap_rate : 0;
+	if (rt.heap_rate == 0)
+		rt.profiles &= ~(unsigned)PROF_HEAP;
+	rt.start_ns = cprof_realtime_ns();
+	if (stacktab_init() != 0 || heap_init(rt.heap_rate) != 0) {
+		cprof_warn("out of memory at start-up; profiling disabled");
+		atomic_store(&rt.state, RT_STOPPED);
+		goto out;
+	}
+	lockprof_init();
+	unwind_init(rt.cfg.unwind);
+	threads_init();
+	threads_register_self(false);
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+	atomic_store(&rt.state, RT_RUNNING);
+	if (cpuprof_init() != 0)
+		rt.profiles &= ~(unsigned)PROF_CPU;
+	dump_init();
+	atexit(at_exit);
+out:
+	guard_leave();
+	errno = saved;
+}
+
+/* ---- public API ------------------------------------------------------------- */
+
+/* Write every enabled profile now; returns the number of files written.
+ * For programs that want to dump at a moment of their choosing. */
+CPROF_EXPORT int cprof_dump(void)
+{
+	return dump_all("api");
+}
