@@ -1,0 +1,303 @@
+/*
+ * locks.c - the interposed pthread and semaphore waiting functions.
+ *
+ * Every wrapper returns exactly what the real call returned, with the same
+ * errno, for every mutex type (normal, recursive, errorcheck, robust,
+ * priority-inheritance and -protect, process-shared): the real function
+ * does all the work; cprof only observes.
+ *
+ * Locks: a try first (REFERENCE.md 5).  The try form of each lock returns
+ * what the blocking form would whenever it does not have to wait: 0 for a
+ * free or recursively owned mutex, EOWNERDEAD for a robust mutex whose
+ * owner died, EINVAL/EAGAIN/ENOTRECOVERABLE alike.  Only EBUSY means
+ * "would wait"; then the blocking call is made and timed (for an
+ * errorcheck mutex the caller already owns it returns EDEADLK at once).
+ *
+ * Unlock: glibc's futex word tells whether anyone waited (2 for normal
+ * mutexes, FUTEX_WAITERS for robust and PI ones); only then does the
+ * wrapper consult the side table, and it charges the unlocker after the
+ * real unlock, outside the critical section.
+ *
+ * Condition variables, semaphores, joins and barriers have no owner to
+ * charge: only their waits are recorded (block profile).  glibc's
+ * pthread_cond_* are the GLIBC_2.3.2 versions (real.c).
+ *
+ * Contexts: program threads.  With the guard held (cprof's own code,
+ * libunwind's internal mutex) or profiling off, wrappers just forward.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+
+#include "lockprof.h"
+#include "real.h"
+#include "runtime.h"
+#include "tstate.h"
+
+/* glibc 2.36 pthread_mutex_t internals (sysdeps/nptl/bits/struct_mutex.h):
+ * __data.__lock is the futex word, __data.__kind the type and flags. */
+#define KIND_ROBUST 16
+#define KIND_PI 32
+#define FUTEX_WAITERS_BIT 0x80000000u
+
+CPROF_INLINE bool mutex_has_waiters(const pthread_mutex_t *m)
+{
+	unsigned v = (unsigned)__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED);
+	int kind = m->__data.__kind;
+	if (kind & (KIND_ROBUST | KIND_PI))
+		return v & FUTEX_WAITERS_BIT;
+	return (v & 3) == 2;
+}
+
+CPROF_INLINE bool active_block(void)
+{
+	return atomic_load_explicit(&lockprof_block_on, memory_order_relaxed) && !cprof_tls.guard;
+}
+
+CPROF_INLINE bool active_any(void)
+{
+	return (atomic_load_explicit(&lockprof_block_on, memory_order_relaxed) ||
+		atomic_load_explicit(&lockprof_mutex_on, memory_order_relaxed)) &&
+	       !cprof_tls.guard;
+}
+
+/* Resolve on first use, before cprof's constructor has run. */
+#define NEED(fn, fail)                         \
+	do {                                   \
+		if (unlikely(!real.fn)) {      \
+			real_resolve();        \
+			if (!real.fn)          \
+				return (fail); \
+		}                              \
+	} while (0)
+
+/* ---- mutexes ----------------------------------------------------------------- */
+
+/* glibc's compat entry points, for calls made while dlsym itself is
+ * resolving on this thread (real_resolve returns before the table is set). */
+extern int __pthread_mutex_lock(pthread_mutex_t *);
+extern int __pthread_mutex_unlock(pthread_mutex_t *);
+__asm__(".symver __pthread_mutex_lock,__pthread_mutex_lock@GLIBC_2.2.5");
+__asm__(".symver __pthread_mutex_unlock,__pthread_mutex_unlock@GLIBC_2.2.5");
+
+CPROF_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
+{
+	if (unlikely(!real.pthread_mutex_lock)) {
+		if (!real_resolve() || !real.pthread_mutex_lock)
+			return __pthread_mutex_lock(m);
+	}
+	if (!active_any())
+		return real.pthread_mutex_lock(m);
+	int r = real.pthread_mutex_trylock(m);
+	if (likely(r != EBUSY))
+		return r;
+	int saved = errno;
+	int64_t t0 = lockprof_wait_begin(m, true);
+	errno = saved;
+	r = real.pthread_mutex_lock(m);
+	saved = errno;
+	lockprof_wait_end(m, true, t0);
+	errno = saved;
+	return r;
+}
+
+#define TIMED_MUTEX(name, params, args)                                \
+	CPROF_EXPORT int name params                                   \
+	{                                                              \
+		NEED(name, EINVAL);                                    \
+		if (!active_any())                                     \
+			return real.name args;                         \
+		int r = real.pthread_mutex_trylock(m);                 \
+		if (likely(r != EBUSY))                                \
+			return r;                                      \
+		int saved = errno;                                     \
+		int64_t t0 = lockprof_wait_begin(m, true);             \
+		errno = saved;                                         \
+		r = real.name args;                                    \
+		saved = errno;                                         \
+		lockprof_wait_end(m, true, t0);                        \
+		errno = saved;                                         \
+		return r;                                              \
+	}
+
+TIMED_MUTEX(pthread_mutex_timedlock, (pthread_mutex_t *m, const struct timespec *ts), (m, ts))
+TIMED_MUTEX(pthread_mutex_clocklock, (pthread_mutex_t *m, clockid_t c, const struct timespec *ts),
+	    (m, c, ts))
+
+CPROF_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
+{
+	if (unlikely(!real.pthread_mutex_unlock)) {
+		if (!real_resolve() || !real.pthread_mutex_unlock)
+			return __pthread_mutex_unlock(m);
+	}
+	if (likely(!mutex_has_waiters(m)) ||
+	    !atomic_load_explicit(&lockprof_mutex_on, memory_order_relaxed) || cprof_tls.guard)
+		return real.pthread_mutex_unlock(m);
+	int saved = errno;
+	int64_t delay = lockprof_release_begin(m);
+	errno = saved;
+	int r = real.pthread_mutex_unlock(m);
+	if (delay && r == 0) {
+		saved = errno;
+		lockprof_charge(delay);
+		errno = saved;
+	}
+	return r;
+}
+
+/* ---- rwlocks ------------------------------------------------------------------- */
+
+#define RWLOCK(name, tryname, params, args)                            \
+	CPROF_EXPORT int name params                                   \
+	{                                                              \
+		NEED(name, EINVAL);                                    \
+		if (!active_any())                                     \
+			return real.name args;                         \
+		int r = real.tryname(l);                               \
+		if (likely(r != EBUSY))                                \
+			return r;                                      \
+		int saved = errno;                                     \
+		int64_t t0 = lockprof_wait_begin(l, true);             \
+		errno = saved;                                         \
+		r = real.name args;                                    \
+		saved = errno;                                         \
+		lockprof_wait_end(l, true, t0);                        \
+		errno = saved;                                         \
+		return r;                                              \
+	}
+
+RWLOCK(pthread_rwlock_rdlock, pthread_rwlock_tryrdlock, (pthread_rwlock_t *l), (l))
+RWLOCK(pthread_rwlock_wrlock, pthread_rwlock_trywrlock, (pthread_rwlock_t *l), (l))
+RWLOCK(pthread_rwlock_timedrdlock, pthread_rwlock_tryrdlock,
+       (pthread_rwlock_t *l, const struct timespec *ts), (l, ts))
+RWLOCK(pthread_rwlock_timedwrlock, pthread_rwlock_trywrlock,
+       (pthread_rwlock_t *l, const struct timespec *ts), (l, ts))
+RWLOCK(pthread_rwlock_clockrdlock, pthread_rwlock_tryrdlock,
+       (pthread_rwlock_t *l, clockid_t c, const struct timespec *ts), (l, c, ts))
+RWLOCK(pthread_rwlock_clockwrlock, pthread_rwlock_trywrlock,
+       (pthread_rwlock_t *l, clockid_t c, const struct timespec *ts), (l, c, ts))
+
+/* rwlock internals are not consulted: the side table is checked only when
+ * some waiter is registered anywhere (lockprof_waiters). */
+CPROF_EXPORT int pthread_rwlock_unlock(pthread_rwlock_t *l)
+{
+	NEED(pthread_rwlock_unlock, EINVAL);
+	if (likely(atomic_load_explicit(&lockprof_waiters, memory_order_relaxed) == 0) ||
+	    !atomic_load_explicit(&lockprof_mutex_on, memory_order_relaxed) || cprof_tls.guard)
+		return real.pthread_rwlock_unlock(l);
+	int saved = errno;
+	int64_t delay = lockprof_release_begin(l);
+	errno = saved;
+	int r = real.pthread_rwlock_unlock(l);
+	if (delay && r == 0) {
+		saved = errno;
+		lockprof_charge(delay);
+		errno = saved;
+	}
+	return r;
+}
+
+/* ---- waits without an owner: block profile only --------------------------------- */
+
+#define WAIT(name, params, args, failval)                              \
+	CPROF_EXPORT int name params                                   \
+	{                                                              \
+		NEED(name, failval);                                   \
+		if (!active_block())                                   \
+			return real.name args;                         \
+		int64_t t0 = lockprof_wait_begin(NULL, false);         \
+		int r = real.name args;                                \
+		int saved = errno;                                     \
+		lockprof_wait_end(NULL, false, t0);                    \
+		errno = saved;                                         \
+		return r;                                              \
+	}
+
+WAIT(pthread_cond_wait, (pthread_cond_t *c, pthread_mutex_t *m), (c, m), EINVAL)
+WAIT(pthread_cond_timedwait, (pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *ts),
+     (c, m, ts), EINVAL)
+WAIT(pthread_cond_clockwait,
+     (pthread_cond_t *c, pthread_mutex_t *m, clockid_t k, const struct timespec *ts), (c, m, k, ts),
+     EINVAL)
+
+/* Semaphores: sem_trywait first; its EAGAIN must not leak into errno when
+ * the blocking call then succeeds. */
+#define SEM_WAIT(name, params, args)                                   \
+	CPROF_EXPORT int name params                                   \
+	{                                                              \
+		NEED(name, -1);                                        \
+		if (!active_block())                                   \
+			return real.name args;                         \
+		int saved = errno;                                     \
+		if (sem_trywait(s) == 0)                               \
+			return 0;                                      \
+		errno = saved;                                         \
+		int64_t t0 = lockprof_wait_begin(NULL, false);         \
+		int r = real.name args;                                \
+		saved = errno;                                         \
+		lockprof_wait_end(NULL, false, t0);                    \
+		errno = saved;                                         \
+		return r;                                              \
+	}
+
+SEM_WAIT(sem_wait, (sem_t *s), (s))
+SEM_WAIT(sem_timedwait, (sem_t *s, const struct timespec *ts), (s, ts))
+SEM_WAIT(sem_clockwait, (sem_t *s, clockid_t c, const struct timespec *ts), (s, c, ts))
+
+/* Joins: a thread that already ended is reaped by the try without waiting. */
+#define JOIN(name, params, args)                                       \
+	CPROF_EXPORT int name params                                   \
+	{                                                              \
+		NEED(name, EINVAL);                                    \
+		if (!active_block())                                   \
+			return real.name args;                         \
+		int r = pthread_tryjoin_np(th, ret);                   \
+		if (r != EBUSY)                                        \
+			return r;                                      \
+		int saved = errno;                                     \
+		int64_t t0 = lockprof_wait_begin(NULL, false);         \
+		errno = saved;                                         \
+		r = real.name args;                                    \
+		saved = errno;                                         \
+		lockprof_wait_end(NULL, false, t0);                    \
+		errno = saved;                                         \
+		return r;                                              \
+	}
+
+JOIN(pthread_join, (pthread_t th, void **ret), (th, ret))
+JOIN(pthread_timedjoin_np, (pthread_t th, void **ret, const struct timespec *ts), (th, ret, ts))
+JOIN(pthread_clockjoin_np, (pthread_t th, void **ret, clockid_t c, const struct timespec *ts),
+     (th, ret, c, ts))
+
+/* Barriers: the thread completing the round (PTHREAD_BARRIER_SERIAL_THREAD
+ * in glibc) did not wait. */
+CPROF_EXPORT int pthread_barrier_wait(pthread_barrier_t *b)
+{
+	NEED(pthread_barrier_wait, EINVAL);
+	if (!active_block())
+		return real.pthread_barrier_wait(b);
+	int64_t t0 = lockprof_wait_begin(NULL, false);
+	int r = real.pthread_barrier_wait(b);
+	if (r == 0) {
+		int saved = errno;
+		lockprof_wait_end(NULL, false, t0);
+		errno = saved;
+	}
+	return r;
+}
+
+CPROF_EXPORT int pthread_spin_lock(pthread_spinlock_t *l)
+{
+	NEED(pthread_spin_lock, EINVAL);
+	if (!active_block())
+		return real.pthread_spin_lock(l);
+	int r = real.pthread_spin_trylock(l);
+	if (likely(r != EBUSY))
+		return r;
+	int64_t t0 = lockprof_wait_begin(NULL, false);
+	r = real.pthread_spin_lock(l);
+	int saved = errno;
+	lockprof_wait_end(NULL, false, t0);
+	errno = saved;
+	return r;
+}

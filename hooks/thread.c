@@ -1,0 +1,115 @@
+/*
+ * thread.c - pthread_create and pthread_setname_np.
+ *
+ * pthread_create wraps the start routine: the new thread registers itself
+ * (thread registry, CPU timer, stack bounds) before running the program's
+ * code, and a pthread key destructor unregisters it however it ends.  The
+ * creating call's stack is counted for the threadcreate profile.
+ *
+ * The wrapper's argument block comes from cprof's arena and is recycled
+ * through a free list, never from the program's heap.  If anything fails
+ * the thread is created exactly as the program asked, unwrapped.
+ *
+ * Contexts: any program thread, possibly before cprof's constructor (the
+ * wrapper then registers the thread without a timer; the constructor's
+ * scan arms it).
+ */
+#include <errno.h>
+#include <pthread.h>
+
+#include "arena.h"
+#include "lock.h"
+#include "real.h"
+#include "runtime.h"
+#include "stacktab.h"
+#include "threads.h"
+#include "tstate.h"
+#include "unwind.h"
+
+struct start {
+	struct start *next;
+	void *(*fn)(void *);
+	void *arg;
+};
+
+static spinlock_t free_lock;
+static struct start *free_starts;
+
+static struct start *start_get(void)
+{
+	spin_lock(&free_lock);
+	struct start *s = free_starts;
+	if (s)
+		free_starts = s->next;
+	spin_unlock(&free_lock);
+	return s ? s : arena_alloc(sizeof(*s));
+}
+
+static void start_put(struct start *s)
+{
+	spin_lock(&free_lock);
+	s->next = free_starts;
+	free_starts = s;
+	spin_unlock(&free_lock);
+}
+
+/* Named for what it is: this frame sits at the bottom of every thread the
+ * program creates (the unwinder hides it from non-leaf positions). */
+static void *cprof_thread_start(void *p)
+{
+	struct start *s = p;
+	void *(*fn)(void *) = s->fn;
+	void *arg = s->arg;
+	start_put(s);
+	if (atomic_load(&rt.state) != RT_STOPPED)
+		threads_register_self(true);
+	return fn(arg);
+}
+
+CPROF_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
+				void *(*fn)(void *), void *arg)
+{
+	if (unlikely(!real.pthread_create)) {
+		real_resolve();
+		if (!real.pthread_create)
+			return EAGAIN;
+	}
+	if (cprof_tls.guard || atomic_load(&rt.state) == RT_STOPPED)
+		return real.pthread_create(th, attr, fn, arg);
+	int saved = errno;
+	guard_enter();
+	if (rt_running() && (rt.profiles & PROF_THREADCREATE)) {
+		uintptr_t pcs[CPROF_MAX_DEPTH];
+		unsigned n = unwind_here(pcs, CPROF_MAX_DEPTH);
+		threads_note_create(n ? stacktab_intern(pcs, n, 0) : stacktab_synthetic(CPROF_PC_NO_STACK));
+	}
+	struct start *s = start_get();
+	guard_leave();
+	errno = saved;
+	if (!s)
+		return real.pthread_create(th, attr, fn, arg);
+	s->fn = fn;
+	s->arg = arg;
+	int r = real.pthread_create(th, attr, cprof_thread_start, s);
+	if (r != 0)
+		start_put(s);
+	return r;
+}
+
+CPROF_EXPORT int pthread_setname_np(pthread_t th, const char *name)
+{
+	if (unlikely(!real.pthread_setname_np)) {
+		real_resolve();
+		if (!real.pthread_setname_np)
+			return ENOSYS;
+	}
+	int r = real.pthread_setname_np(th, name);
+	if (r == 0 && !cprof_tls.guard && atomic_load(&rt.state) != RT_NONE) {
+		int saved = errno;
+		guard_enter();
+		threads_set_name(th, name);
+		guard_leave();
+		errno = saved;
+	}
+	return r;
+}

@@ -1,0 +1,397 @@
+/*
+ * cpuprof.c - CPU sampling (see cpuprof.h for the design).
+ *
+ * Contexts and ownership:
+ *  - on_prof(): the signal handler, on any program thread.  Touches only
+ *    its TLS, the ring (lock-free claim/publish), and atomic counters.
+ *  - cpuprof_timer_start/stop(): registry lock held (threads.c), normal
+ *    context.
+ *  - cpuprof_drain() and the table: the holder of dump_lock only.
+ *  - enabled/sig/period: written by init (and cpuprof_start_window) before
+ *    timers exist; read by everyone.
+ *
+ * Windows: the table keeps cumulative counts per (stack, thread); each
+ * consumer of windows (files, an HTTP request) keeps its own base per entry
+ * and its own start time, so a dump reports only what happened since that
+ * consumer's previous read.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cpuprof.h"
+#include "arena.h"
+#include "cpuwin.h"
+#include "dump.h"
+#include "log.h"
+#include "real.h"
+#include "runtime.h"
+#include "sampler.h"
+#include "stacktab.h"
+#include "threads.h"
+#include "threadstacks.h"
+#include "tstate.h"
+#include "unwind.h"
+
+#define TIMER_MAGIC 0x63707266  /* "cprf" in si_value: our timers' signals */
+#define RING_SIZE 4096
+
+struct cell {
+	atomic_ulong seq;
+	int tid;
+	uint32_t weight;
+	uint32_t depth;
+	uintptr_t pcs[CPROF_MAX_DEPTH];
+};
+
+static struct cell *ring;
+static atomic_ulong enq_pos;
+static atomic_ulong deq_pos;
+static atomic_int wake_pending;
+
+static atomic_bool enabled;
+static int sig;
+static int64_t period_ns;
+
+static atomic_ullong n_samples, lost_reentrant, lost_full, lost_gate, n_foreign;
+static atomic_int timer_fail_said;
+
+/* ---- the signal handler ---------------------------------------------------- */
+
+static struct cell *ring_claim(unsigned long *pos_out)
+{
+	unsigned long pos = atomic_load_explicit(&enq_pos, memory_order_relaxed);
+	for (int tries = 0; tries < 64; tries++) {
+		struct cell *c = &ring[pos & (RING_SIZE - 1)];
+		unsigned long seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+		long dif = (long)(seq - pos);
+		if (dif == 0) {
+			if (atomic_compare_exchange_weak_explicit(&enq_pos, &pos, pos + 1,
+								  memory_order_relaxed, memory_order_relaxed)) {
+				*pos_out = pos;
+				return c;
+			}
+		} else if (dif < 0) {
+			return NULL; /* full */
+		} else {
+			pos = atomic_load_explicit(&enq_pos, memory_order_relaxed);
+		}
+	}
+	return NULL;
+}
+
+static void on_prof(int signo, siginfo_t *si, void *ucv)
+{
+	int saved = errno;
+	struct tstate *t = &cprof_tls;
+	(void)signo;
+
+	if (si->si_code == SI_QUEUE && si->si_value.sival_int == STACK_MAGIC) {
+		threadstacks_answer((const ucontext_t *)ucv);
+		goto out;
+	}
+	if (si->si_code != SI_TIMER || si->si_value.sival_int != TIMER_MAGIC ||
+	    !atomic_load_explicit(&enabled, memory_order_relaxed)) {
+		atomic_fetch_add_explicit(&n_foreign, 1, memory_order_relaxed);
+		goto out;
+	}
+	uint32_t weight = 1 + (si->si_overrun > 0 ? (uint32_t)si->si_overrun : 0);
+	if (t->guard) {
+		atomic_fetch_add_explicit(&lost_reentrant, weight, memory_order_relaxed);
+		goto out;
+	}
+	t->guard++;
+	atomic_signal_fence(memory_order_seq_cst);
+	unsigned long pos;
+	struct cell *c = ring ? ring_claim(&pos) : NULL;
+	if (!c) {
+		atomic_fetch_add_explicit(&lost_full, weight, memory_order_relaxed);
+	} else {
+		c->tid = t->tid ? t->tid : (int)syscall(SYS_gettid);
+		c->weight = weight;
+		c->depth = unwind_signal((const ucontext_t *)ucv, c->pcs, CPROF_MAX_DEPTH);
+		if (c->depth == 0) {
+			atomic_fetch_add_explicit(&lost_gate, weight, memory_order_relaxed);
+			c->weight = 0; /* consumed as a no-op */
+		}
+		atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
+		atomic_fetch_add_explicit(&n_samples, weight, memory_order_relaxed);
+		if (pos - atomic_load_explicit(&deq_pos, memory_order_relaxed) > RING_SIZE * 3 / 4 &&
+		    !atomic_exchange_explicit(&wake_pending, 1, memory_order_relaxed))
+			dump_wake();
+	}
+	atomic_signal_fence(memory_order_seq_cst);
+	t->guard--;
+out:
+	errno = saved;
+}
+
+/* ---- timers ------------------------------------------------------------------ */
+
+static void random_first(struct timespec *ts)
+{
+	/* Uniform in (0, period]. */
+	uint64_t r = sampler_rand(&cprof_tls.rng);
+	int64_t ns = 1 + (int64_t)(r % (uint64_t)period_ns);
+	ts->tv_sec = ns / 1000000000;
+	ts->tv_nsec = ns % 1000000000;
+}
+
+static int arm(int id, bool first)
+{
+	struct itimerspec its;
+	its.it_interval.tv_sec = period_ns / 1000000000;
+	its.it_interval.tv_nsec = period_ns % 1000000000;
+	if (first)
+		random_first(&its.it_value);
+	else
+		its.it_value = its.it_interval;
+	return (int)syscall(SYS_timer_settime, id, 0, &its, NULL);
+}
+
+void cpuprof_timer_start(struct thread_rec *r, bool self)
+{
+	struct sigevent sev;
+	int id;
+
+	if (!atomic_load(&enabled) || r->has_timer || r->internal)
+		return;
+	if (!cprof_tls.rng)
+		tstate_first_contact(&cprof_tls);
+	clockid_t clk = self ? CLOCK_THREAD_CPUTIME_ID
+			     : (clockid_t)((~(unsigned)r->tid << 3) | 6); /* CPUCLOCK_PERTHREAD | SCHED */
+	memset(&sev, 0, sizeof(sev));
+	sev.sigev_notify = SIGEV_THREAD_ID;
+	sev.sigev_signo = sig;
+	sev.sigev_value.sival_int = TIMER_MAGIC;
+	sev._sigev_un._tid = r->tid;
+	if (syscall(SYS_timer_create, clk, &sev, &id) != 0) {
+		if (errno != EINVAL && errno != ESRCH) /* EINVAL/ESRCH: thread already gone */
+			cprof_warn_once(&timer_fail_said,
+					"cannot create a CPU timer for thread %d (%s); some threads are not sampled",
+					r->tid, strerrordesc_np(errno) ? strerrordesc_np(errno) : "error");
+		return;
+	}
+	if (!r->paused && arm(id, true) != 0) {
+		syscall(SYS_timer_delete, id);
+		return;
+	}
+	r->timer = id;
+	r->has_timer = true;
+}
+
+void cpuprof_timer_stop(struct thread_rec *r)
+{
+	if (!r->has_timer)
+		return;
+	syscall(SYS_timer_delete, r->timer);
+	r->has_timer = false;
+}
+
+void cpuprof_pause(struct thread_rec *r)
+{
+	struct itimerspec zero;
+	if (!r->has_timer)
+		return;
+	memset(&zero, 0, sizeof(zero));
+	syscall(SYS_timer_settime, r->timer, 0, &zero, NULL);
+}
+
+void cpuprof_resume(struct thread_rec *r)
+{
+	if (r->has_timer && !r->paused)
+		arm(r->timer, false);
+}
+
+static void stop_timer(struct thread_rec *r, void *arg)
+{
+	(void)arg;
+	cpuprof_timer_stop(r);
+}
+
+void cpuprof_signal_lost(void)
+{
+	static atomic_int said;
+	if (!atomic_exchange(&enabled, false))
+		return;
+	/* Deleting a timer also discards its pending signal, so none reaches
+	 * the handler the program is about to install. */
+	threads_foreach(stop_timer, NULL);
+	cprof_warn_once(&said, "the program installed its own handler for signal %d, which CPU "
+			       "profiling was using; the CPU profile stops here", sig);
+}
+
+/* ---- the table ------------------------------------------------------------------ */
+
+void cpuprof_drain(void)
+{
+	unsigned long pos = atomic_load_explicit(&deq_pos, memory_order_relaxed);
+	int last_tid = -1;
+	uint32_t last_name = 0;
+
+	if (!ring)
+		return;
+	for (;;) {
+		struct cell *c = &ring[pos & (RING_SIZE - 1)];
+		unsigned long seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+		if (seq != pos + 1)
+			break;
+		if (c->weight) {
+			if (c->tid != last_tid) {
+				char name[32];
+				threads_name(c->tid, name, sizeof(name), false);
+				last_name = cpuwin_name_id(name);
+				last_tid = c->tid;
+			}
+			uint32_t stack = stacktab_intern(c->pcs, c->depth, STACK_LEAF_EXACT);
+			cpuwin_add(stack, last_name, c->weight);
+		}
+		atomic_store_explicit(&c->seq, pos + RING_SIZE, memory_order_release);
+		pos++;
+		atomic_store_explicit(&deq_pos, pos, memory_order_relaxed);
+	}
+	atomic_store_explicit(&wake_pending, 0, memory_order_relaxed);
+	cpuwin_set_lost(atomic_load(&lost_reentrant), atomic_load(&lost_full), atomic_load(&lost_gate));
+}
+
+void cpuprof_housekeeping(void)
+{
+	static unsigned ticks;
+	if (cprof_mutex_trylock(&dump_lock)) {
+		cpuprof_drain();
+		cprof_mutex_unlock(&dump_lock);
+	}
+	if (atomic_load(&enabled) && ++ticks % 10 == 0)
+		threads_scan();
+}
+
+/* ---- setup ------------------------------------------------------------------------- */
+
+static bool signal_free(int s)
+{
+	struct sigaction old;
+	return real.sigaction(s, NULL, &old) == 0 && old.sa_handler == SIG_DFL &&
+	       !(old.sa_flags & SA_SIGINFO);
+}
+
+static int choose_signal(void)
+{
+	if (signal_free(SIGPROF))
+		return SIGPROF;
+	for (int s = SIGRTMAX; s >= SIGRTMIN + 2; s--) {
+		if (s != rt.cfg.dump_signal && signal_free(s)) {
+			cprof_warn("the program handles SIGPROF; CPU profiling uses signal %d (SIGRTMAX-%d) instead",
+				   s, SIGRTMAX - s);
+			return s;
+		}
+	}
+	cprof_warn("no free signal for CPU profiling (SIGPROF and every real-time signal are taken); "
+		   "the CPU profile is off");
+	return 0;
+}
+
+static int install(void)
+{
+	struct sigaction sa;
+	if (sig)
+		return 0;
+	int s = choose_signal();
+	if (!s)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_prof;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	if (real.sigaction(s, &sa, NULL) != 0)
+		return -1;
+	sig = s;
+	rt.cpu_signal = s;
+	return 0;
+}
+
+static int setup_ring(void)
+{
+	if (ring)
+		return 0;
+	struct cell *r = pages_alloc(sizeof(struct cell) * RING_SIZE);
+	if (!r)
+		return -1;
+	for (unsigned long i = 0; i < RING_SIZE; i++)
+		atomic_store_explicit(&r[i].seq, i, memory_order_relaxed);
+	ring = r;
+	return 0;
+}
+
+int cpuprof_start_window(void)
+{
+	if (atomic_load(&enabled))
+		return 0;
+	period_ns = 1000000000LL / (rt.cfg.cpu_hz ? rt.cfg.cpu_hz : CPROF_DEFAULT_CPU_HZ);
+	if (setup_ring() != 0 || install() != 0)
+		return -1;
+	atomic_store(&enabled, true);
+	/* Timers for every known thread, then for the ones /proc shows. */
+	struct thread_rec *self = cprof_tls.rec;
+	if (self)
+		threads_register_self(self->hooked);
+	threads_scan();
+	return 0;
+}
+
+int cpuprof_init(void)
+{
+	cpuwin_init(cprof_now_ns(), cprof_realtime_ns());
+	/* The signal serves thread stack requests too, so it is installed
+	 * whenever profiling runs; timers only for the CPU profile. */
+	install();
+	if (!(rt.profiles & PROF_CPU))
+		return 0;
+	return cpuprof_start_window();
+}
+
+bool cpuprof_enabled(void)
+{
+	return atomic_load(&enabled);
+}
+
+int cpuprof_signal(void)
+{
+	return sig;
+}
+
+int64_t cpuprof_period_ns(void)
+{
+	return period_ns ? period_ns : 1000000000LL / CPROF_DEFAULT_CPU_HZ;
+}
+
+void cpuprof_fork_child(void)
+{
+	/* Timers are not inherited and the ring may hold the parent's samples
+	 * (or a slot claimed by a thread that no longer exists): start over. */
+	if (ring)
+		for (unsigned long i = 0; i < RING_SIZE; i++)
+			atomic_store_explicit(&ring[i].seq, i, memory_order_relaxed);
+	atomic_store(&enq_pos, 0);
+	atomic_store(&deq_pos, 0);
+	atomic_store(&wake_pending, 0);
+	atomic_store(&lost_reentrant, 0);
+	atomic_store(&lost_full, 0);
+	atomic_store(&lost_gate, 0);
+	cpuwin_fork_child(cprof_now_ns(), cprof_realtime_ns());
+	if (atomic_load(&enabled) && cprof_tls.rec) {
+		cprof_tls.rec->has_timer = false;
+		cpuprof_timer_start(cprof_tls.rec, true);
+	}
+}
+
+void cpuprof_stats(struct cpuprof_stats *s)
+{
+	s->samples = atomic_load(&n_samples);
+	s->lost_reentrant = atomic_load(&lost_reentrant);
+	s->lost_full = atomic_load(&lost_full);
+	s->lost_gate = atomic_load(&lost_gate);
+	s->foreign_signals = atomic_load(&n_foreign);
+}

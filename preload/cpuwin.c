@@ -1,0 +1,184 @@
+/*
+ * cpuwin.c - the CPU sample table (see cpuwin.h).
+ *
+ * Invariants (all under dump_lock):
+ *  - entries[1..n] are (stack, name, count, base[consumer]); count only
+ *    grows; base[c] <= count.
+ *  - index is open addressing over entry ids, at most half full.
+ */
+#include <string.h>
+
+#include "cpuwin.h"
+#include "arena.h"
+
+#define SEG_BITS 12
+#define SEG (1u << SEG_BITS)
+#define MAXE (1u << 22)
+#define MAX_NAMES 65536
+
+struct entry {
+	uint32_t stack, name;
+	uint64_t count;
+	uint64_t base[CPUWIN_CONSUMERS];
+};
+
+static struct entry *segs[MAXE / SEG];
+static uint32_t n;
+static uint32_t *index_;
+static uint32_t mask;
+
+static char (*names)[32];
+static uint32_t nnames;
+
+static uint64_t lost[LOST_KINDS];
+static struct cpuwin_view win[CPUWIN_CONSUMERS];
+
+static struct entry *get(uint32_t id)
+{
+	return &segs[id >> SEG_BITS][id & (SEG - 1)];
+}
+
+static uint32_t hash(uint32_t stack, uint32_t name)
+{
+	return (uint32_t)cprof_hash64(((uint64_t)stack << 32) | name);
+}
+
+static bool grow(void)
+{
+	uint32_t cap = index_ ? (mask + 1) * 2 : 4096;
+	uint32_t *ni = pages_alloc((size_t)cap * sizeof(uint32_t));
+	if (!ni)
+		return false;
+	for (uint32_t id = 1; id <= n; id++) {
+		uint32_t i = hash(get(id)->stack, get(id)->name) & (cap - 1);
+		while (ni[i])
+			i = (i + 1) & (cap - 1);
+		ni[i] = id;
+	}
+	if (index_)
+		pages_free(index_, (size_t)(mask + 1) * sizeof(uint32_t));
+	index_ = ni;
+	mask = cap - 1;
+	return true;
+}
+
+void cpuwin_init(int64_t mono, int64_t real)
+{
+	for (int c = 0; c < CPUWIN_CONSUMERS; c++) {
+		win[c].start_mono = mono;
+		win[c].start_real = real;
+	}
+}
+
+static uint32_t *name_index; /* 2 * MAX_NAMES slots of name ids */
+
+static uint32_t name_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return (uint32_t)h;
+}
+
+uint32_t cpuwin_name_id(const char *name)
+{
+	char key[32];
+	size_t len = strlen(name);
+	if (len >= sizeof(key))
+		len = sizeof(key) - 1;
+	memcpy(key, name, len);
+	key[len] = '\0';
+	if (!names) {
+		names = pages_alloc(sizeof(*names) * MAX_NAMES);
+		name_index = pages_alloc(sizeof(uint32_t) * 2 * MAX_NAMES);
+		if (!names || !name_index)
+			return 0;
+		nnames = 1; /* 0: no name */
+	}
+	uint32_t m = 2 * MAX_NAMES - 1, i = name_hash(key) & m, id;
+	for (; (id = name_index[i]) != 0; i = (i + 1) & m)
+		if (strcmp(names[id], key) == 0)
+			return id;
+	if (nnames == MAX_NAMES)
+		return 0;
+	memcpy(names[nnames], key, len + 1);
+	name_index[i] = nnames;
+	return nnames++;
+}
+
+const char *cpuwin_name(uint32_t id)
+{
+	return (names && id && id < nnames) ? names[id] : NULL;
+}
+
+void cpuwin_add(uint32_t stack, uint32_t name, uint64_t weight)
+{
+	uint32_t id;
+	if (!stack)
+		return;
+	if (index_) {
+		for (uint32_t i = hash(stack, name) & mask; (id = index_[i]) != 0; i = (i + 1) & mask) {
+			struct entry *e = get(id);
+			if (e->stack == stack && e->name == name) {
+				e->count += weight;
+				return;
+			}
+		}
+	}
+	id = n + 1;
+	if (id >= MAXE || ((!index_ || (uint64_t)id * 2 > mask + 1) && !grow()))
+		return;
+	if (!segs[id >> SEG_BITS]) {
+		segs[id >> SEG_BITS] = arena_alloc(SEG * sizeof(struct entry));
+		if (!segs[id >> SEG_BITS])
+			return;
+	}
+	struct entry *e = get(id);
+	memset(e, 0, sizeof(*e));
+	e->stack = stack;
+	e->name = name;
+	e->count = weight;
+	uint32_t i = hash(stack, name) & mask;
+	while (index_[i])
+		i = (i + 1) & mask;
+	index_[i] = id;
+	n = id;
+}
+
+void cpuwin_set_lost(uint64_t reentrant, uint64_t full, uint64_t gate)
+{
+	lost[LOST_REENTRANT] = reentrant;
+	lost[LOST_FULL] = full;
+	lost[LOST_GATE] = gate;
+}
+
+void cpuwin_foreach(int consumer, cpuwin_fn fn, void *arg, struct cpuwin_view *view)
+{
+	for (uint32_t id = 1; id <= n; id++) {
+		struct entry *e = get(id);
+		uint64_t d = e->count - e->base[consumer];
+		if (d)
+			fn(e->stack, e->name, d, arg);
+	}
+	view->start_mono = win[consumer].start_mono;
+	view->start_real = win[consumer].start_real;
+	for (int k = 0; k < LOST_KINDS; k++)
+		view->lost[k] = lost[k] - win[consumer].lost[k];
+}
+
+void cpuwin_reset(int consumer, int64_t mono, int64_t real)
+{
+	for (uint32_t id = 1; id <= n; id++)
+		get(id)->base[consumer] = get(id)->count;
+	win[consumer].start_mono = mono;
+	win[consumer].start_real = real;
+	memcpy(win[consumer].lost, lost, sizeof(lost));
+}
+
+void cpuwin_fork_child(int64_t mono, int64_t real)
+{
+	/* The child's windows start at the fork, with the counters it has. */
+	memset(lost, 0, sizeof(lost));
+	for (int c = 0; c < CPUWIN_CONSUMERS; c++)
+		cpuwin_reset(c, mono, real);
+}

@@ -1,0 +1,345 @@
+/*
+ * lockprof.c - contention accounting (see lockprof.h for the design).
+ *
+ * Invariants:
+ *  - A side-table record exists for a lock exactly while n > 0 threads are
+ *    registered as waiting on it.  sum = sum of the registered waiters'
+ *    effective start times, where a waiter's effective start is
+ *    max(its start, last), `last` being the time of the last charged
+ *    release.  A release at t charges n*t - sum and sets sum = n*t,
+ *    last = t.  A waiter leaving subtracts max(start, last).  This is exact:
+ *    every release that happened while a waiter was registered moved its
+ *    effective start to that release, and `last` is the latest of them.
+ *  - Shard locks are leaves: nothing else is locked while one is held.
+ *  - Bucket tables: stack id -> (count, delay), under bucket_lock (only on
+ *    recorded events).  Taken around fork.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "lockprof.h"
+#include "arena.h"
+#include "lock.h"
+#include "runtime.h"
+#include "sampler.h"
+#include "stacktab.h"
+#include "tstate.h"
+#include "unwind.h"
+
+atomic_bool lockprof_mutex_on;
+atomic_bool lockprof_block_on;
+atomic_int lockprof_waiters;
+
+static uint64_t mutex_fraction;
+static uint64_t block_rate;
+
+/* ---- waiter side table ------------------------------------------------------ */
+
+#define WSHARDS 64
+#define WSLOTS 256
+
+struct wrec {
+	uintptr_t lock;   /* 0 = empty */
+	uint32_t n;
+	int64_t sum;      /* relative to `epoch`, see below */
+	int64_t last;
+};
+
+struct wshard {
+	spinlock_t lock;
+	struct wrec slots[WSLOTS];
+} __attribute__((aligned(CPROF_CACHELINE)));
+
+static struct wshard *wtab;
+
+static inline int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static struct wshard *shard_of(uintptr_t lock)
+{
+	return &wtab[cprof_hash64(lock) >> 58];
+}
+
+static struct wrec *find(struct wshard *s, uintptr_t lock, bool create)
+{
+	uint32_t i = (uint32_t)cprof_hash64(lock ^ 0x5bd1e995) & (WSLOTS - 1);
+	for (uint32_t k = 0; k < WSLOTS; k++, i = (i + 1) & (WSLOTS - 1)) {
+		struct wrec *r = &s->slots[i];
+		if (r->lock == lock)
+			return r;
+		if (r->lock == 0) {
+			if (!create)
+				return NULL;
+			memset(r, 0, sizeof(*r));
+			r->lock = lock;
+			return r;
+		}
+	}
+	return NULL; /* shard full: this lock's waits are not attributed to an unlocker */
+}
+
+/* Backward-shift removal keeps probe chains intact. */
+static void remove_rec(struct wshard *s, struct wrec *r)
+{
+	uint32_t i = (uint32_t)(r - s->slots), j = i;
+	for (;;) {
+		j = (j + 1) & (WSLOTS - 1);
+		struct wrec *c = &s->slots[j];
+		if (!c->lock)
+			break;
+		uint32_t ideal = (uint32_t)cprof_hash64(c->lock ^ 0x5bd1e995) & (WSLOTS - 1);
+		bool stays = (i <= j) ? (ideal > i && ideal <= j) : (ideal > i || ideal <= j);
+		if (stays)
+			continue;
+		s->slots[i] = *c;
+		i = j;
+	}
+	s->slots[i].lock = 0;
+}
+
+int64_t lockprof_wait_begin(const void *lock, bool track_owner)
+{
+	int64_t start = now_ns();
+	if (track_owner && wtab && atomic_load_explicit(&lockprof_mutex_on, memory_order_relaxed)) {
+		struct wshard *s = shard_of((uintptr_t)lock);
+		guard_enter();
+		spin_lock(&s->lock);
+		struct wrec *r = find(s, (uintptr_t)lock, true);
+		if (r) {
+			r->n++;
+			r->sum += start;
+			atomic_fetch_add_explicit(&lockprof_waiters, 1, memory_order_relaxed);
+		}
+		spin_unlock(&s->lock);
+		guard_leave();
+		if (!r)
+			return -start; /* not registered: remember not to unregister */
+	}
+	return start;
+}
+
+static void record(int which, int64_t delay, uint64_t count_fp);
+
+void lockprof_block_event(int64_t start)
+{
+	if (!atomic_load_explicit(&lockprof_block_on, memory_order_relaxed))
+		return;
+	int64_t wait = now_ns() - start;
+	if (wait <= 0)
+		wait = 1;
+	uint64_t rate = block_rate;
+	if (rate > 1 && (uint64_t)wait < rate) {
+		/* Keep with probability wait/rate; then count rate/wait events
+		 * and rate ns (Go's blocksampled/saveblockevent). */
+		if (sampler_rand(&cprof_tls.rng) % rate >= (uint64_t)wait)
+			return;
+		record(1, (int64_t)rate, (uint64_t)((double)LOCKPROF_ONE * (double)rate / (double)wait));
+		return;
+	}
+	record(1, wait, LOCKPROF_ONE);
+}
+
+void lockprof_wait_end(const void *lock, bool track_owner, int64_t start)
+{
+	bool registered = start > 0;
+	if (!registered)
+		start = -start;
+	if (track_owner && registered && wtab) {
+		struct wshard *s = shard_of((uintptr_t)lock);
+		guard_enter();
+		spin_lock(&s->lock);
+		struct wrec *r = find(s, (uintptr_t)lock, false);
+		if (r && r->n) {
+			r->sum -= start > r->last ? start : r->last;
+			if (--r->n == 0)
+				remove_rec(s, r);
+			atomic_fetch_sub_explicit(&lockprof_waiters, 1, memory_order_relaxed);
+		}
+		spin_unlock(&s->lock);
+		guard_leave();
+	}
+	lockprof_block_event(start);
+}
+
+int64_t lockprof_release_begin(const void *lock)
+{
+	int64_t delay = 0;
+
+	if (!wtab || atomic_load_explicit(&lockprof_waiters, memory_order_relaxed) == 0)
+		return 0;
+	struct wshard *s = shard_of((uintptr_t)lock);
+	guard_enter();
+	spin_lock(&s->lock);
+	struct wrec *r = find(s, (uintptr_t)lock, false);
+	if (r && r->n) {
+		int64_t t = now_ns();
+		delay = (int64_t)r->n * t - r->sum;
+		r->sum = (int64_t)r->n * t;
+		r->last = t;
+	}
+	spin_unlock(&s->lock);
+	guard_leave();
+	return delay > 0 ? delay : 0;
+}
+
+void lockprof_charge(int64_t delay)
+{
+	uint64_t frac = mutex_fraction;
+	if (delay <= 0 || frac == 0)
+		return;
+	if (frac > 1 && sampler_rand(&cprof_tls.rng) % frac != 0)
+		return;
+	record(0, delay * (int64_t)frac, LOCKPROF_ONE * frac);
+}
+
+/* ---- buckets ------------------------------------------------------------------- */
+
+struct lbucket {
+	uint32_t stack;
+	uint64_t count_fp;
+	uint64_t delay;
+};
+
+#define LB_MAX (1u << 20)
+
+struct ltable {
+	struct lbucket *v;   /* index 0 unused */
+	uint32_t n;          /* published with release */
+	uint32_t *index;
+	uint32_t mask;
+};
+
+static spinlock_t bucket_lock;
+static struct ltable tables[2];
+
+static bool lt_grow(struct ltable *t)
+{
+	uint32_t cap = t->index ? (t->mask + 1) * 2 : 1024;
+	uint32_t *ni = pages_alloc((size_t)cap * sizeof(uint32_t));
+	if (!ni)
+		return false;
+	for (uint32_t id = 1; id <= t->n; id++) {
+		uint32_t i = (uint32_t)cprof_hash64(t->v[id].stack) & (cap - 1);
+		while (ni[i])
+			i = (i + 1) & (cap - 1);
+		ni[i] = id;
+	}
+	if (t->index)
+		pages_free(t->index, (size_t)(t->mask + 1) * sizeof(uint32_t));
+	t->index = ni;
+	t->mask = cap - 1;
+	return true;
+}
+
+static void record(int which, int64_t delay, uint64_t count_fp)
+{
+	uintptr_t pcs[CPROF_MAX_DEPTH];
+	struct ltable *t = &tables[which];
+
+	guard_enter();
+	unsigned n = unwind_here(pcs, CPROF_MAX_DEPTH);
+	uint32_t stack = n ? stacktab_intern(pcs, n, 0) : stacktab_synthetic(CPROF_PC_NO_STACK);
+	spin_lock(&bucket_lock);
+	uint32_t id = 0;
+	if (t->index) {
+		for (uint32_t i = (uint32_t)cprof_hash64(stack) & t->mask; (id = t->index[i]) != 0;
+		     i = (i + 1) & t->mask)
+			if (t->v[id].stack == stack)
+				break;
+	}
+	if (!id && stack) {
+		id = t->n + 1;
+		if (id >= LB_MAX || ((!t->index || (uint64_t)id * 2 > t->mask + 1) && !lt_grow(t))) {
+			id = 0;
+		} else {
+			uint32_t i = (uint32_t)cprof_hash64(stack) & t->mask;
+			while (t->index[i])
+				i = (i + 1) & t->mask;
+			t->index[i] = id;
+			t->v[id].stack = stack;
+			__atomic_store_n(&t->n, id, __ATOMIC_RELEASE);
+		}
+	}
+	if (id) {
+		t->v[id].count_fp += count_fp;
+		t->v[id].delay += (uint64_t)delay;
+	}
+	spin_unlock(&bucket_lock);
+	guard_leave();
+}
+
+void lockprof_foreach(int which, lock_bucket_fn fn, void *arg)
+{
+	struct ltable *t = &tables[which];
+	spin_lock(&bucket_lock);
+	uint32_t n = t->n;
+	for (uint32_t id = 1; id <= n; id++) {
+		struct lock_bucket_view v = {t->v[id].stack, t->v[id].count_fp, t->v[id].delay};
+		if (v.count_fp || v.delay_ns) {
+			spin_unlock(&bucket_lock);
+			fn(&v, arg);
+			spin_lock(&bucket_lock);
+		}
+	}
+	spin_unlock(&bucket_lock);
+}
+
+int lockprof_init(void)
+{
+	mutex_fraction = rt.cfg.mutex_fraction;
+	block_rate = rt.cfg.block_rate;
+	bool mutex = (rt.profiles & PROF_MUTEX) && mutex_fraction;
+	bool block = (rt.profiles & PROF_BLOCK) && block_rate;
+	if (!mutex)
+		rt.profiles &= ~(unsigned)PROF_MUTEX;
+	if (!block)
+		rt.profiles &= ~(unsigned)PROF_BLOCK;
+	if (!mutex && !block)
+		return 0;
+	wtab = pages_alloc(sizeof(struct wshard) * WSHARDS);
+	for (int k = 0; k < 2; k++)
+		tables[k].v = pages_alloc(sizeof(struct lbucket) * LB_MAX);
+	if (!wtab || !tables[0].v || !tables[1].v) {
+		rt.profiles &= ~(unsigned)(PROF_MUTEX | PROF_BLOCK);
+		return -1;
+	}
+	atomic_store(&lockprof_mutex_on, mutex);
+	atomic_store(&lockprof_block_on, block);
+	return 0;
+}
+
+void lockprof_fork_prepare(void)
+{
+	spin_lock(&bucket_lock);
+	for (int i = 0; wtab && i < WSHARDS; i++)
+		spin_lock(&wtab[i].lock);
+}
+
+void lockprof_fork_parent(void)
+{
+	for (int i = WSHARDS - 1; wtab && i >= 0; i--)
+		spin_unlock(&wtab[i].lock);
+	spin_unlock(&bucket_lock);
+}
+
+void lockprof_fork_child(void)
+{
+	/* Waiters registered by other threads are gone with them. */
+	if (wtab)
+		memset(wtab, 0, sizeof(struct wshard) * WSHARDS);
+	atomic_store(&lockprof_waiters, 0);
+	spin_init(&bucket_lock);
+	/* The child's contention profiles start empty (the parent's events
+	 * are in the parent's files). */
+	for (int k = 0; k < 2; k++) {
+		for (uint32_t id = 1; id <= tables[k].n; id++) {
+			tables[k].v[id].count_fp = 0;
+			tables[k].v[id].delay = 0;
+		}
+	}
+}

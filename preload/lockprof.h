@@ -1,0 +1,73 @@
+/*
+ * lockprof.h - mutex and block profiles with Go's semantics
+ * (REFERENCE.md 5).
+ *
+ * DESIGN
+ * Block profile: where threads waited.  A wrapped blocking call first
+ * tries the non-blocking form (trylock, sem_trywait, tryjoin); only when
+ * that fails is the real call timed.  The waiter's stack is charged the
+ * time it waited, sampled like Go's SetBlockProfileRate: a wait of at least
+ * CPROF_BLOCK_RATE ns is always kept; a shorter wait w is kept with
+ * probability w/rate and then counts rate/w events and `rate` ns, which
+ * keeps both totals unbiased.
+ *
+ * Mutex profile: what made them wait.  A contended waiter registers its
+ * start time in a side table keyed by the lock's address.  The unlock that
+ * ends a critical section others are waiting on is charged the delay those
+ * waiters accumulated since the previous such unlock (for n waiters with
+ * start times s_i at time t: sum(t - s_i)); the starts then move to t, so
+ * no wait is charged twice (Go's semrelease1 does the same with its head
+ * waiter and average).  Events are kept 1 in CPROF_MUTEX_FRACTION, scaled
+ * by the fraction.
+ *
+ * Costs: the uncontended paths (trylock succeeded; unlock of a mutex whose
+ * futex word shows no waiters) touch nothing shared.  Only contended paths
+ * read clocks, take a side-table shard lock or unwind.
+ *
+ * Contexts: program threads, normal context, guard not held on entry (the
+ * hooks pass straight through when it is: cprof's own locking, libunwind's
+ * internal mutex).  Never in a signal handler.
+ */
+#ifndef CPROF_LOCKPROF_H
+#define CPROF_LOCKPROF_H
+
+#include <stdatomic.h>
+#include "common.h"
+
+/* True when the lock hooks should do anything at all (set at init). */
+extern atomic_bool lockprof_mutex_on;   /* mutex profile (unlock side) */
+extern atomic_bool lockprof_block_on;   /* block profile (waiter side) */
+extern atomic_int lockprof_waiters;     /* registered waiters, all locks */
+
+int lockprof_init(void);
+
+/* Waiter side: call after a failed try, before the blocking call.
+ * Returns the start time (ns). */
+int64_t lockprof_wait_begin(const void *lock, bool track_owner);
+/* After the blocking call returned. */
+void lockprof_wait_end(const void *lock, bool track_owner, int64_t start);
+
+/* A wait with no lock owner to charge (cond, sem, join, barrier). */
+void lockprof_block_event(int64_t start);
+
+/* Unlock side: `lock` is being released and may have waiters.  Returns the
+ * delay to charge (0: nothing), to be passed to lockprof_charge() after the
+ * real unlock (so the unwinding happens outside the critical section). */
+int64_t lockprof_release_begin(const void *lock);
+void lockprof_charge(int64_t delay);
+
+struct lock_bucket_view {
+	uint32_t stack;
+	uint64_t count_fp;  /* events, fixed point: count_fp / LOCKPROF_ONE */
+	uint64_t delay_ns;
+};
+#define LOCKPROF_ONE 1024
+typedef void (*lock_bucket_fn)(const struct lock_bucket_view *v, void *arg);
+/* which: 0 = mutex, 1 = block */
+void lockprof_foreach(int which, lock_bucket_fn fn, void *arg);
+
+void lockprof_fork_prepare(void);
+void lockprof_fork_parent(void);
+void lockprof_fork_child(void);
+
+#endif

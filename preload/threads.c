@@ -1,0 +1,432 @@
+/*
+ * threads.c - the thread registry (see threads.h).
+ *
+ * Invariants:
+ *  - `lock` protects `head`, `free_list`, `index` and every record's
+ *    membership and timer fields.  Timer syscalls are made with it held
+ *    (one syscall each; never blocks).
+ *  - A tid appears at most once in the registry.
+ *  - Records are never unmapped; a recycled record may be reused for
+ *    another thread only after its owner's destructor cleared its TLS
+ *    pointer.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "threads.h"
+#include "arena.h"
+#include "cpuprof.h"
+#include "lock.h"
+#include "log.h"
+#include "runtime.h"
+#include "tstate.h"
+
+#define INDEX_SIZE 4096
+
+static spinlock_t lock;
+static struct thread_rec *head;
+static struct thread_rec *free_list;
+static struct thread_rec *index_[INDEX_SIZE];
+static size_t count;
+static pthread_key_t key;
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+static bool key_ok;
+
+/* Chained hash on tid: the chain link lives beside the record. */
+struct rec_ext {
+	struct thread_rec rec;
+	struct thread_rec *hnext;
+};
+
+#define HNEXT(r) (((struct rec_ext *)(r))->hnext)
+
+static unsigned slot(int tid)
+{
+	return (unsigned)cprof_hash64((uint64_t)tid) & (INDEX_SIZE - 1);
+}
+
+static struct thread_rec *find_locked(int tid)
+{
+	for (struct thread_rec *r = index_[slot(tid)]; r; r = HNEXT(r))
+		if (r->tid == tid)
+			return r;
+	return NULL;
+}
+
+static struct thread_rec *new_locked(int tid)
+{
+	struct thread_rec *r = free_list;
+	if (r) {
+		free_list = r->next;
+	} else {
+		r = arena_alloc(sizeof(struct rec_ext));
+		if (!r)
+			return NULL;
+	}
+	memset(r, 0, sizeof(struct rec_ext));
+	r->tid = tid;
+	r->next = head;
+	head = r;
+	unsigned s = slot(tid);
+	HNEXT(r) = index_[s];
+	index_[s] = r;
+	count++;
+	return r;
+}
+
+static void remove_locked(struct thread_rec *r)
+{
+	for (struct thread_rec **p = &head; *p; p = &(*p)->next) {
+		if (*p == r) {
+			*p = r->next;
+			break;
+		}
+	}
+	for (struct thread_rec **p = &index_[slot(r->tid)]; *p; p = &HNEXT(*p)) {
+		if (*p == r) {
+			*p = HNEXT(r);
+			break;
+		}
+	}
+	cpuprof_timer_stop(r);
+	r->tid = 0;
+	r->next = free_list;
+	free_list = r;
+	count--;
+}
+
+static void on_thread_exit(void *arg)
+{
+	/* pthread key destructor: the thread is ending. */
+	(void)arg;
+	threads_unregister_self();
+}
+
+static void make_key(void)
+{
+	key_ok = pthread_key_create(&key, on_thread_exit) == 0;
+}
+
+int threads_init(void)
+{
+	pthread_once(&key_once, make_key);
+	return key_ok ? 0 : -1;
+}
+
+static void read_comm(int tid, char *out, size_t outlen)
+{
+	char path[64];
+	cprof_fmt(path, sizeof(path), "/proc/self/task/%d/comm", tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	out[0] = '\0';
+	if (fd < 0)
+		return;
+	ssize_t n = read(fd, out, outlen - 1);
+	close(fd);
+	if (n <= 0) {
+		out[0] = '\0';
+		return;
+	}
+	if (out[n - 1] == '\n')
+		n--;
+	out[n] = '\0';
+}
+
+struct thread_rec *threads_register_self(bool hooked)
+{
+	struct tstate *t = &cprof_tls;
+	char name[16];
+
+	guard_enter();
+	tstate_first_contact(t);
+	tstate_stack_bounds(t);
+	read_comm(t->tid, name, sizeof(name));
+	sigset_t cur;
+	bool blocked = cpuprof_signal() && pthread_sigmask(SIG_BLOCK, NULL, &cur) == 0 &&
+		       sigismember(&cur, cpuprof_signal()) == 1;
+	if (hooked) {
+		pthread_once(&key_once, make_key);
+		if (key_ok)
+			pthread_setspecific(key, (void *)1);
+	}
+	spin_lock(&lock);
+	struct thread_rec *r = find_locked(t->tid);
+	if (r && (!r->hooked || hooked)) {
+		/* Known already: found by the scanner first, or a stale record
+		 * of a dead thread whose tid was reused.  Start afresh. */
+		cpuprof_timer_stop(r);
+	} else if (!r) {
+		r = new_locked(t->tid);
+	}
+	if (r) {
+		r->hooked = hooked;
+		r->pth = pthread_self();
+		r->paused = blocked;
+		memcpy(r->name, name, sizeof(name));
+		if (!r->internal)
+			cpuprof_timer_start(r, true);
+	}
+	spin_unlock(&lock);
+	t->rec = r;
+	guard_leave();
+	return r;
+}
+
+void threads_unregister_self(void)
+{
+	struct tstate *t = &cprof_tls;
+	if (!t->rec)
+		return;
+	guard_enter();
+	spin_lock(&lock);
+	struct thread_rec *r = find_locked(t->tid);
+	if (r == t->rec)
+		remove_locked(r);
+	spin_unlock(&lock);
+	t->rec = NULL;
+	t->exited = 1;
+	guard_leave();
+}
+
+void threads_mark_internal(void)
+{
+	struct tstate *t = &cprof_tls;
+	tstate_first_contact(t);
+	spin_lock(&lock);
+	struct thread_rec *r = find_locked(t->tid);
+	if (!r)
+		r = new_locked(t->tid);
+	if (r) {
+		cpuprof_timer_stop(r);
+		r->internal = true;
+		r->hooked = true;
+	}
+	spin_unlock(&lock);
+	t->rec = r;
+}
+
+/* getdents64 on /proc/self/task: no opendir (it allocates). */
+struct linux_dirent64 {
+	uint64_t d_ino;
+	int64_t d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+
+static size_t list_tids(int *tids, size_t max)
+{
+	char buf[8192];
+	size_t n = 0;
+	int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	for (;;) {
+		long got = syscall(SYS_getdents64, fd, buf, sizeof(buf));
+		if (got <= 0)
+			break;
+		for (long off = 0; off < got;) {
+			struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + off);
+			off += d->d_reclen;
+			int tid = 0;
+			const char *s = d->d_name;
+			if (*s < '0' || *s > '9')
+				continue;
+			for (; *s >= '0' && *s <= '9'; s++)
+				tid = tid * 10 + (*s - '0');
+			if (n < max)
+				tids[n++] = tid;
+		}
+	}
+	close(fd);
+	return n;
+}
+
+void threads_scan(void)
+{
+	enum { MAXSCAN = 65536 };
+	static int tids[MAXSCAN]; /* only the writer thread or init scans */
+	size_t n = list_tids(tids, MAXSCAN);
+	pid_t pid = getpid();
+
+	spin_lock(&lock);
+	for (size_t i = 0; i < n; i++) {
+		if (find_locked(tids[i]))
+			continue;
+		struct thread_rec *r = new_locked(tids[i]);
+		if (!r)
+			break;
+		r->hooked = false;
+		if (!r->internal)
+			cpuprof_timer_start(r, tids[i] == cprof_tls.tid && cprof_tls.tid);
+	}
+	/* Drop foreign records whose thread is gone. */
+	for (struct thread_rec *r = head, *next; r; r = next) {
+		next = r->next;
+		if (!r->hooked && !r->internal && syscall(SYS_tgkill, pid, r->tid, 0) != 0 &&
+		    errno == ESRCH)
+			remove_locked(r);
+	}
+	/* Names of threads that have none yet. */
+	for (struct thread_rec *r = head; r; r = r->next)
+		if (!r->name[0] && !r->internal)
+			read_comm(r->tid, r->name, sizeof(r->name));
+	spin_unlock(&lock);
+}
+
+void threads_name(int tid, char *out, size_t outlen, bool refresh)
+{
+	out[0] = '\0';
+	spin_lock(&lock);
+	struct thread_rec *r = find_locked(tid);
+	if (r && !refresh && r->name[0]) {
+		cprof_fmt(out, outlen, "%s", r->name);
+		spin_unlock(&lock);
+		return;
+	}
+	spin_unlock(&lock);
+	char name[16];
+	read_comm(tid, name, sizeof(name));
+	if (!name[0])
+		cprof_fmt(name, sizeof(name), "tid %d", tid);
+	cprof_fmt(out, outlen, "%s", name);
+	spin_lock(&lock);
+	r = find_locked(tid);
+	if (r)
+		memcpy(r->name, name, sizeof(name));
+	spin_unlock(&lock);
+}
+
+void threads_set_name(pthread_t th, const char *name)
+{
+	spin_lock(&lock);
+	for (struct thread_rec *r = head; r; r = r->next) {
+		if (r->hooked && pthread_equal(r->pth, th)) {
+			cprof_fmt(r->name, sizeof(r->name), "%s", name);
+			break;
+		}
+	}
+	spin_unlock(&lock);
+}
+
+void threads_foreach(threads_fn fn, void *arg)
+{
+	spin_lock(&lock);
+	for (struct thread_rec *r = head; r; r = r->next)
+		if (!r->internal)
+			fn(r, arg);
+	spin_unlock(&lock);
+}
+
+size_t threads_count(void)
+{
+	return __atomic_load_n(&count, __ATOMIC_RELAXED);
+}
+
+/* ---- pausing a thread's own timer ------------------------------------------- */
+
+void threads_pause_self(void)
+{
+	int tid = cprof_tls.tid ? cprof_tls.tid : cprof_gettid();
+	spin_lock(&lock);
+	struct thread_rec *r = find_locked(tid);
+	if (r && !r->paused) {
+		r->paused = true;
+		cpuprof_pause(r);
+	}
+	spin_unlock(&lock);
+}
+
+void threads_resume_self(void)
+{
+	int tid = cprof_tls.tid ? cprof_tls.tid : cprof_gettid();
+	spin_lock(&lock);
+	struct thread_rec *r = find_locked(tid);
+	if (r && r->paused) {
+		r->paused = false;
+		cpuprof_resume(r);
+	}
+	spin_unlock(&lock);
+}
+
+/* ---- threadcreate: stack -> count, under the registry lock ----------------------- */
+
+#define CREATE_MAX 65536
+
+static struct {
+	uint32_t stack;
+	uint64_t count;
+} *creates;
+static uint32_t ncreates;
+
+void threads_note_create(uint32_t stack)
+{
+	spin_lock(&lock);
+	if (!creates)
+		creates = pages_alloc(sizeof(*creates) * CREATE_MAX);
+	if (creates) {
+		uint32_t i;
+		for (i = 0; i < ncreates && creates[i].stack != stack; i++)
+			;
+		if (i < ncreates) {
+			creates[i].count++;
+		} else if (ncreates < CREATE_MAX) {
+			creates[ncreates].stack = stack;
+			creates[ncreates].count = 1;
+			ncreates++;
+		}
+	}
+	spin_unlock(&lock);
+}
+
+void threads_foreach_create(threads_create_fn fn, void *arg)
+{
+	spin_lock(&lock);
+	uint32_t n = ncreates;
+	spin_unlock(&lock);
+	for (uint32_t i = 0; i < n; i++)
+		fn(creates[i].stack, creates[i].count, arg);
+}
+
+void threads_fork_prepare(void)
+{
+	spin_lock(&lock);
+}
+
+void threads_fork_parent(void)
+{
+	spin_unlock(&lock);
+}
+
+void threads_fork_child(void)
+{
+	/* Only the forking thread exists now: keep its record, drop the
+	 * rest (their timers did not survive the fork). */
+	int self = cprof_gettid();
+	spin_init(&lock);
+	for (struct thread_rec *r = head, *next; r; r = next) {
+		next = r->next;
+		r->has_timer = false;
+		if (r != cprof_tls.rec)
+			remove_locked(r);
+	}
+	if (cprof_tls.rec) {
+		struct thread_rec *r = cprof_tls.rec;
+		/* Re-index under the child's tid. */
+		for (struct thread_rec **p = &index_[slot(r->tid)]; *p; p = &HNEXT(*p)) {
+			if (*p == r) {
+				*p = HNEXT(r);
+				break;
+			}
+		}
+		r->tid = self;
+		HNEXT(r) = index_[slot(self)];
+		index_[slot(self)] = r;
+	}
+	cprof_tls.tid = self;
+}

@@ -1,0 +1,87 @@
+/*
+ * threads.h - the registry of the program's threads.
+ *
+ * DESIGN
+ * One record per live thread the profiler knows: its tid, its CPU timer,
+ * its name (for the `thread` label), whether cprof created it (then it is
+ * never profiled), and how it became known:
+ *  - created through the pthread_create hook: the start wrapper registers
+ *    the thread on itself and a pthread key destructor unregisters it when
+ *    it ends (return, pthread_exit or cancellation);
+ *  - found in /proc/self/task (threads that existed before cprof
+ *    initialised, or were created behind libc's back): registered by the
+ *    scanner at init and rescanned by the writer thread every second; such
+ *    "foreign" records are dropped when tgkill(tid, 0) says the thread is
+ *    gone.
+ *
+ * Contexts: registration and scans run in normal contexts (thread start
+ * and exit, the writer thread, init, fork child).  No signal handler
+ * touches the registry.  `lock` (a spinlock) protects the list and the
+ * tid index; it is taken around fork.  Records are recycled through a free
+ * list; a thread's TLS points to its record until its destructor runs.
+ */
+#ifndef CPROF_THREADS_H
+#define CPROF_THREADS_H
+
+#include <pthread.h>
+#include "common.h"
+
+struct thread_rec {
+	struct thread_rec *next;       /* registry list / free list */
+	int tid;
+	bool hooked;                   /* started by the pthread_create wrapper */
+	bool internal;                 /* cprof's own thread */
+	bool has_timer;
+	bool paused;                   /* timer disarmed (signal blocked, exec) */
+	int timer;                     /* kernel timer id */
+	pthread_t pth;                 /* valid when hooked */
+	char name[16];
+	uint32_t create_stack;         /* threadcreate: stack of the creating call */
+	/* threads profile: the thread's answer to a stack request */
+	_Atomic unsigned reply_seq;
+	unsigned reply_depth;
+	uintptr_t reply_pcs[CPROF_MAX_DEPTH];
+};
+
+int threads_init(void);
+
+/* Register the calling thread (normal context).  `hooked`: started by the
+ * pthread_create wrapper. */
+struct thread_rec *threads_register_self(bool hooked);
+
+/* Unregister the calling thread (its exit). */
+void threads_unregister_self(void);
+
+/* cprof's own threads: never sampled, never listed. */
+void threads_mark_internal(void);
+
+/* Add threads found in /proc/self/task; drop foreign records whose thread
+ * is gone.  Calls cpuprof hooks for timers. */
+void threads_scan(void);
+
+/* Name of thread `tid` into out (from the registry; refreshed from
+ * /proc/self/task/<tid>/comm when `refresh`). */
+void threads_name(int tid, char *out, size_t outlen, bool refresh);
+void threads_set_name(pthread_t th, const char *name);
+
+typedef void (*threads_fn)(struct thread_rec *r, void *arg);
+/* Call fn for every registered non-internal thread, registry locked: fn
+ * must not block or call back into the registry. */
+void threads_foreach(threads_fn fn, void *arg);
+size_t threads_count(void);
+
+void threads_fork_prepare(void);
+void threads_fork_parent(void);
+void threads_fork_child(void);
+
+/* threadcreate profile: count one thread creation at `stack`. */
+void threads_note_create(uint32_t stack);
+typedef void (*threads_create_fn)(uint32_t stack, uint64_t count, void *arg);
+void threads_foreach_create(threads_create_fn fn, void *arg);
+
+/* The calling thread's timer: paused while the thread blocks the CPU
+ * signal (so sigwait can never receive it), and across exec. */
+void threads_pause_self(void);
+void threads_resume_self(void);
+
+#endif
