@@ -49,6 +49,25 @@ CPROF_INLINE bool mutex_has_waiters(const pthread_mutex_t *m)
 	return (v & 3) == 2;
 }
 
+/*
+ * Would locking m have to wait?  For most mutexes: try it (exact).  Robust
+ * mutexes are only peeked at: glibc's trylock on a robust mutex in the
+ * not-recoverable state returns ENOTRECOVERABLE but leaves the mutex
+ * locked (a FIXME in pthread_mutex_trylock.c), which would change what the
+ * program's next call returns.  A peek can miss a race (counted as
+ * uncontended), never changes state.  Returns EBUSY when the caller should
+ * make the blocking call timed; any other value is the final result
+ * (0 = acquired by the try); -1 = make the blocking call, untimed.
+ */
+CPROF_INLINE int try_mutex(pthread_mutex_t *m)
+{
+	if (unlikely(m->__data.__kind & KIND_ROBUST)) {
+		unsigned v = (unsigned)__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED);
+		return (v & 0x3fffffffu) ? EBUSY : -1;
+	}
+	return real.pthread_mutex_trylock(m);
+}
+
 CPROF_INLINE bool active_block(void)
 {
 	return atomic_load_explicit(&lockprof_block_on, memory_order_relaxed) && !cprof_tls.guard;
@@ -88,9 +107,9 @@ CPROF_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 	}
 	if (!active_any())
 		return real.pthread_mutex_lock(m);
-	int r = real.pthread_mutex_trylock(m);
+	int r = try_mutex(m);
 	if (likely(r != EBUSY))
-		return r;
+		return r >= 0 ? r : real.pthread_mutex_lock(m);
 	int saved = errno;
 	int64_t t0 = lockprof_wait_begin(m, true);
 	errno = saved;
@@ -107,9 +126,9 @@ CPROF_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 		NEED(name, EINVAL);                                    \
 		if (!active_any())                                     \
 			return real.name args;                         \
-		int r = real.pthread_mutex_trylock(m);                 \
+		int r = try_mutex(m);                                  \
 		if (likely(r != EBUSY))                                \
-			return r;                                      \
+			return r >= 0 ? r : real.name args;            \
 		int saved = errno;                                     \
 		int64_t t0 = lockprof_wait_begin(m, true);             \
 		errno = saved;                                         \
