@@ -110,7 +110,7 @@ unit: $(UNIT_BIN)
 PROG_C := $(sort $(wildcard test/progs/*.c))
 PROG_CXX := $(sort $(wildcard test/progs/*.cc))
 PROG_BIN := $(PROG_C:test/progs/%.c=$(BUILD)/test/progs/%) $(PROG_CXX:test/progs/%.cc=$(BUILD)/test/progs/%)
-CFLAGS_PROG := -O1 -g -fno-omit-frame-pointer -fno-inline-functions -pthread -Wall -Wno-unused-result
+CFLAGS_PROG := -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -fno-inline-functions -pthread -Wall -Wno-unused-result
 
 $(BUILD)/test/progs/%: test/progs/%.c
 	@echo "  CC      $<"
