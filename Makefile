@@ -107,15 +107,26 @@ $(BUILD)/test/unit/%: test/unit/%.c $(GEN)/profile.pb-c.h
 unit: $(UNIT_BIN)
 
 # Test programs (ground truth, demos, stress subjects).
-PROG_C := $(sort $(wildcard test/progs/*.c))
+PROG_C := $(sort $(filter-out test/progs/lib%.c,$(wildcard test/progs/*.c)))
+PROG_LIB := $(patsubst test/progs/%.c,$(BUILD)/test/progs/%.so,$(sort $(wildcard test/progs/lib*.c)))
 PROG_CXX := $(sort $(wildcard test/progs/*.cc))
-PROG_BIN := $(PROG_C:test/progs/%.c=$(BUILD)/test/progs/%) $(PROG_CXX:test/progs/%.cc=$(BUILD)/test/progs/%)
+PROG_BIN := $(PROG_C:test/progs/%.c=$(BUILD)/test/progs/%) $(PROG_CXX:test/progs/%.cc=$(BUILD)/test/progs/%) $(PROG_LIB)
 CFLAGS_PROG := -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -fno-inline-functions -pthread -Wall -Wno-unused-result
 
 $(BUILD)/test/progs/%: test/progs/%.c
 	@echo "  CC      $<"
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) -std=gnu11 $(CFLAGS_PROG) $< -o $@ -ldl -lm
+
+$(BUILD)/test/progs/lib%.so: test/progs/lib%.c
+	@echo "  CC      $<"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) -std=gnu11 $(CFLAGS_PROG) -shared -fPIC $< -o $@
+
+# Linked with libearly.so, whose constructor runs before cprof's.
+$(BUILD)/test/progs/early_threads: test/progs/early_threads.c $(BUILD)/test/progs/libearly.so
+	@echo "  CC      $<"
+	$(Q)$(CC) -std=gnu11 $(CFLAGS_PROG) $< -o $@ -L$(BUILD)/test/progs -learly '-Wl,-rpath,$$ORIGIN'
 
 $(BUILD)/test/progs/%: test/progs/%.cc
 	@echo "  CXX     $<"

@@ -33,9 +33,7 @@ static int do_iterate(int (*cb)(struct dl_phdr_info *, size_t, void *), void *ar
 {
 	/* Call the real dl_iterate_phdr: cprof's own hook would only add the
 	 * in-loader flag, which this normal-context caller does not need. */
-	if (real.dl_iterate_phdr)
-		return real.dl_iterate_phdr(cb, arg);
-	return dl_iterate_phdr(cb, arg);
+	return REAL(dl_iterate_phdr)(cb, arg);
 }
 
 void mappings_build_id(const ElfW(Phdr) *phdr, int phnum, uintptr_t bias, char *out, size_t outlen)

@@ -8,7 +8,34 @@
 #include "heapprof.h"
 #include "tstate.h"
 
+#include "real.h"
+
 void *heap_alloc_slow(void *p, size_t n);
+
+/* Call into the next allocator; when it is not glibc's, mark the thread
+ * as inside it (see tstate.h, in_alloc).  One predictable branch. */
+#define ALLOC_CALL(expr)                                         \
+	({                                                       \
+		__typeof__(expr) r_;                             \
+		if (likely(!alloc_foreign)) {                    \
+			r_ = (expr);                             \
+		} else {                                         \
+			cprof_tls.in_alloc++;                    \
+			r_ = (expr);                             \
+			cprof_tls.in_alloc--;                    \
+		}                                                \
+		r_;                                              \
+	})
+#define ALLOC_CALL_VOID(expr)                                    \
+	do {                                                     \
+		if (likely(!alloc_foreign)) {                    \
+			expr;                                    \
+		} else {                                         \
+			cprof_tls.in_alloc++;                    \
+			expr;                                    \
+			cprof_tls.in_alloc--;                    \
+		}                                                \
+	} while (0)
 void free_slow(void *p);
 
 /* The countdown test every allocating wrapper pays (sampler.h). */

@@ -82,16 +82,21 @@ CPROF_INLINE bool own(void)
 	void *(*fn)() = (void *(*)())get(which);                  \
 	if (unlikely(!fn))                                       \
 		return NULL;                                     \
-	void *p = fn call_args;                                  \
-	return own() ? account(p, size) : p;
+	if (!own())                                              \
+		return fn call_args;                             \
+	void *p = ALLOC_CALL(fn call_args);                      \
+	return account(p, size);
 
 #define DEL_BODY(which, call_args, ptr)                          \
 	void (*fn)() = (void (*)())get(which);                    \
 	if (unlikely(!fn))                                       \
 		return;                                          \
-	if (own())                                               \
-		unaccount(ptr);                                  \
-	fn call_args;
+	if (!own()) {                                            \
+		fn call_args;                                    \
+		return;                                          \
+	}                                                        \
+	unaccount(ptr);                                          \
+	ALLOC_CALL_VOID(fn call_args);
 
 typedef struct { char c; } nothrow_t;
 

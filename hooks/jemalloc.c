@@ -24,7 +24,7 @@ CPROF_EXPORT void *mallocx(size_t size, int flags)
 		if (!real.mallocx)
 			return NULL;
 	}
-	return account(real.mallocx(size, flags), size);
+	return account(ALLOC_CALL(real.mallocx(size, flags)), size);
 }
 
 CPROF_EXPORT void *rallocx(void *old, size_t size, int flags)
@@ -35,7 +35,7 @@ CPROF_EXPORT void *rallocx(void *old, size_t size, int flags)
 			return NULL;
 	}
 	uint32_t bucket = resize_begin(old);
-	void *p = real.rallocx(old, size, flags);
+	void *p = ALLOC_CALL(real.rallocx(old, size, flags));
 	if (unlikely(bucket))
 		resize_end(old, bucket, p == NULL);
 	return p ? account(p, size) : p;
@@ -52,7 +52,7 @@ CPROF_EXPORT size_t xallocx(void *p, size_t size, size_t extra, int flags)
 			return 0;
 	}
 	uint32_t bucket = resize_begin(p);
-	size_t r = real.xallocx(p, size, extra, flags);
+	size_t r = ALLOC_CALL(real.xallocx(p, size, extra, flags));
 	bool resized = r >= size;
 	if (unlikely(bucket))
 		resize_end(p, bucket, !resized);
@@ -69,7 +69,7 @@ CPROF_EXPORT void sdallocx(void *p, size_t size, int flags)
 			return;
 	}
 	unaccount(p);
-	real.sdallocx(p, size, flags);
+	ALLOC_CALL_VOID(real.sdallocx(p, size, flags));
 }
 
 CPROF_EXPORT void dallocx(void *p, int flags)
@@ -80,5 +80,5 @@ CPROF_EXPORT void dallocx(void *p, int flags)
 			return;
 	}
 	unaccount(p);
-	real.dallocx(p, flags);
+	ALLOC_CALL_VOID(real.dallocx(p, flags));
 }

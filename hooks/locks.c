@@ -65,55 +65,44 @@ CPROF_INLINE int try_mutex(pthread_mutex_t *m)
 		unsigned v = (unsigned)__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED);
 		return (v & 0x3fffffffu) ? EBUSY : -1;
 	}
-	return real.pthread_mutex_trylock(m);
+	return REAL(pthread_mutex_trylock)(m);
+}
+
+/* Outside cprof's own code and outside a non-glibc allocator. */
+CPROF_INLINE bool program_context(void)
+{
+	return (cprof_tls.guard | cprof_tls.in_alloc) == 0;
 }
 
 CPROF_INLINE bool active_block(void)
 {
-	return atomic_load_explicit(&lockprof_block_on, memory_order_relaxed) && !cprof_tls.guard;
+	return atomic_load_explicit(&lockprof_block_on, memory_order_relaxed) && program_context();
 }
 
 CPROF_INLINE bool active_any(void)
 {
 	return (atomic_load_explicit(&lockprof_block_on, memory_order_relaxed) ||
 		atomic_load_explicit(&lockprof_mutex_on, memory_order_relaxed)) &&
-	       !cprof_tls.guard;
+	       program_context();
 }
 
-/* Resolve on first use, before cprof's constructor has run. */
-#define NEED(fn, fail)                         \
-	do {                                   \
-		if (unlikely(!real.fn)) {      \
-			real_resolve();        \
-			if (!real.fn)          \
-				return (fail); \
-		}                              \
-	} while (0)
+/* real.* of these hooks is bound to glibc at load time (real.c): never
+ * NULL, never resolved from here. */
+#define NEED(fn, fail) ((void)0)
 
 /* ---- mutexes ----------------------------------------------------------------- */
 
-/* glibc's compat entry points, for calls made while dlsym itself is
- * resolving on this thread (real_resolve returns before the table is set). */
-extern int __pthread_mutex_lock(pthread_mutex_t *);
-extern int __pthread_mutex_unlock(pthread_mutex_t *);
-__asm__(".symver __pthread_mutex_lock,__pthread_mutex_lock@GLIBC_2.2.5");
-__asm__(".symver __pthread_mutex_unlock,__pthread_mutex_unlock@GLIBC_2.2.5");
-
 CPROF_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 {
-	if (unlikely(!real.pthread_mutex_lock)) {
-		if (!real_resolve() || !real.pthread_mutex_lock)
-			return __pthread_mutex_lock(m);
-	}
 	if (!active_any())
-		return real.pthread_mutex_lock(m);
+		return REAL(pthread_mutex_lock)(m);
 	int r = try_mutex(m);
 	if (likely(r != EBUSY))
-		return r >= 0 ? r : real.pthread_mutex_lock(m);
+		return r >= 0 ? r : REAL(pthread_mutex_lock)(m);
 	int saved = errno;
 	int64_t t0 = lockprof_wait_begin(m, true);
 	errno = saved;
-	r = real.pthread_mutex_lock(m);
+	r = REAL(pthread_mutex_lock)(m);
 	saved = errno;
 	lockprof_wait_end(m, true, t0);
 	errno = saved;
@@ -125,14 +114,14 @@ CPROF_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 	{                                                              \
 		NEED(name, EINVAL);                                    \
 		if (!active_any())                                     \
-			return real.name args;                         \
+			return REAL(name) args;                         \
 		int r = try_mutex(m);                                  \
 		if (likely(r != EBUSY))                                \
-			return r >= 0 ? r : real.name args;            \
+			return r >= 0 ? r : REAL(name) args;            \
 		int saved = errno;                                     \
 		int64_t t0 = lockprof_wait_begin(m, true);             \
 		errno = saved;                                         \
-		r = real.name args;                                    \
+		r = REAL(name) args;                                    \
 		saved = errno;                                         \
 		lockprof_wait_end(m, true, t0);                        \
 		errno = saved;                                         \
@@ -145,17 +134,13 @@ TIMED_MUTEX(pthread_mutex_clocklock, (pthread_mutex_t *m, clockid_t c, const str
 
 CPROF_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
 {
-	if (unlikely(!real.pthread_mutex_unlock)) {
-		if (!real_resolve() || !real.pthread_mutex_unlock)
-			return __pthread_mutex_unlock(m);
-	}
 	if (likely(!mutex_has_waiters(m)) ||
-	    !atomic_load_explicit(&lockprof_mutex_on, memory_order_relaxed) || cprof_tls.guard)
-		return real.pthread_mutex_unlock(m);
+	    !atomic_load_explicit(&lockprof_mutex_on, memory_order_relaxed) || !program_context())
+		return REAL(pthread_mutex_unlock)(m);
 	int saved = errno;
 	int64_t delay = lockprof_release_begin(m);
 	errno = saved;
-	int r = real.pthread_mutex_unlock(m);
+	int r = REAL(pthread_mutex_unlock)(m);
 	if (delay && r == 0) {
 		saved = errno;
 		lockprof_charge(delay);
@@ -171,14 +156,14 @@ CPROF_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
 	{                                                              \
 		NEED(name, EINVAL);                                    \
 		if (!active_any())                                     \
-			return real.name args;                         \
-		int r = real.tryname(l);                               \
+			return REAL(name) args;                         \
+		int r = REAL(tryname)(l);                               \
 		if (likely(r != EBUSY))                                \
 			return r;                                      \
 		int saved = errno;                                     \
 		int64_t t0 = lockprof_wait_begin(l, true);             \
 		errno = saved;                                         \
-		r = real.name args;                                    \
+		r = REAL(name) args;                                    \
 		saved = errno;                                         \
 		lockprof_wait_end(l, true, t0);                        \
 		errno = saved;                                         \
@@ -202,12 +187,12 @@ CPROF_EXPORT int pthread_rwlock_unlock(pthread_rwlock_t *l)
 {
 	NEED(pthread_rwlock_unlock, EINVAL);
 	if (likely(atomic_load_explicit(&lockprof_waiters, memory_order_relaxed) == 0) ||
-	    !atomic_load_explicit(&lockprof_mutex_on, memory_order_relaxed) || cprof_tls.guard)
-		return real.pthread_rwlock_unlock(l);
+	    !atomic_load_explicit(&lockprof_mutex_on, memory_order_relaxed) || !program_context())
+		return REAL(pthread_rwlock_unlock)(l);
 	int saved = errno;
 	int64_t delay = lockprof_release_begin(l);
 	errno = saved;
-	int r = real.pthread_rwlock_unlock(l);
+	int r = REAL(pthread_rwlock_unlock)(l);
 	if (delay && r == 0) {
 		saved = errno;
 		lockprof_charge(delay);
@@ -223,9 +208,9 @@ CPROF_EXPORT int pthread_rwlock_unlock(pthread_rwlock_t *l)
 	{                                                              \
 		NEED(name, failval);                                   \
 		if (!active_block())                                   \
-			return real.name args;                         \
+			return REAL(name) args;                         \
 		int64_t t0 = lockprof_wait_begin(NULL, false);         \
-		int r = real.name args;                                \
+		int r = REAL(name) args;                                \
 		int saved = errno;                                     \
 		lockprof_wait_end(NULL, false, t0);                    \
 		errno = saved;                                         \
@@ -246,13 +231,13 @@ WAIT(pthread_cond_clockwait,
 	{                                                              \
 		NEED(name, -1);                                        \
 		if (!active_block())                                   \
-			return real.name args;                         \
+			return REAL(name) args;                         \
 		int saved = errno;                                     \
 		if (sem_trywait(s) == 0)                               \
 			return 0;                                      \
 		errno = saved;                                         \
 		int64_t t0 = lockprof_wait_begin(NULL, false);         \
-		int r = real.name args;                                \
+		int r = REAL(name) args;                                \
 		saved = errno;                                         \
 		lockprof_wait_end(NULL, false, t0);                    \
 		errno = saved;                                         \
@@ -269,14 +254,14 @@ SEM_WAIT(sem_clockwait, (sem_t *s, clockid_t c, const struct timespec *ts), (s, 
 	{                                                              \
 		NEED(name, EINVAL);                                    \
 		if (!active_block())                                   \
-			return real.name args;                         \
+			return REAL(name) args;                         \
 		int r = pthread_tryjoin_np(th, ret);                   \
 		if (r != EBUSY)                                        \
 			return r;                                      \
 		int saved = errno;                                     \
 		int64_t t0 = lockprof_wait_begin(NULL, false);         \
 		errno = saved;                                         \
-		r = real.name args;                                    \
+		r = REAL(name) args;                                    \
 		saved = errno;                                         \
 		lockprof_wait_end(NULL, false, t0);                    \
 		errno = saved;                                         \
@@ -294,9 +279,9 @@ CPROF_EXPORT int pthread_barrier_wait(pthread_barrier_t *b)
 {
 	NEED(pthread_barrier_wait, EINVAL);
 	if (!active_block())
-		return real.pthread_barrier_wait(b);
+		return REAL(pthread_barrier_wait)(b);
 	int64_t t0 = lockprof_wait_begin(NULL, false);
-	int r = real.pthread_barrier_wait(b);
+	int r = REAL(pthread_barrier_wait)(b);
 	if (r == 0) {
 		int saved = errno;
 		lockprof_wait_end(NULL, false, t0);
@@ -309,12 +294,12 @@ CPROF_EXPORT int pthread_spin_lock(pthread_spinlock_t *l)
 {
 	NEED(pthread_spin_lock, EINVAL);
 	if (!active_block())
-		return real.pthread_spin_lock(l);
-	int r = real.pthread_spin_trylock(l);
+		return REAL(pthread_spin_lock)(l);
+	int r = REAL(pthread_spin_trylock)(l);
 	if (likely(r != EBUSY))
 		return r;
 	int64_t t0 = lockprof_wait_begin(NULL, false);
-	r = real.pthread_spin_lock(l);
+	r = REAL(pthread_spin_lock)(l);
 	int saved = errno;
 	lockprof_wait_end(NULL, false, t0);
 	errno = saved;

@@ -154,7 +154,7 @@ CPROF_EXPORT void *malloc(size_t n)
 {
 	if (unlikely(!real.malloc))
 		return boot_alloc(n, 0, false);
-	return account(real.malloc(n), n);
+	return account(ALLOC_CALL(real.malloc(n)), n);
 }
 
 CPROF_EXPORT void free(void *p)
@@ -169,7 +169,7 @@ CPROF_EXPORT void free(void *p)
 			return;
 		}
 	}
-	real.free(p);
+	ALLOC_CALL_VOID(real.free(p));
 }
 
 CPROF_EXPORT void *calloc(size_t n, size_t m)
@@ -182,7 +182,7 @@ CPROF_EXPORT void *calloc(size_t n, size_t m)
 		}
 		return boot_alloc(total, 0, true);
 	}
-	void *p = real.calloc(n, m);
+	void *p = ALLOC_CALL(real.calloc(n, m));
 	if (__builtin_mul_overflow(n, m, &total))
 		return p; /* NULL: the allocator refused */
 	return account(p, total);
@@ -209,7 +209,7 @@ CPROF_EXPORT void *realloc(void *old, size_t n)
 			return __libc_realloc(old, n);
 	}
 	bucket = resize_begin(old);
-	p = real.realloc(old, n);
+	p = ALLOC_CALL(real.realloc(old, n));
 	if (unlikely(bucket))
 		resize_end(old, bucket, !p && n != 0);
 	if (!p)
@@ -231,7 +231,7 @@ CPROF_EXPORT void *memalign(size_t align, size_t n)
 {
 	if (unlikely(!real.memalign))
 		return boot_alloc(n, align, false);
-	return account(real.memalign(align, n), n);
+	return account(ALLOC_CALL(real.memalign(align, n)), n);
 }
 
 CPROF_EXPORT int posix_memalign(void **out, size_t align, size_t n)
@@ -246,7 +246,7 @@ CPROF_EXPORT int posix_memalign(void **out, size_t align, size_t n)
 			return 0;
 		}
 	}
-	int r = real.posix_memalign(out, align, n);
+	int r = ALLOC_CALL(real.posix_memalign(out, align, n));
 	if (r == 0)
 		account(*out, n);
 	return r;
@@ -256,21 +256,21 @@ CPROF_EXPORT void *aligned_alloc(size_t align, size_t n)
 {
 	if (unlikely(!real.aligned_alloc))
 		return boot_alloc(n, align, false);
-	return account(real.aligned_alloc(align, n), n);
+	return account(ALLOC_CALL(real.aligned_alloc(align, n)), n);
 }
 
 CPROF_EXPORT void *valloc(size_t n)
 {
 	if (unlikely(!real.valloc))
 		return boot_alloc(n, 4096, false);
-	return account(real.valloc(n), n);
+	return account(ALLOC_CALL(real.valloc(n)), n);
 }
 
 CPROF_EXPORT void *pvalloc(size_t n)
 {
 	if (unlikely(!real.pvalloc))
 		return boot_alloc((n + 4095) & ~(size_t)4095, 4096, false);
-	return account(real.pvalloc(n), (n + 4095) & ~(size_t)4095);
+	return account(ALLOC_CALL(real.pvalloc(n)), (n + 4095) & ~(size_t)4095);
 }
 
 CPROF_EXPORT size_t malloc_usable_size(void *p)
@@ -282,8 +282,12 @@ CPROF_EXPORT size_t malloc_usable_size(void *p)
 		if (!real.malloc_usable_size)
 			return 0;
 	}
-	return real.malloc_usable_size(p);
+	return ALLOC_CALL(real.malloc_usable_size(p));
 }
+
+/* A hidden alias: &malloc in a shared library is the canonical (GOT)
+ * address, the first malloc in the search order, not necessarily ours. */
+extern void *cprof_own_malloc(size_t) __attribute__((alias("malloc"), copy(malloc), visibility("hidden")));
 
 /* cfree is a glibc compatibility alias of free; free_sized and
  * free_aligned_sized (C23) may be implemented as free. */

@@ -119,50 +119,40 @@ static void check_target(const char *file, bool search)
 
 CPROF_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
-	if (unlikely(!real.execve))
-		real_resolve();
 	EXEC_BEGIN(path, false);
-	int r = real.execve(path, argv, envp);
+	int r = REAL(execve)(path, argv, envp);
 	EXEC_END();
 	return r;
 }
 
 CPROF_EXPORT int execv(const char *path, char *const argv[])
 {
-	if (unlikely(!real.execv))
-		real_resolve();
 	EXEC_BEGIN(path, false);
-	int r = real.execv(path, argv);
+	int r = REAL(execv)(path, argv);
 	EXEC_END();
 	return r;
 }
 
 CPROF_EXPORT int execvp(const char *file, char *const argv[])
 {
-	if (unlikely(!real.execvp))
-		real_resolve();
 	EXEC_BEGIN(file, true);
-	int r = real.execvp(file, argv);
+	int r = REAL(execvp)(file, argv);
 	EXEC_END();
 	return r;
 }
 
 CPROF_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	if (unlikely(!real.execvpe))
-		real_resolve();
 	EXEC_BEGIN(file, true);
-	int r = real.execvpe(file, argv, envp);
+	int r = REAL(execvpe)(file, argv, envp);
 	EXEC_END();
 	return r;
 }
 
 CPROF_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
-	if (unlikely(!real.fexecve))
-		real_resolve();
 	EXEC_BEGIN(NULL, false);
-	int r = real.fexecve(fd, argv, envp);
+	int r = REAL(fexecve)(fd, argv, envp);
 	EXEC_END();
 	return r;
 }
@@ -210,26 +200,16 @@ CPROF_EXPORT int execle(const char *path, const char *arg, ...)
 
 CPROF_EXPORT int dl_iterate_phdr(int (*cb)(struct dl_phdr_info *, size_t, void *), void *data)
 {
-	if (unlikely(!real.dl_iterate_phdr)) {
-		real_resolve();
-		if (!real.dl_iterate_phdr)
-			return 0;
-	}
 	cprof_tls.in_loader++;
-	int r = real.dl_iterate_phdr(cb, data);
+	int r = REAL(dl_iterate_phdr)(cb, data);
 	cprof_tls.in_loader--;
 	return r;
 }
 
 CPROF_EXPORT int dlclose(void *handle)
 {
-	if (unlikely(!real.dlclose)) {
-		real_resolve();
-		if (!real.dlclose)
-			return -1;
-	}
 	if (cprof_tls.guard || !rt_running())
-		return real.dlclose(handle);
+		return REAL(dlclose)(handle);
 	/* The guard covers cprof's own work only: the library destructors
 	 * dlclose runs are the program's code, and their frees must still be
 	 * seen.  (Their allocations sampled while the gate is closed get the
@@ -239,7 +219,7 @@ CPROF_EXPORT int dlclose(void *handle)
 	struct mappings_snapshot *before = mappings_note_before_close(&r);
 	unwind_gate_close();
 	guard_leave();
-	int ret = real.dlclose(handle);
+	int ret = REAL(dlclose)(handle);
 	guard_enter();
 	unwind_gate_open();
 	mappings_note_after_close(before);

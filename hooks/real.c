@@ -16,13 +16,85 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <sched.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "real.h"
 #include "tstate.h"
 
+extern void *__libc_malloc(size_t);
+
 struct real_fns real;
+
+/*
+ * Every hook but the allocator's gets glibc's definition from libc_lookup()
+ * (libc_syms.c) the first time it finds its entry empty: no dlsym, so no
+ * allocation, safe inside an allocator that is initialising.  Only the
+ * allocation hooks (which can serve dlsym's allocations from the boot
+ * pool) and the constructor call real_resolve(), which replaces these with
+ * RTLD_NEXT's answers (another interposer may sit between cprof and glibc).
+ */
+static const struct {
+	size_t off;
+	const char *name, *version;
+} glibc_defaults[] = {
+	{offsetof(struct real_fns, pthread_create), "pthread_create", "GLIBC_2.34"},
+	{offsetof(struct real_fns, pthread_setname_np), "pthread_setname_np", "GLIBC_2.34"},
+	{offsetof(struct real_fns, pthread_mutex_lock), "pthread_mutex_lock", "GLIBC_2.2.5"},
+	{offsetof(struct real_fns, pthread_mutex_trylock), "pthread_mutex_trylock", "GLIBC_2.34"},
+	{offsetof(struct real_fns, pthread_mutex_timedlock), "pthread_mutex_timedlock", "GLIBC_2.34"},
+	{offsetof(struct real_fns, pthread_mutex_clocklock), "pthread_mutex_clocklock", "GLIBC_2.34"},
+	{offsetof(struct real_fns, pthread_mutex_unlock), "pthread_mutex_unlock", "GLIBC_2.2.5"},
+	{offsetof(struct real_fns, pthread_rwlock_rdlock), "pthread_rwlock_rdlock", "GLIBC_2.34"},
+	{offsetof(struct real_fns, pthread_rwlock_tryrdlock), "pthread_rwlock_tryrdlock", "GLIBC_2.34"},
+	{offsetof(struct real_fns, pthread_rwlock_timedrdlock), "pthread_rwlock_timedrdlock", "GLIBC_2.34"},
+	{offsetof(struct real_fns, pthread_rwlock_clockrdlock), "pthread_rwlock_clockrdlock", "GLIBC_2.34"},
+	{offsetof(struct real_fns, pthread_rwlock_wrlock), "pthread_rwlock_wrlock", "GLIBC_2.34"},
+	{offsetof(struct real_fns, pthread_rwlock_trywrlock), "pthread_rwlock_trywrlock", "GLIBC_2.34"},
+	{offsetof(struct real_fns, pthread_rwlock_timedwrlock), "pthread_rwlock_timedwrlock", "GLIBC_2.34"},
+	{offsetof(struct real_fns, pthread_rwlock_clockwrlock), "pthread_rwlock_clockwrlock", "GLIBC_2.34"},
+	{offsetof(struct real_fns, pthread_rwlock_unlock), "pthread_rwlock_unlock", "GLIBC_2.34"},
+	{offsetof(struct real_fns, pthread_cond_wait), "pthread_cond_wait", "GLIBC_2.3.2"},
+	{offsetof(struct real_fns, pthread_cond_timedwait), "pthread_cond_timedwait", "GLIBC_2.3.2"},
+	{offsetof(struct real_fns, pthread_cond_clockwait), "pthread_cond_clockwait", "GLIBC_2.34"},
+	{offsetof(struct real_fns, sem_wait), "sem_wait", "GLIBC_2.34"},
+	{offsetof(struct real_fns, sem_timedwait), "sem_timedwait", "GLIBC_2.34"},
+	{offsetof(struct real_fns, sem_clockwait), "sem_clockwait", "GLIBC_2.34"},
+	{offsetof(struct real_fns, pthread_join), "pthread_join", "GLIBC_2.34"},
+	{offsetof(struct real_fns, pthread_timedjoin_np), "pthread_timedjoin_np", "GLIBC_2.34"},
+	{offsetof(struct real_fns, pthread_clockjoin_np), "pthread_clockjoin_np", "GLIBC_2.34"},
+	{offsetof(struct real_fns, pthread_barrier_wait), "pthread_barrier_wait", "GLIBC_2.34"},
+	{offsetof(struct real_fns, pthread_spin_lock), "pthread_spin_lock", "GLIBC_2.34"},
+	{offsetof(struct real_fns, pthread_spin_trylock), "pthread_spin_trylock", "GLIBC_2.34"},
+	{offsetof(struct real_fns, execve), "execve", "GLIBC_2.2.5"},
+	{offsetof(struct real_fns, execv), "execv", "GLIBC_2.2.5"},
+	{offsetof(struct real_fns, execvp), "execvp", "GLIBC_2.2.5"},
+	{offsetof(struct real_fns, execvpe), "execvpe", "GLIBC_2.11"},
+	{offsetof(struct real_fns, fexecve), "fexecve", "GLIBC_2.2.5"},
+	{offsetof(struct real_fns, sigaction), "sigaction", "GLIBC_2.2.5"},
+	{offsetof(struct real_fns, signal), "signal", "GLIBC_2.2.5"},
+	{offsetof(struct real_fns, pthread_sigmask), "pthread_sigmask", "GLIBC_2.32"},
+	{offsetof(struct real_fns, sigprocmask), "sigprocmask", "GLIBC_2.2.5"},
+	{offsetof(struct real_fns, sigtimedwait), "sigtimedwait", "GLIBC_2.2.5"},
+	{offsetof(struct real_fns, dl_iterate_phdr), "dl_iterate_phdr", "GLIBC_2.2.5"},
+	{offsetof(struct real_fns, dlclose), "dlclose", "GLIBC_2.34"},
+};
+
+void *libc_lookup(const char *name, const char *version);
+
+void real_bind_glibc(void)
+{
+	for (size_t i = 0; i < sizeof(glibc_defaults) / sizeof(glibc_defaults[0]); i++) {
+		void **slot = (void **)((char *)&real + glibc_defaults[i].off);
+		if (__atomic_load_n(slot, __ATOMIC_ACQUIRE))
+			continue;
+		void *p = libc_lookup(glibc_defaults[i].name, glibc_defaults[i].version);
+		if (p)
+			__atomic_store_n(slot, p, __ATOMIC_RELEASE);
+	}
+}
 int real_state;
+bool alloc_foreign;
 
 char bootpool[BOOTPOOL_SIZE] __attribute__((aligned(64)));
 static size_t bootpool_used;
@@ -63,6 +135,13 @@ static void *next_versioned(const char *name, const char *version)
 
 #define SET(field, ptr) __atomic_store_n((void **)&real.field, (ptr), __ATOMIC_RELEASE)
 #define RESOLVE(name) SET(name, next(#name))
+/* Functions with a glibc default keep it if RTLD_NEXT finds nothing. */
+#define RESOLVE_KEEP(name)                      \
+	do {                                    \
+		void *p_ = next(#name);         \
+		if (p_)                         \
+			SET(name, p_);          \
+	} while (0)
 
 static void resolve_all(void)
 {
@@ -84,47 +163,56 @@ static void resolve_all(void)
 	RESOLVE(sdallocx);
 	RESOLVE(dallocx);
 
-	RESOLVE(pthread_create);
-	RESOLVE(pthread_setname_np);
-	RESOLVE(pthread_mutex_lock);
-	RESOLVE(pthread_mutex_trylock);
-	RESOLVE(pthread_mutex_timedlock);
-	RESOLVE(pthread_mutex_clocklock);
-	RESOLVE(pthread_mutex_unlock);
-	RESOLVE(pthread_rwlock_rdlock);
-	RESOLVE(pthread_rwlock_tryrdlock);
-	RESOLVE(pthread_rwlock_timedrdlock);
-	RESOLVE(pthread_rwlock_clockrdlock);
-	RESOLVE(pthread_rwlock_wrlock);
-	RESOLVE(pthread_rwlock_trywrlock);
-	RESOLVE(pthread_rwlock_timedwrlock);
-	RESOLVE(pthread_rwlock_clockwrlock);
-	RESOLVE(pthread_rwlock_unlock);
-	SET(pthread_cond_wait, next_versioned("pthread_cond_wait", "GLIBC_2.3.2"));
-	SET(pthread_cond_timedwait, next_versioned("pthread_cond_timedwait", "GLIBC_2.3.2"));
-	SET(pthread_cond_clockwait, next_versioned("pthread_cond_clockwait", "GLIBC_2.34"));
-	RESOLVE(sem_wait);
-	RESOLVE(sem_timedwait);
-	RESOLVE(sem_clockwait);
-	RESOLVE(pthread_join);
-	RESOLVE(pthread_timedjoin_np);
-	RESOLVE(pthread_clockjoin_np);
-	RESOLVE(pthread_barrier_wait);
-	RESOLVE(pthread_spin_lock);
-	RESOLVE(pthread_spin_trylock);
+	RESOLVE_KEEP(pthread_create);
+	RESOLVE_KEEP(pthread_setname_np);
+	RESOLVE_KEEP(pthread_mutex_lock);
+	RESOLVE_KEEP(pthread_mutex_trylock);
+	RESOLVE_KEEP(pthread_mutex_timedlock);
+	RESOLVE_KEEP(pthread_mutex_clocklock);
+	RESOLVE_KEEP(pthread_mutex_unlock);
+	RESOLVE_KEEP(pthread_rwlock_rdlock);
+	RESOLVE_KEEP(pthread_rwlock_tryrdlock);
+	RESOLVE_KEEP(pthread_rwlock_timedrdlock);
+	RESOLVE_KEEP(pthread_rwlock_clockrdlock);
+	RESOLVE_KEEP(pthread_rwlock_wrlock);
+	RESOLVE_KEEP(pthread_rwlock_trywrlock);
+	RESOLVE_KEEP(pthread_rwlock_timedwrlock);
+	RESOLVE_KEEP(pthread_rwlock_clockwrlock);
+	RESOLVE_KEEP(pthread_rwlock_unlock);
+	void *c;
+	if ((c = next_versioned("pthread_cond_wait", "GLIBC_2.3.2")))
+		SET(pthread_cond_wait, c);
+	if ((c = next_versioned("pthread_cond_timedwait", "GLIBC_2.3.2")))
+		SET(pthread_cond_timedwait, c);
+	if ((c = next_versioned("pthread_cond_clockwait", "GLIBC_2.34")))
+		SET(pthread_cond_clockwait, c);
+	RESOLVE_KEEP(sem_wait);
+	RESOLVE_KEEP(sem_timedwait);
+	RESOLVE_KEEP(sem_clockwait);
+	RESOLVE_KEEP(pthread_join);
+	RESOLVE_KEEP(pthread_timedjoin_np);
+	RESOLVE_KEEP(pthread_clockjoin_np);
+	RESOLVE_KEEP(pthread_barrier_wait);
+	RESOLVE_KEEP(pthread_spin_lock);
+	RESOLVE_KEEP(pthread_spin_trylock);
 
-	RESOLVE(execve);
-	RESOLVE(execv);
-	RESOLVE(execvp);
-	RESOLVE(execvpe);
-	RESOLVE(fexecve);
-	RESOLVE(sigaction);
-	RESOLVE(signal);
-	RESOLVE(pthread_sigmask);
-	RESOLVE(sigprocmask);
-	RESOLVE(sigtimedwait);
-	RESOLVE(dl_iterate_phdr);
-	RESOLVE(dlclose);
+	RESOLVE_KEEP(execve);
+	RESOLVE_KEEP(execv);
+	RESOLVE_KEEP(execvp);
+	RESOLVE_KEEP(execvpe);
+	RESOLVE_KEEP(fexecve);
+	RESOLVE_KEEP(sigaction);
+	RESOLVE_KEEP(signal);
+	RESOLVE_KEEP(pthread_sigmask);
+	RESOLVE_KEEP(sigprocmask);
+	RESOLVE_KEEP(sigtimedwait);
+	RESOLVE_KEEP(dl_iterate_phdr);
+	RESOLVE_KEEP(dlclose);
+
+	/* An allocator other than glibc's may take pthread mutexes inside
+	 * malloc; cprof's lock hooks must then stay out of its way. */
+	alloc_foreign = real.malloc && real.malloc != __libc_malloc;
+
 }
 
 bool real_resolve(void)

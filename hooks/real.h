@@ -100,6 +100,19 @@ struct real_fns {
 
 extern struct real_fns real;
 
+/* The next allocator is not glibc's (jemalloc, tcmalloc): calls into it
+ * are bracketed by tstate.in_alloc so the lock hooks leave its internal
+ * locking alone. */
+extern bool alloc_foreign;
+
+/* Bind every empty non-allocator entry to glibc's definition, without
+ * dlsym (libc_syms.c). */
+void real_bind_glibc(void);
+
+/* The real function behind a hook other than the allocator's: bound on
+ * first use if needed.  Never NULL on glibc. */
+#define REAL(fn) (likely(real.fn != NULL) ? real.fn : (real_bind_glibc(), real.fn))
+
 /* Resolve the table if needed.  Returns false only when called re-entrantly
  * from inside the resolution on this thread (dlsym's own allocations): the
  * caller must then use the boot pool. */

@@ -56,17 +56,10 @@ static void fake_default(struct sigaction *old)
 
 CPROF_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
-	if (unlikely(!real.sigaction)) {
-		real_resolve();
-		if (!real.sigaction) {
-			errno = ENOSYS;
-			return -1;
-		}
-	}
 	if (cprof_tls.guard || !ours(sig))
-		return real.sigaction(sig, act, old);
+		return REAL(sigaction)(sig, act, old);
 	if (!act) {
-		int r = real.sigaction(sig, NULL, old);
+		int r = REAL(sigaction)(sig, NULL, old);
 		if (r == 0)
 			fake_default(old);
 		return r;
@@ -80,7 +73,7 @@ CPROF_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigactio
 		dump_signal_lost(sig);
 	guard_leave();
 	errno = saved;
-	int r = real.sigaction(sig, act, old);
+	int r = REAL(sigaction)(sig, act, old);
 	if (r == 0)
 		fake_default(old);
 	return r;
@@ -88,15 +81,8 @@ CPROF_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigactio
 
 CPROF_EXPORT sighandler_t signal(int sig, sighandler_t handler)
 {
-	if (unlikely(!real.signal)) {
-		real_resolve();
-		if (!real.signal) {
-			errno = ENOSYS;
-			return SIG_ERR;
-		}
-	}
 	if (cprof_tls.guard || !ours(sig))
-		return real.signal(sig, handler);
+		return REAL(signal)(sig, handler);
 	/* glibc's signal(): BSD semantics, SA_RESTART, the signal blocked in
 	 * its own handler. */
 	struct sigaction sa, old;
@@ -143,33 +129,21 @@ static int mask_change(int how, const sigset_t *set, sigset_t *old,
 
 static int apply_pthread(int how, const sigset_t *set, sigset_t *old)
 {
-	return real.pthread_sigmask(how, set, old);
+	return REAL(pthread_sigmask)(how, set, old);
 }
 
 static int apply_proc(int how, const sigset_t *set, sigset_t *old)
 {
-	return real.sigprocmask(how, set, old);
+	return REAL(sigprocmask)(how, set, old);
 }
 
 CPROF_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 {
-	if (unlikely(!real.pthread_sigmask)) {
-		real_resolve();
-		if (!real.pthread_sigmask)
-			return ENOSYS;
-	}
 	return mask_change(how, set, old, apply_pthread);
 }
 
 CPROF_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
 {
-	if (unlikely(!real.sigprocmask)) {
-		real_resolve();
-		if (!real.sigprocmask) {
-			errno = ENOSYS;
-			return -1;
-		}
-	}
 	return mask_change(how, set, old, apply_proc);
 }
 
@@ -183,16 +157,9 @@ static bool from_our_timer(const siginfo_t *si, int sig)
 
 CPROF_EXPORT int sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *ts)
 {
-	if (unlikely(!real.sigtimedwait)) {
-		real_resolve();
-		if (!real.sigtimedwait) {
-			errno = ENOSYS;
-			return -1;
-		}
-	}
 	for (;;) {
 		siginfo_t si;
-		int r = real.sigtimedwait(set, &si, ts);
+		int r = REAL(sigtimedwait)(set, &si, ts);
 		if (r > 0 && from_our_timer(&si, r))
 			continue; /* ours: swallow it (the timeout restarts, rarely) */
 		if (r > 0 && info)

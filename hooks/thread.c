@@ -69,13 +69,8 @@ static void *cprof_thread_start(void *p)
 CPROF_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
 				void *(*fn)(void *), void *arg)
 {
-	if (unlikely(!real.pthread_create)) {
-		real_resolve();
-		if (!real.pthread_create)
-			return EAGAIN;
-	}
 	if (cprof_tls.guard || atomic_load(&rt.state) == RT_STOPPED)
-		return real.pthread_create(th, attr, fn, arg);
+		return REAL(pthread_create)(th, attr, fn, arg);
 	int saved = errno;
 	guard_enter();
 	if (rt_running() && (rt.profiles & PROF_THREADCREATE)) {
@@ -87,10 +82,10 @@ CPROF_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
 	guard_leave();
 	errno = saved;
 	if (!s)
-		return real.pthread_create(th, attr, fn, arg);
+		return REAL(pthread_create)(th, attr, fn, arg);
 	s->fn = fn;
 	s->arg = arg;
-	int r = real.pthread_create(th, attr, cprof_thread_start, s);
+	int r = REAL(pthread_create)(th, attr, cprof_thread_start, s);
 	if (r != 0)
 		start_put(s);
 	return r;
@@ -98,12 +93,7 @@ CPROF_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
 
 CPROF_EXPORT int pthread_setname_np(pthread_t th, const char *name)
 {
-	if (unlikely(!real.pthread_setname_np)) {
-		real_resolve();
-		if (!real.pthread_setname_np)
-			return ENOSYS;
-	}
-	int r = real.pthread_setname_np(th, name);
+	int r = REAL(pthread_setname_np)(th, name);
 	if (r == 0 && !cprof_tls.guard && atomic_load(&rt.state) != RT_NONE) {
 		int saved = errno;
 		guard_enter();

@@ -215,13 +215,18 @@ static void stop_timer(struct thread_rec *r, void *arg)
 void cpuprof_signal_lost(void)
 {
 	static atomic_int said;
-	if (!atomic_exchange(&enabled, false))
+	atomic_exchange(&enabled, false);
+	if (!sig)
 		return;
 	/* Deleting a timer also discards its pending signal, so none reaches
 	 * the handler the program is about to install. */
 	threads_foreach(stop_timer, NULL);
-	cprof_warn_once(&said, "the program installed its own handler for signal %d, which CPU "
-			       "profiling was using; the CPU profile stops here", sig);
+	int lost = sig;
+	sig = 0; /* no more thread stack requests on it either */
+	rt.cpu_signal = 0;
+	cprof_warn_once(&said, "the program installed its own handler for signal %d (SIG%s), which CPU "
+			       "profiling was using; the CPU profile stops here", lost,
+			sigabbrev_np(lost) ? sigabbrev_np(lost) : "?");
 }
 
 /* ---- the table ------------------------------------------------------------------ */
@@ -273,7 +278,7 @@ void cpuprof_housekeeping(void)
 static bool signal_free(int s)
 {
 	struct sigaction old;
-	return real.sigaction(s, NULL, &old) == 0 && old.sa_handler == SIG_DFL &&
+	return REAL(sigaction)(s, NULL, &old) == 0 && old.sa_handler == SIG_DFL &&
 	       !(old.sa_flags & SA_SIGINFO);
 }
 
@@ -305,7 +310,7 @@ static int install(void)
 	sa.sa_sigaction = on_prof;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART;
 	sigemptyset(&sa.sa_mask);
-	if (real.sigaction(s, &sa, NULL) != 0)
+	if (REAL(sigaction)(s, &sa, NULL) != 0)
 		return -1;
 	sig = s;
 	rt.cpu_signal = s;

@@ -325,7 +325,7 @@ int dump_start_writer(void)
 	pthread_attr_setstacksize(&attr, 512 * 1024);
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int r = real.pthread_create(&th, &attr, writer, NULL);
+	int r = REAL(pthread_create)(&th, &attr, writer, NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 	if (r != 0) {
@@ -362,7 +362,7 @@ int dump_install_signal(int sig)
 
 	if (sig <= 0)
 		return 0;
-	if (real.sigaction(sig, NULL, &old) != 0)
+	if (REAL(sigaction)(sig, NULL, &old) != 0)
 		return -1;
 	if (old.sa_handler != SIG_DFL) {
 		cprof_warn("signal %d (SIG%s) already has a handler or is ignored in this program; "
@@ -374,7 +374,7 @@ int dump_install_signal(int sig)
 	sa.sa_sigaction = on_signal;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART;
 	sigemptyset(&sa.sa_mask);
-	if (real.sigaction(sig, &sa, NULL) != 0)
+	if (REAL(sigaction)(sig, &sa, NULL) != 0)
 		return -1;
 	trigger_signal = sig;
 	return 0;

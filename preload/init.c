@@ -200,8 +200,9 @@ static void check_preloaded(void)
 	/* If our malloc is not the one the program resolves, cprof was loaded
 	 * after start (dlopen, ctypes) or another allocator precedes it in
 	 * LD_PRELOAD: the allocation and lock hooks will not see the program. */
+	extern void *cprof_own_malloc(size_t);
 	void *m = dlsym(RTLD_DEFAULT, "malloc");
-	rt.preloaded = m == (void *)malloc;
+	rt.preloaded = m == (void *)cprof_own_malloc;
 	if (!rt.preloaded && (rt.cfg.profiles & (PROF_HEAP | PROF_MUTEX | PROF_BLOCK))) {
 		Dl_info info;
 		const char *who = (m && dladdr(m, &info) && info.dli_fname) ? info.dli_fname : "another library";

@@ -256,13 +256,16 @@ void threads_scan(void)
 
 	spin_lock(&lock);
 	for (size_t i = 0; i < n; i++) {
-		if (find_locked(tids[i]))
-			continue;
-		struct thread_rec *r = new_locked(tids[i]);
-		if (!r)
-			break;
-		r->hooked = false;
-		if (!r->internal)
+		struct thread_rec *r = find_locked(tids[i]);
+		if (!r) {
+			r = new_locked(tids[i]);
+			if (!r)
+				break;
+			r->hooked = false;
+		}
+		/* Also arms threads that registered before CPU profiling started
+		 * (created by another library's constructor, before cprof's). */
+		if (!r->internal && !r->has_timer)
 			cpuprof_timer_start(r, tids[i] == cprof_tls.tid && cprof_tls.tid);
 	}
 	/* Drop foreign records whose thread is gone. */

@@ -20,6 +20,9 @@
  *    dl_iterate_phdr and could invert the loader lock).
  *  - stack_lo/stack_hi: bounds for the frame-pointer walker, written once by
  *    the owning thread in a normal context.
+ *  - in_alloc: set around calls into an allocator other than glibc's
+ *    (alloc_hooks.h); the lock hooks then only forward, so an allocator's
+ *    own mutexes never lead to unwinding (and allocating) inside it.
  *  - rec: the thread's registry record (threads.c); NULL before the thread
  *    registered and after its exit destructor ran.
  *
@@ -41,6 +44,7 @@ struct tstate {
 	uint8_t in_loader;   /* inside the dynamic loader */
 	uint8_t exited;      /* exit destructor ran */
 	uint8_t resolving;   /* resolving the real symbols (bootstrap) */
+	uint8_t in_alloc;    /* inside a non-glibc allocator (lock hooks pass through) */
 	uint64_t rng;        /* xorshift state for the sampler */
 	struct thread_rec *rec;
 	uintptr_t stack_lo, stack_hi;

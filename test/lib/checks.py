@@ -1,0 +1,71 @@
+"""checks - assertions shared by cprof's integration tests.
+
+Every profile a test touches goes through two independent readers: the
+project's decoder/validator (pprofdec, python3-protobuf over our .proto)
+and `go tool pprof` itself.
+"""
+
+import json
+import math
+import os
+
+import pprofdec
+from harness import BUILD, PROGS, eq_within, pprof, profiles, run, tmpdir
+
+
+def run_prog(name, args=(), env=None, **kw):
+    """Run a test program under cprof; return (CompletedProcess, truth) where
+    truth is the JSON the program printed on its last line (or None)."""
+    cp = run([os.path.join(PROGS, name)] + [str(a) for a in args], env=env, **kw)
+    truth = None
+    lines = [l for l in cp.stdout.strip().splitlines() if l.startswith("{")]
+    if lines:
+        truth = json.loads(lines[-1])
+    return cp, truth
+
+
+def load_checked(path, pprof_too=True):
+    """Decode and validate a profile with pprofdec, and have go tool pprof
+    read it (-raw lists every sample, location and mapping)."""
+    p = pprofdec.load(path)
+    pprofdec.validate(p)
+    if pprof_too:
+        out = pprof(["-raw", path])
+        assert "Mappings" in out or p.msg.sample == [], "pprof -raw shows no mappings:\n" + out[:2000]
+    return p
+
+
+def kinds_of(dir=None, pid=None):
+    """{kind: [ProfileFile...]} of the profiles in dir."""
+    out = {}
+    for f in profiles(dir or tmpdir(), pid=pid):
+        out.setdefault(f.kind, []).append(f)
+    return out
+
+
+def one(dir=None, kind=None, pid=None):
+    """The single profile of `kind` (asserts there is exactly one)."""
+    fs = profiles(dir or tmpdir(), kind=kind, pid=pid)
+    assert len(fs) == 1, "expected one %s profile, found %s" % (kind, [f.path for f in fs])
+    return fs[0].path
+
+
+def flat_by_function(p, type_name):
+    return p.flat(type_name)
+
+
+def share(values, name):
+    total = sum(values.values())
+    return values.get(name, 0) / total if total else 0.0
+
+
+def heap_sd(bytes_, size, rate):
+    """Standard deviation of the Horvitz-Thompson estimate of `bytes_`
+    allocated in objects of `size` at sampling rate `rate`:
+    n objects, each kept with p = 1 - exp(-s/R) and weighted s/p, so
+    Var = n * s^2 * (1 - p) / p."""
+    if rate <= 1 or size <= 0:
+        return 0.0
+    n = bytes_ / size
+    p = -math.expm1(-size / rate)
+    return math.sqrt(n * size * size * (1 - p) / p)
