@@ -29,6 +29,7 @@ static const char *const trim[] = {
 	"__libc_(malloc|calloc|realloc|memalign))"
 
 struct heap_ctx {
+	struct dump_ctx *d;
 	struct pb_builder *b;
 	uint64_t rate;
 	int err;
@@ -37,10 +38,19 @@ struct heap_ctx {
 static void add_bucket(const struct heap_bucket_view *v, void *arg)
 {
 	struct heap_ctx *c = arg;
-	int64_t vals[4];
+	int64_t vals[4], inuse_obj, inuse_bytes, base_obj, base_bytes;
+	uint64_t base[2];
 
-	sampler_scale(v->allocs, v->size, c->rate, &vals[0], &vals[1]);
-	sampler_scale(v->allocs - v->frees, v->size, c->rate, &vals[2], &vals[3]);
+	profile_base(c->d, v->id, base);
+	/* A delta profile (?seconds=N) subtracts the earlier counts: allocs
+	 * since then, and the change in use (possibly negative). */
+	sampler_scale(v->allocs - base[0], v->size, c->rate, &vals[0], &vals[1]);
+	sampler_scale(v->allocs - v->frees, v->size, c->rate, &inuse_obj, &inuse_bytes);
+	sampler_scale(base[0] - base[1], v->size, c->rate, &base_obj, &base_bytes);
+	vals[2] = inuse_obj - base_obj;
+	vals[3] = inuse_bytes - base_bytes;
+	if (c->d->base && !vals[0] && !vals[2])
+		return;
 	struct pb_label label = {.key = "bytes", .num = (int64_t)v->size, .num_unit = "bytes"};
 	if (pb_add_sample(c->b, stacktab_get(v->stack), vals, &label, 1) != 0)
 		c->err = -1;
@@ -52,7 +62,7 @@ int encode_heap(struct dump_ctx *d, struct pb_builder *b)
 		{"alloc_objects", "count"}, {"alloc_space", "bytes"},
 		{"inuse_objects", "count"}, {"inuse_space", "bytes"},
 	};
-	struct heap_ctx c = {.b = b, .rate = heap_rate()};
+	struct heap_ctx c = {.d = d, .b = b, .rate = heap_rate()};
 
 	pb_set_types(b, types, 4, (struct pb_value_type){"space", "bytes"}, (int64_t)c.rate,
 		     d->allocs ? "alloc_space" : NULL);

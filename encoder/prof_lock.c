@@ -13,6 +13,7 @@
 #include "stacktab.h"
 
 struct lock_ctx {
+	struct dump_ctx *d;
 	struct pb_builder *b;
 	int err;
 };
@@ -20,7 +21,12 @@ struct lock_ctx {
 static void add(const struct lock_bucket_view *v, void *arg)
 {
 	struct lock_ctx *c = arg;
-	int64_t vals[2] = {(int64_t)((v->count_fp + LOCKPROF_ONE / 2) / LOCKPROF_ONE), (int64_t)v->delay_ns};
+	uint64_t base[2];
+	profile_base(c->d, v->id, base);
+	uint64_t count_fp = v->count_fp - base[0], delay = v->delay_ns - base[1];
+	if (!count_fp && !delay)
+		return;
+	int64_t vals[2] = {(int64_t)((count_fp + LOCKPROF_ONE / 2) / LOCKPROF_ONE), (int64_t)delay};
 	if (vals[0] == 0)
 		vals[0] = 1;
 	if (pb_add_sample(c->b, stacktab_get(v->stack), vals, NULL, 0) != 0)
@@ -30,7 +36,7 @@ static void add(const struct lock_bucket_view *v, void *arg)
 static int encode(struct dump_ctx *d, struct pb_builder *b, int which)
 {
 	static const struct pb_value_type types[] = {{"contentions", "count"}, {"delay", "nanoseconds"}};
-	struct lock_ctx c = {.b = b};
+	struct lock_ctx c = {.d = d, .b = b};
 
 	pb_set_types(b, types, 2, (struct pb_value_type){"contentions", "count"}, 1, NULL);
 	pb_set_time(b, d->now_real_ns, 0);

@@ -15,14 +15,19 @@
 #include "threadstacks.h"
 
 struct tc_ctx {
+	struct dump_ctx *d;
 	struct pb_builder *b;
 	int err;
 };
 
-static void add_create(uint32_t stack, uint64_t count, void *arg)
+static void add_create(uint32_t id, uint32_t stack, uint64_t count, void *arg)
 {
 	struct tc_ctx *c = arg;
-	int64_t v = (int64_t)count;
+	uint64_t base[2];
+	profile_base(c->d, id, base);
+	int64_t v = (int64_t)(count - base[0]);
+	if (!v)
+		return;
 	if (pb_add_sample(c->b, stacktab_get(stack), &v, NULL, 0) != 0)
 		c->err = -1;
 }
@@ -30,7 +35,7 @@ static void add_create(uint32_t stack, uint64_t count, void *arg)
 int encode_threadcreate(struct dump_ctx *d, struct pb_builder *b)
 {
 	static const struct pb_value_type types[] = {{"threadcreate", "count"}};
-	struct tc_ctx c = {.b = b};
+	struct tc_ctx c = {.d = d, .b = b};
 
 	pb_set_types(b, types, 1, types[0], 1, NULL);
 	pb_set_time(b, d->now_real_ns, 0);
@@ -54,7 +59,7 @@ static void add_thread(const struct thread_stack *ts, void *arg)
 int encode_threads(struct dump_ctx *d, struct pb_builder *b)
 {
 	static const struct pb_value_type types[] = {{"threads", "count"}};
-	struct tc_ctx c = {.b = b};
+	struct tc_ctx c = {.d = d, .b = b};
 
 	pb_set_types(b, types, 1, types[0], 1, NULL);
 	pb_set_time(b, d->now_real_ns, 0);

@@ -7,6 +7,9 @@
 #include "config.h"
 #include "log.h"
 #include "runtime.h"
+#include "heapprof.h"
+#include "lockprof.h"
+#include "threads.h"
 
 #ifndef CPROF_VERSION
 #define CPROF_VERSION "0.1"
@@ -28,6 +31,74 @@ const struct profile_kind *profile_kind_by_name(const char *name)
 		if (strcmp(profile_kinds[i].name, name) == 0)
 			return &profile_kinds[i];
 	return NULL;
+}
+
+struct snap_ctx {
+	struct prof_snapshot *s;
+};
+
+static void snap_heap(const struct heap_bucket_view *v, void *arg)
+{
+	struct prof_snapshot *s = arg;
+	if (v->id < s->n) {
+		s->v[v->id][0] = v->allocs;
+		s->v[v->id][1] = v->frees;
+	}
+}
+
+static void snap_lock(const struct lock_bucket_view *v, void *arg)
+{
+	struct prof_snapshot *s = arg;
+	if (v->id < s->n) {
+		s->v[v->id][0] = v->count_fp;
+		s->v[v->id][1] = v->delay_ns;
+	}
+}
+
+static void snap_create(uint32_t id, uint32_t stack, uint64_t count, void *arg)
+{
+	struct prof_snapshot *s = arg;
+	(void)stack;
+	if (id < s->n)
+		s->v[id][0] = count;
+}
+
+struct prof_snapshot *profile_snapshot(unsigned bit, struct region *r)
+{
+	uint32_t n;
+	switch (bit) {
+	case PROF_HEAP: n = heap_bucket_count(); break;
+	case PROF_MUTEX: n = lockprof_count(0); break;
+	case PROF_BLOCK: n = lockprof_count(1); break;
+	case PROF_THREADCREATE: n = 65536; break;
+	default: return NULL;
+	}
+	struct prof_snapshot *s = region_alloc(r, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->bit = bit;
+	s->n = n + 1;
+	s->v = region_alloc(r, (size_t)s->n * sizeof(s->v[0]));
+	if (!s->v)
+		return NULL;
+	switch (bit) {
+	case PROF_HEAP: heap_foreach_bucket(snap_heap, s); break;
+	case PROF_MUTEX: lockprof_foreach(0, snap_lock, s); break;
+	case PROF_BLOCK: lockprof_foreach(1, snap_lock, s); break;
+	case PROF_THREADCREATE: threads_foreach_create(snap_create, s); break;
+	default: break;
+	}
+	return s;
+}
+
+/* The base values of bucket `id` (zero if it did not exist then). */
+void profile_base(const struct dump_ctx *d, uint32_t id, uint64_t out[2])
+{
+	out[0] = out[1] = 0;
+	if (d->base && id < d->base->n) {
+		out[0] = d->base->v[id][0];
+		out[1] = d->base->v[id][1];
+	}
 }
 
 void encode_common(struct dump_ctx *d, struct pb_builder *b)

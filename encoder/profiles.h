@@ -14,6 +14,20 @@
 #include "mappings.h"
 #include "symbols.h"
 
+/*
+ * A snapshot of a cumulative profile's counters, indexed by bucket id
+ * (heap: raw allocs and frees; mutex/block: fixed-point count and delay;
+ * threadcreate: count).  Encoding with d->base set subtracts it, giving
+ * Go's ?seconds=N delta profiles.  Lives in the caller's region.
+ */
+struct prof_snapshot {
+	unsigned bit;
+	uint32_t n;             /* ids 1..n-1 are valid */
+	uint64_t (*v)[2];
+};
+
+struct prof_snapshot *profile_snapshot(unsigned bit, struct region *r);
+
 struct dump_ctx {
 	struct region *r;
 	struct mapping_set *ms;
@@ -22,7 +36,7 @@ struct dump_ctx {
 	int64_t now_mono_ns;   /* CLOCK_MONOTONIC at the dump */
 	/* For cumulative profiles served over a window (?seconds=N): when
 	 * non-NULL the kind subtracts this earlier snapshot. */
-	const void *base;
+	const struct prof_snapshot *base;
 	bool reset;            /* cpu: start a new window after encoding */
 	int cpu_consumer;      /* CPUWIN_FILES or CPUWIN_HTTP */
 	bool allocs;           /* heap as the allocs profile: default sample type alloc_space */
@@ -38,6 +52,8 @@ extern const struct profile_kind profile_kinds[];
 extern const size_t profile_kinds_count;
 
 const struct profile_kind *profile_kind_by_name(const char *name);
+
+void profile_base(const struct dump_ctx *d, uint32_t id, uint64_t out[2]);
 
 /* Comments every profile carries: cprof version, pid, command line. */
 void encode_common(struct dump_ctx *d, struct pb_builder *b);

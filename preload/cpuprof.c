@@ -212,6 +212,15 @@ static void stop_timer(struct thread_rec *r, void *arg)
 	cpuprof_timer_stop(r);
 }
 
+void cpuprof_stop_window(void)
+{
+	/* Back to "CPU profile off": used after an HTTP profile window when
+	 * the cpu profile was not enabled at start. */
+	if (!atomic_exchange(&enabled, false))
+		return;
+	threads_foreach(stop_timer, NULL);
+}
+
 void cpuprof_signal_lost(void)
 {
 	static atomic_int said;

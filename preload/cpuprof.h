@@ -57,8 +57,10 @@ void cpuprof_drain(void);
 /* Writer thread, every 100 ms: drain, rescan threads once a second. */
 void cpuprof_housekeeping(void);
 
-/* Turn CPU profiling on/off at run time (HTTP /profile?seconds=N). */
+/* Turn CPU timers on/off at run time (HTTP /profile?seconds=N when the
+ * cpu profile was not enabled at start).  Registry lock not held. */
 int cpuprof_start_window(void);
+void cpuprof_stop_window(void);
 
 void cpuprof_fork_child(void);
 

@@ -128,6 +128,7 @@ void heap_foreach_bucket(heap_bucket_fn fn, void *arg)
 	for (uint32_t id = 1; id <= n; id++) {
 		struct bucket *b = bucket_get(id);
 		struct heap_bucket_view v;
+		v.id = id;
 		v.stack = b->stack;
 		v.size = b->size;
 		v.frees = atomic_load_explicit(&b->frees, memory_order_acquire);
@@ -135,6 +136,11 @@ void heap_foreach_bucket(heap_bucket_fn fn, void *arg)
 		if (v.allocs)
 			fn(&v, arg);
 	}
+}
+
+uint32_t heap_bucket_count(void)
+{
+	return __atomic_load_n(&bcount, __ATOMIC_ACQUIRE);
 }
 
 uint64_t heap_rate(void)

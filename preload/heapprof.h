@@ -83,6 +83,7 @@ void heap_forget(uint32_t bucket);
 void heap_restore(void *p, uint32_t bucket);
 
 struct heap_bucket_view {
+	uint32_t id;        /* dense, from 1: stable for the process's life */
 	uint32_t stack;
 	uint64_t size;
 	uint64_t allocs;
@@ -90,6 +91,8 @@ struct heap_bucket_view {
 };
 typedef void (*heap_bucket_fn)(const struct heap_bucket_view *b, void *arg);
 void heap_foreach_bucket(heap_bucket_fn fn, void *arg);
+/* Bucket ids run from 1 to heap_bucket_count(). */
+uint32_t heap_bucket_count(void);
 uint64_t heap_rate(void);
 /* Sampled pointers currently tracked (for tests and the index page). */
 uint64_t heap_live_count(void);

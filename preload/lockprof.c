@@ -279,7 +279,7 @@ void lockprof_foreach(int which, lock_bucket_fn fn, void *arg)
 	spin_lock(&bucket_lock);
 	uint32_t n = t->n;
 	for (uint32_t id = 1; id <= n; id++) {
-		struct lock_bucket_view v = {t->v[id].stack, t->v[id].count_fp, t->v[id].delay};
+		struct lock_bucket_view v = {id, t->v[id].stack, t->v[id].count_fp, t->v[id].delay};
 		if (v.count_fp || v.delay_ns) {
 			spin_unlock(&bucket_lock);
 			fn(&v, arg);
@@ -287,6 +287,11 @@ void lockprof_foreach(int which, lock_bucket_fn fn, void *arg)
 		}
 	}
 	spin_unlock(&bucket_lock);
+}
+
+uint32_t lockprof_count(int which)
+{
+	return __atomic_load_n(&tables[which].n, __ATOMIC_ACQUIRE);
 }
 
 int lockprof_init(void)

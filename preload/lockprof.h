@@ -57,6 +57,7 @@ int64_t lockprof_release_begin(const void *lock);
 void lockprof_charge(int64_t delay);
 
 struct lock_bucket_view {
+	uint32_t id;        /* dense, from 1 */
 	uint32_t stack;
 	uint64_t count_fp;  /* events, fixed point: count_fp / LOCKPROF_ONE */
 	uint64_t delay_ns;
@@ -65,6 +66,7 @@ struct lock_bucket_view {
 typedef void (*lock_bucket_fn)(const struct lock_bucket_view *v, void *arg);
 /* which: 0 = mutex, 1 = block */
 void lockprof_foreach(int which, lock_bucket_fn fn, void *arg);
+uint32_t lockprof_count(int which);
 
 void lockprof_fork_prepare(void);
 void lockprof_fork_parent(void);

@@ -393,7 +393,7 @@ void threads_foreach_create(threads_create_fn fn, void *arg)
 	uint32_t n = ncreates;
 	spin_unlock(&lock);
 	for (uint32_t i = 0; i < n; i++)
-		fn(creates[i].stack, creates[i].count, arg);
+		fn(i + 1, creates[i].stack, creates[i].count, arg);
 }
 
 void threads_fork_prepare(void)

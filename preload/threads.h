@@ -76,7 +76,8 @@ void threads_fork_child(void);
 
 /* threadcreate profile: count one thread creation at `stack`. */
 void threads_note_create(uint32_t stack);
-typedef void (*threads_create_fn)(uint32_t stack, uint64_t count, void *arg);
+/* id: dense index from 1, stable for the process's life. */
+typedef void (*threads_create_fn)(uint32_t id, uint32_t stack, uint64_t count, void *arg);
 void threads_foreach_create(threads_create_fn fn, void *arg);
 
 /* The calling thread's timer: paused while the thread blocks the CPU
