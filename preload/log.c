@@ -56,6 +56,18 @@ size_t cprof_vfmt(char *buf, size_t n, const char *fmt, va_list ap)
 			pad = '0';
 		while (*p >= '0' && *p <= '9')
 			width = width * 10 + (unsigned)(*p++ - '0');
+		long prec = -1; /* %.Ns and %.*s: at most N bytes of the string */
+		if (*p == '.') {
+			p++;
+			prec = 0;
+			if (*p == '*') {
+				prec = va_arg(ap, int);
+				p++;
+			} else {
+				while (*p >= '0' && *p <= '9')
+					prec = prec * 10 + (*p++ - '0');
+			}
+		}
 		while (*p == 'l' || *p == 'z') {
 			lng = (*p == 'z') ? 2 : lng + 1;
 			p++;
@@ -65,7 +77,7 @@ size_t cprof_vfmt(char *buf, size_t n, const char *fmt, va_list ap)
 			const char *s = va_arg(ap, const char *);
 			if (!s)
 				s = "(null)";
-			while (*s && pos + 1 < n)
+			for (long k = 0; *s && pos + 1 < n && (prec < 0 || k < prec); k++)
 				buf[pos++] = *s++;
 			break;
 		}

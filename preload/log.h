@@ -18,8 +18,8 @@
 #include <stdatomic.h>
 #include "common.h"
 
-/* snprintf subset: %s %c %d %i %u %x %p %% with l/ll/z modifiers and an
- * optional zero-padded width.  Always NUL-terminates; returns the length
+/* snprintf subset: %s %c %d %i %u %x %p %% with l/ll/z modifiers, an
+ * optional zero-padded width and a precision for strings (%.*s).  Always NUL-terminates; returns the length
  * written (truncated to n - 1). */
 size_t cprof_vfmt(char *buf, size_t n, const char *fmt, va_list ap);
 size_t cprof_fmt(char *buf, size_t n, const char *fmt, ...) CPROF_PRINTF(3, 4);

@@ -1,0 +1,126 @@
+/* Unit test: the CPROF_* parser (preload/config.c). */
+#include "../../preload/log.c"
+#include "../../preload/config.c"
+#include "unit.h"
+
+static int set(struct cprof_config *c, const char *n, const char *v)
+{
+	char err[512];
+	return config_set(c, n, v, err, sizeof(err));
+}
+
+int main(void)
+{
+	struct cprof_config c;
+	char err[512];
+
+	config_defaults(&c);
+	CHECK_EQ(c.profiles, PROF_DEFAULT);
+	CHECK(!(c.profiles & PROF_THREADS));
+	CHECK_EQ(c.heap_rate, 524288);
+	CHECK_EQ(c.cpu_hz, 100);
+	CHECK_EQ(c.dump_signal, SIGUSR2);
+	CHECK_STR(c.output, "cprof.%e.%p.%n.%t.pb.gz");
+	CHECK_EQ(c.mutex_fraction, 1);
+	CHECK(c.follow_exec);
+
+	/* profiles */
+	CHECK_EQ(set(&c, "CPROF_PROFILES", "cpu,heap"), 0);
+	CHECK_EQ(c.profiles, PROF_CPU | PROF_HEAP);
+	CHECK_EQ(set(&c, "CPROF_PROFILES", "goroutine"), 0);
+	CHECK_EQ(c.profiles, PROF_THREADS);
+	CHECK_EQ(set(&c, "CPROF_PROFILES", "all"), 0);
+	CHECK_EQ(c.profiles, PROF_ALL);
+	CHECK_EQ(set(&c, "CPROF_PROFILES", "none"), 0);
+	CHECK_EQ(c.profiles, 0);
+	CHECK_EQ(set(&c, "CPROF_PROFILES", "cpu,,heap,"), 0);
+	CHECK_EQ(c.profiles, PROF_CPU | PROF_HEAP);
+	CHECK_EQ(set(&c, "CPROF_PROFILES", "cpu,hepa"), -1);
+	CHECK_EQ(c.profiles, PROF_CPU | PROF_HEAP); /* unchanged on error */
+	CHECK_EQ(config_set(&c, "CPROF_PROFILES", "cpu,hepa", err, sizeof(err)), -1);
+	CHECK(strstr(err, "CPROF_PROFILES=cpu,hepa") == err);
+	CHECK(strstr(err, "'hepa'") != NULL);
+
+	/* numbers: strict */
+	CHECK_EQ(set(&c, "CPROF_HEAP_RATE", "1"), 0);
+	CHECK_EQ(c.heap_rate, 1);
+	CHECK_EQ(set(&c, "CPROF_HEAP_RATE", "0"), 0);
+	CHECK_EQ(c.heap_rate, 0);
+	const char *bad_numbers[] = {"", "-1", "+5", " 5", "5 ", "0x10", "1e6", "abc", "99999999999999999999999", "1099511627777"};
+	for (size_t i = 0; i < sizeof(bad_numbers) / sizeof(bad_numbers[0]); i++) {
+		c.heap_rate = 42;
+		CHECK_EQ(set(&c, "CPROF_HEAP_RATE", bad_numbers[i]), -1);
+		CHECK_EQ(c.heap_rate, 42);
+	}
+	CHECK_EQ(set(&c, "CPROF_CPU_HZ", "0"), -1);
+	CHECK_EQ(set(&c, "CPROF_CPU_HZ", "10001"), -1);
+	CHECK_EQ(set(&c, "CPROF_CPU_HZ", "10000"), 0);
+	CHECK_EQ(config_set(&c, "CPROF_CPU_HZ", "fast", err, sizeof(err)), -1);
+	CHECK(strstr(err, "1 to 10000") != NULL);
+
+	/* signals */
+	CHECK_EQ(config_parse_signal("USR1"), SIGUSR1);
+	CHECK_EQ(config_parse_signal("SIGUSR2"), SIGUSR2);
+	CHECK_EQ(config_parse_signal("10"), 10);
+	CHECK_EQ(config_parse_signal("RTMIN"), SIGRTMIN);
+	CHECK_EQ(config_parse_signal("RTMIN+3"), SIGRTMIN + 3);
+	CHECK_EQ(config_parse_signal("RTMIN+99"), -1);
+	CHECK_EQ(config_parse_signal("0"), -1);
+	CHECK_EQ(config_parse_signal("65"), -1);
+	CHECK_EQ(config_parse_signal("BOGUS"), -1);
+	CHECK_EQ(set(&c, "CPROF_SIGNAL", "none"), 0);
+	CHECK_EQ(c.dump_signal, 0);
+	CHECK_EQ(set(&c, "CPROF_SIGNAL", "KILL"), -1);
+	CHECK_EQ(set(&c, "CPROF_SIGNAL", "PROF"), -1);
+	CHECK_EQ(set(&c, "CPROF_SIGNAL", "SEGV"), -1);
+	CHECK_EQ(set(&c, "CPROF_SIGNAL", "USR1"), 0);
+	CHECK_EQ(c.dump_signal, SIGUSR1);
+
+	/* output pattern */
+	CHECK_EQ(set(&c, "CPROF_OUTPUT", "/tmp/x.%p.%t.pb.gz"), 0);
+	CHECK_STR(c.output, "/tmp/x.%p.%t.pb.gz");
+	CHECK_EQ(set(&c, "CPROF_OUTPUT", "x.%q"), -1);
+	CHECK_EQ(set(&c, "CPROF_OUTPUT", "x.%"), -1);
+	CHECK_EQ(set(&c, "CPROF_OUTPUT", ""), -1);
+	CHECK_EQ(set(&c, "CPROF_OUTPUT", "dir/"), -1);
+	CHECK_EQ(set(&c, "CPROF_OUTPUT", "100%%"), 0);
+	char longp[2000];
+	memset(longp, 'a', sizeof(longp) - 1);
+	longp[sizeof(longp) - 1] = '\0';
+	CHECK_EQ(set(&c, "CPROF_OUTPUT", longp), -1);
+
+	/* the rest */
+	CHECK_EQ(set(&c, "CPROF_UNWIND", "fp"), 0);
+	CHECK_EQ(c.unwind, UNWIND_FP);
+	CHECK_EQ(set(&c, "CPROF_UNWIND", "dwarf"), -1);
+	CHECK_EQ(set(&c, "CPROF_QUIET", "yes"), 0);
+	CHECK(c.quiet);
+	CHECK_EQ(set(&c, "CPROF_QUIET", "maybe"), -1);
+	CHECK_EQ(set(&c, "CPROF_HTTP", "127.0.0.1:6060"), 0);
+	CHECK_EQ(set(&c, "CPROF_HTTP", "[::1]:0"), 0);
+	CHECK_EQ(set(&c, "CPROF_HTTP", "localhost"), -1);
+	CHECK_EQ(set(&c, "CPROF_HTTP", "h:70000"), -1);
+	CHECK_EQ(set(&c, "CPROF_HTTP_TOKEN", "short"), -1);
+	CHECK_EQ(set(&c, "CPROF_HTTP_TOKEN", "has space in it"), -1);
+	CHECK_EQ(set(&c, "CPROF_HTTP_TOKEN", "s3cret-token"), 0);
+	CHECK_EQ(set(&c, "CPROF_INTERVAL", "30"), 0);
+	CHECK_EQ(c.interval, 30);
+	CHECK_EQ(set(&c, "CPROF_INTERVAL", "999999999"), -1);
+	CHECK_EQ(set(&c, "CPROF_FOLLOW_EXEC", "0"), 0);
+	CHECK(!c.follow_exec);
+	CHECK_EQ(set(&c, "CPROF_MUTEX_FRACTION", "0"), 0);
+	CHECK_EQ(set(&c, "CPROF_BLOCK_RATE", "1"), 0);
+	CHECK_EQ(set(&c, "CPROF_NOT_A_VARIABLE", "1"), -2);
+	for (const char *const *n = config_names; *n; n++)
+		CHECK(strncmp(*n, "CPROF_", 6) == 0);
+
+	/* the formatter used for every message */
+	char buf[64];
+	cprof_fmt(buf, sizeof(buf), "%s=%d %u %x %lu %zu %05d %c%%", "a", -12, 7u, 255u, 9ul, (size_t)3, 42, 'z');
+	CHECK_STR(buf, "a=-12 7 ff 9 3 00042 z%");
+	cprof_fmt(buf, sizeof(buf), "[%.*s][%.3s]", 4, "CPROF_X=1", "abcdef");
+	CHECK_STR(buf, "[CPRO][abc]");
+	cprof_fmt(buf, 8, "%s", "truncated string");
+	CHECK_STR(buf, "truncat");
+	UNIT_DONE();
+}

@@ -1,0 +1,93 @@
+/*
+ * Unit test: the heap sampler's statistics (preload/sampler.h).
+ *
+ * Gaps are exponential with the configured mean; and the whole pipeline -
+ * countdown over a stream of allocations, then sampler_scale() - gives
+ * unbiased estimates of objects and bytes per size, checked against the
+ * known stream over many independent trials.
+ */
+#include "../../preload/sampler.h"
+#include "unit.h"
+
+int main(void)
+{
+	uint64_t rng = 0x9e3779b97f4a7c15ULL;
+	const uint64_t rate = 524288;
+	const int n = 2000000;
+	double sum = 0, sumsq = 0;
+	int below = 0;
+
+	for (int i = 0; i < n; i++) {
+		double g = (double)sampler_next_gap(&rng, rate);
+		sum += g;
+		sumsq += g * g;
+		below += g < (double)rate;
+	}
+	double mean = sum / n, var = sumsq / n - mean * mean;
+	/* Exponential: mean R, sd R, P(gap < R) = 1 - 1/e. */
+	CHECK_NEAR(mean / rate, 1.0, 0.005);
+	CHECK_NEAR(sqrt(var) / rate, 1.0, 0.01);
+	CHECK_NEAR((double)below / n, 1.0 - exp(-1.0), 0.002);
+	CHECK_EQ(sampler_next_gap(&rng, 1), 1);
+	CHECK_EQ(sampler_next_gap(&rng, 0), 1);
+
+	/* Scaling: weight 1/(1-exp(-s/R)); rate 1 is exact. */
+	int64_t obj, bytes;
+	sampler_scale(10, 100, 1, &obj, &bytes);
+	CHECK_EQ(obj, 10);
+	CHECK_EQ(bytes, 1000);
+	sampler_scale(0, 100, rate, &obj, &bytes);
+	CHECK_EQ(obj, 0);
+	sampler_scale(1, rate * 40, rate, &obj, &bytes);
+	CHECK_EQ(obj, 1); /* p = 1 - e^-40 */
+	sampler_scale(1, 1, rate, &obj, &bytes);
+	CHECK_NEAR(obj, rate, 1.0);
+
+	/* Unbiasedness of the pipeline: a stream of allocations of a few sizes,
+	 * sampled by the countdown, estimated per size, averaged over trials. */
+	const size_t sizes[] = {16, 1000, 65536, 1 << 20};
+	const int counts[] = {200000, 20000, 2000, 50};
+	const int trials = 200;
+	double est_obj[4] = {0}, est_bytes[4] = {0};
+	for (int t = 0; t < trials; t++) {
+		uint64_t st = 1000003 * (uint64_t)(t + 1) | 1;
+		int64_t left = sampler_next_gap(&st, rate);
+		uint64_t sampled[4] = {0};
+		/* Interleave the sizes as a program would. */
+		int remaining[4];
+		memcpy(remaining, counts, sizeof(remaining));
+		for (int round = 0; ; round++) {
+			int any = 0;
+			for (int k = 0; k < 4; k++) {
+				int batch = counts[k] / 1000 + 1;
+				for (int j = 0; j < batch && remaining[k] > 0; j++, remaining[k]--) {
+					any = 1;
+					left -= (int64_t)sizes[k];
+					if (left <= 0) {
+						sampled[k]++;
+						left = sampler_next_gap(&st, rate);
+					}
+				}
+			}
+			if (!any)
+				break;
+		}
+		for (int k = 0; k < 4; k++) {
+			sampler_scale(sampled[k], sizes[k], rate, &obj, &bytes);
+			est_obj[k] += (double)obj / trials;
+			est_bytes[k] += (double)bytes / trials;
+		}
+	}
+	for (int k = 0; k < 4; k++) {
+		double truth = (double)counts[k] * (double)sizes[k];
+		/* The mean of 200 trials: sd of one trial ~ sqrt(n s^2 (1-p)/p),
+		 * divided by sqrt(200); allow 4 sd. */
+		double p = -expm1(-(double)sizes[k] / rate);
+		double sd = sqrt(counts[k] * (double)sizes[k] * sizes[k] * (1 - p) / p) / sqrt(trials);
+		CHECK_NEAR(est_bytes[k], truth, 4 * sd + 1);
+		CHECK_NEAR(est_obj[k], counts[k], 4 * sd / sizes[k] + 1);
+		printf("size %7zu: truth %12.0f bytes, mean estimate %12.0f (sd of mean %.0f)\n", sizes[k], truth,
+		       est_bytes[k], sd);
+	}
+	UNIT_DONE();
+}
