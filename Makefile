@@ -128,6 +128,12 @@ $(BUILD)/test/progs/early_threads: test/progs/early_threads.c $(BUILD)/test/prog
 	@echo "  CC      $<"
 	$(Q)$(CC) -std=gnu11 $(CFLAGS_PROG) $< -o $@ -L$(BUILD)/test/progs -learly '-Wl,-rpath,$$ORIGIN'
 
+# Statically linked: cprof must notice LD_PRELOAD cannot apply to it.
+$(BUILD)/test/progs/static_hello: test/progs/static_hello.c
+	@echo "  CC      $<"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) -static -O1 $< -o $@
+
 $(BUILD)/test/progs/%: test/progs/%.cc
 	@echo "  CXX     $<"
 	$(Q)mkdir -p $(dir $@)

@@ -42,7 +42,7 @@
 static bool ours(int sig)
 {
 	return sig > 0 && atomic_load(&rt.state) != RT_NONE &&
-	       (sig == cpuprof_signal() || dump_signal_is(sig));
+	       (sig == cpuprof_signal() || dump_signal_is(sig) || dump_term_signal_owned(sig));
 }
 
 static void fake_default(struct sigaction *old)
@@ -71,6 +71,7 @@ CPROF_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigactio
 		cpuprof_signal_lost();
 	if (dump_signal_is(sig))
 		dump_signal_lost(sig);
+	dump_term_signal_lost(sig); /* the program's own SIGTERM/SIGINT handling wins, silently */
 	guard_leave();
 	errno = saved;
 	int r = REAL(sigaction)(sig, act, old);

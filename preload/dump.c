@@ -51,6 +51,13 @@ static int trigger_signal;
 static atomic_int last_error;   /* errno of the last failed write, 0 after a success */
 static atomic_int writer_running;
 
+/* Fatal-signal dumps (see dump_install_term): the handler raises
+ * term_request and waits on term_done for at most TERM_WAIT. */
+static atomic_int term_request, term_done, term_once;
+static int term_signals[2] = {SIGTERM, SIGINT};
+static atomic_bool term_owned[2];
+#define TERM_WAIT_NS 2000000000LL
+
 int64_t cprof_now_ns(void)
 {
 	struct timespec ts;
@@ -85,6 +92,74 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
 	(void)uc;
 	dump_request();
 	errno = saved;
+}
+
+/*
+ * SIGTERM / SIGINT with the default action would kill the process without
+ * its profiles.  When (and only when) the program leaves them at SIG_DFL,
+ * cprof's handler asks the writer thread for a final dump, waits for it at
+ * most TERM_WAIT_NS (a futex wait: async-signal-safe), then restores the
+ * default action and re-raises, so the process dies by the same signal as
+ * it would have.  The wait is bounded because the interrupted thread may
+ * hold a cprof lock the dump needs.
+ */
+static void on_term(int sig, siginfo_t *si, void *uc)
+{
+	int saved = errno;
+	(void)si;
+	(void)uc;
+	if (!atomic_exchange(&term_once, 1) && atomic_load(&writer_running) && !cprof_tls.guard) {
+		atomic_store(&term_request, 1);
+		dump_wake();
+		int64_t deadline = cprof_now_ns() + TERM_WAIT_NS;
+		while (!atomic_load(&term_done)) {
+			int64_t left = deadline - cprof_now_ns();
+			if (left <= 0)
+				break;
+			struct timespec ts = {left / 1000000000, left % 1000000000};
+			cprof_futex(&term_done, FUTEX_WAIT_PRIVATE, 0, &ts);
+		}
+	}
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
+	REAL(sigaction)(sig, &dfl, NULL);
+	/* Pending until this handler returns and the signal is unblocked. */
+	syscall(SYS_tgkill, getpid(), cprof_gettid(), sig);
+	errno = saved;
+}
+
+bool dump_term_signal_owned(int sig)
+{
+	for (int i = 0; i < 2; i++)
+		if (sig == term_signals[i] && atomic_load(&term_owned[i]))
+			return true;
+	return false;
+}
+
+void dump_term_signal_lost(int sig)
+{
+	for (int i = 0; i < 2; i++)
+		if (sig == term_signals[i])
+			atomic_store(&term_owned[i], false);
+}
+
+static void install_term(void)
+{
+	for (int i = 0; i < 2; i++) {
+		struct sigaction sa, old;
+		int sig = term_signals[i];
+		if (sig == rt.cfg.dump_signal || REAL(sigaction)(sig, NULL, &old) != 0 ||
+		    old.sa_handler != SIG_DFL || (old.sa_flags & SA_SIGINFO))
+			continue;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = on_term;
+		sa.sa_flags = SA_SIGINFO | SA_RESTART;
+		sigemptyset(&sa.sa_mask);
+		if (REAL(sigaction)(sig, &sa, NULL) == 0)
+			atomic_store(&term_owned[i], true);
+	}
 }
 
 /* ---- file names ----------------------------------------------------------- */
@@ -289,6 +364,12 @@ static void *writer(void *arg)
 		unsigned req = atomic_load(&requests);
 		int64_t now = cprof_now_ns();
 
+		if (atomic_load(&term_request)) {
+			dump_all("signal");
+			atomic_store(&term_done, 1);
+			cprof_futex(&term_done, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL);
+			break;
+		}
 		if (atomic_load(&rt.state) == RT_STOPPED)
 			break;
 		if (req != seen) {
@@ -383,6 +464,7 @@ int dump_install_signal(int sig)
 int dump_init(void)
 {
 	dump_install_signal(rt.cfg.dump_signal);
+	install_term();
 	return dump_start_writer();
 }
 
@@ -393,5 +475,8 @@ void dump_fork_child(void)
 	atomic_store(&writer_running, 0);
 	atomic_store(&wake_word, 0);
 	atomic_store(&requests, 0);
+	atomic_store(&term_request, 0);
+	atomic_store(&term_done, 0);
+	atomic_store(&term_once, 0);
 	dump_start_writer();
 }

@@ -51,6 +51,11 @@ int dump_install_signal(int sig);
 bool dump_signal_is(int sig);
 void dump_signal_lost(int sig);
 
+/* SIGTERM/SIGINT handled by cprof (the program left them at default):
+ * queries report the default; a program installing its own wins. */
+bool dump_term_signal_owned(int sig);
+void dump_term_signal_lost(int sig);
+
 /* Wake the writer thread (housekeeping). */
 void dump_wake(void);
 

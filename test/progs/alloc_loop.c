@@ -5,7 +5,9 @@
  * running and exits normally (exit status 0, profiles written) on SIGTERM,
  * SIGINT or after the given number of seconds.
  *
- * usage: alloc_loop [seconds] [threads]
+ * usage: alloc_loop [seconds] [threads] [default-signals]
+ * With "default-signals" it leaves SIGTERM and SIGINT at their default
+ * action (death) instead of handling them.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -57,8 +59,10 @@ int main(int argc, char **argv)
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_stop;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	if (!(argc > 3 && strcmp(argv[3], "default-signals") == 0)) {
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGINT, &sa, NULL);
+	}
 	for (int i = 0; i < n && i < 64; i++)
 		pthread_create(&th[i], NULL, worker, (void *)(uintptr_t)(i * 1000));
 	printf("ready\n");

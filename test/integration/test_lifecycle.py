@@ -1,0 +1,122 @@
+"""Process lifecycle under cprof (issue 7): children by fork+exec,
+posix_spawn, system() and vfork; exec of a static binary; exit from any
+thread; _exit, abort and death by signal."""
+
+import os
+import signal
+import time
+
+import pprofdec
+from checks import kinds_of, load_checked, one
+from harness import *
+
+
+def pids_with(kind):
+    return sorted({f.pid for f in profiles(kind=kind)})
+
+
+def child_modes():
+    return ("forkexec", "spawn", "vfork")
+
+
+@timeout(90)
+def test_children_are_profiled_under_their_own_pid():
+    """A program started by the profiled one (fork+exec, posix_spawn,
+    vfork+exec, system) is profiled too, into its own files."""
+    for mode in child_modes():
+        for f in profiles():
+            os.unlink(f.path)
+        cp = run([prog("lifecycle"), mode, prog("heap_truth")], env={"CPROF_PROFILES": "heap"})
+        child = int(cp.stdout.split("child ")[1].split()[0])
+        assert "status 0" in cp.stdout, (mode, cp.stdout)
+        exes = {(f.exe, f.pid) for f in profiles(kind="heap")}
+        assert ("heap_truth", child) in exes and any(e == "lifecycle" for e, _ in exes), (mode, exes)
+        p = load_checked(one(kind="heap", pid=child), pprof_too=False)
+        assert p.flat("alloc_space").get("site_keep", 0) > 0, (mode, p.summary())
+    for f in profiles():
+        os.unlink(f.path)
+    cp = run([prog("lifecycle"), "system", prog("heap_truth") + " 1 0"], env={"CPROF_PROFILES": "heap"})
+    assert "system status 0" in cp.stdout, cp.stdout
+    assert "heap_truth" in {f.exe for f in profiles(kind="heap")}, profiles()
+
+
+def test_no_follow_exec():
+    """CPROF_FOLLOW_EXEC=0 with CPROF_ROOT_PID: only the root process is
+    profiled, not the programs it starts."""
+    import subprocess
+    cmd = ["bash", "-c", 'export CPROF_ROOT_PID=$$; exec "$0" forkexec "$1"', prog("lifecycle"),
+           prog("heap_truth")]
+    run(cmd, env={"CPROF_FOLLOW_EXEC": "0", "CPROF_PROFILES": "heap"})
+    assert {f.exe for f in profiles(kind="heap")} == {"lifecycle"}, profiles()
+
+
+def test_exec_of_static_binary():
+    """Exec of a statically linked program: one clear line, no hang; the
+    static program runs normally (unprofiled)."""
+    cp = run([prog("lifecycle"), "exec-static", prog("static_hello")], env={"CPROF_PROFILES": "heap"})
+    assert "static hello" in cp.stdout, cp.stdout
+    lines = [l for l in cp.stderr.splitlines() if "statically linked" in l]
+    assert len(lines) == 1 and "static_hello" in lines[0], cp.stderr
+
+
+@timeout(60)
+def test_exit_from_other_thread_and_busy_exit():
+    """exit() from a non-main thread, and exit() while other threads keep
+    allocating and locking: exit status kept, profiles written and valid."""
+    cp = run([prog("lifecycle"), "thread-exit"], check=False, timeout=30)
+    assert cp.returncode == 7, (cp.returncode, cp.stderr)
+    for f in profiles():
+        load_checked(f.path, pprof_too=False)
+    assert pprofdec.load(one(kind="heap")).flat("inuse_space").get("lifecycle_site", 0) > 0
+    for f in profiles():
+        os.unlink(f.path)
+    for i in range(5):
+        cp = run([prog("lifecycle"), "busy-exit"], check=False, timeout=30)
+        assert cp.returncode == 5, (cp.returncode, cp.stderr)
+    assert len(profiles(kind="heap")) == 5
+    for f in profiles():
+        load_checked(f.path, pprof_too=False)
+
+
+def test_underscore_exit_and_abort():
+    """_exit writes nothing (documented) and abort still aborts: neither
+    hangs; the exit status is the program's own."""
+    cp = run([prog("lifecycle"), "underscore-exit"], check=False)
+    assert cp.returncode == 0 and not profiles(), (cp.returncode, profiles())
+    cp = run([prog("lifecycle"), "abort"], check=False)
+    assert cp.returncode == -signal.SIGABRT, cp.returncode
+    assert not [f for f in os.listdir(".") if f.startswith(".cprof-tmp")]
+
+
+@timeout(60)
+def test_death_by_sigterm_and_sigint_writes_profiles():
+    """A program that leaves SIGTERM/SIGINT at the default action still dies
+    by that signal (same status), after cprof wrote its profiles."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        for f in profiles():
+            os.unlink(f.path)
+        p = start([prog("alloc_loop"), "60", "2", "default-signals"])
+        try:
+            wait_for(lambda: "ready" in p.out(), 10, "start")
+            time.sleep(0.3)
+            t0 = time.time()
+            os.kill(p.pid, sig)
+            p.wait(20)
+            took = time.time() - t0
+        finally:
+            p.kill_group()
+        assert p.returncode == -sig, (sig, p.returncode, p.err())
+        assert took < 3, took
+        heaps = profiles(kind="heap")
+        assert len(heaps) == 1, (sig, profiles())
+        pr = load_checked(heaps[0].path, pprof_too=False)
+        assert pr.flat("inuse_space").get("leak_site", 0) > 0
+
+
+def test_term_handler_invisible_and_yields():
+    """cprof's SIGTERM handler is invisible (a query reports SIG_DFL) and a
+    program that installs its own handler gets it (signal_owner checks its
+    own SIGUSR2/SIGPROF; here bash installs a SIGTERM trap)."""
+    script = "trap 'echo trapped; exit 3' TERM; kill -TERM $$; sleep 1; echo not-reached"
+    cp = run(["bash", "-c", script], check=False)
+    assert cp.returncode == 3 and "trapped" in cp.stdout, (cp.returncode, cp.stdout, cp.stderr)
