@@ -52,6 +52,8 @@ CPROF_COLD void *heap_alloc_slow(void *p, size_t n)
 	struct tstate *t = &cprof_tls;
 	int saved = errno;
 
+	if (unlikely(t->probe == 1))
+		t->probe = 2; /* init's probe reached the hook: see check_preloaded */
 	if (t->guard || !p) {
 		/* cprof's own allocation, or a failed one: no bytes count. */
 		t->heap_left += (int64_t)n;
@@ -284,10 +286,6 @@ CPROF_EXPORT size_t malloc_usable_size(void *p)
 	}
 	return ALLOC_CALL(real.malloc_usable_size(p));
 }
-
-/* A hidden alias: &malloc in a shared library is the canonical (GOT)
- * address, the first malloc in the search order, not necessarily ours. */
-extern void *cprof_own_malloc(size_t) __attribute__((alias("malloc"), copy(malloc), visibility("hidden")));
 
 /* cfree is a glibc compatibility alias of free; free_sized and
  * free_aligned_sized (C23) may be implemented as free. */

@@ -197,18 +197,39 @@ static bool should_profile(void)
 
 static void check_preloaded(void)
 {
-	/* If our malloc is not the one the program resolves, cprof was loaded
+	/* Do the program's allocations reach cprof?  Not if cprof was loaded
 	 * after start (dlopen, ctypes) or another allocator precedes it in
-	 * LD_PRELOAD: the allocation and lock hooks will not see the program. */
-	extern void *cprof_own_malloc(size_t);
-	void *m = dlsym(RTLD_DEFAULT, "malloc");
-	rt.preloaded = m == (void *)cprof_own_malloc;
+	 * LD_PRELOAD.  Comparing addresses is not enough (a non-PIE program's
+	 * canonical PLT entry for malloc is the program's own address, yet
+	 * leads to cprof), so ask: call malloc through the symbol the program
+	 * sees, with this thread's countdown at zero so the hook takes its
+	 * slow path, which marks the probe. */
+	struct tstate *t = &cprof_tls;
+	void *(*m)(size_t) = (void *(*)(size_t))dlsym(RTLD_DEFAULT, "malloc");
+	void (*f)(void *) = (void (*)(void *))dlsym(RTLD_DEFAULT, "free");
+	int64_t left = t->heap_left;
+	t->heap_left = 0;
+	t->probe = 1;
+	void *p = m ? m(16) : NULL;
+	rt.preloaded = t->probe == 2;
+	t->probe = 0;
+	t->heap_left = left;
+	if (p && f)
+		f(p);
 	if (!rt.preloaded && (rt.cfg.profiles & (PROF_HEAP | PROF_MUTEX | PROF_BLOCK))) {
 		Dl_info info;
-		const char *who = (m && dladdr(m, &info) && info.dli_fname) ? info.dli_fname : "another library";
-		cprof_warn("the program's malloc comes from %s, not from libcprof (load libcprof.so first "
-			   "in LD_PRELOAD, before any allocator); heap, mutex and block profiles are unavailable",
-			   who);
+		const char *who = (m && dladdr((void *)m, &info) && info.dli_fname &&
+				   strstr(info.dli_fname, ".so"))
+					  ? info.dli_fname
+					  : NULL;
+		if (who)
+			cprof_warn("the program's malloc comes from %s, not from libcprof (load libcprof.so "
+				   "first in LD_PRELOAD, before any allocator); heap, mutex and block profiles "
+				   "are unavailable", who);
+		else
+			cprof_warn("the program's allocations do not reach libcprof (it was loaded after the "
+				   "program started, or the program defines malloc itself); heap, mutex and "
+				   "block profiles are unavailable");
 	}
 }
 

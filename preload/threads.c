@@ -25,6 +25,7 @@
 #include "log.h"
 #include "runtime.h"
 #include "tstate.h"
+#include "unwind.h"
 
 #define INDEX_SIZE 4096
 
@@ -144,8 +145,12 @@ struct thread_rec *threads_register_self(bool hooked)
 
 	guard_enter();
 	tstate_first_contact(t);
-	tstate_stack_bounds(t);
-	read_comm(t->tid, name, sizeof(name));
+	/* Stack bounds only matter to the frame-pointer walker; the name is
+	 * read when a sample first needs it (threads_name), by which time a
+	 * new thread has usually named itself. */
+	if (unwind_mode() == UNWIND_FP)
+		tstate_stack_bounds(t);
+	name[0] = '\0';
 	sigset_t cur;
 	bool blocked = cpuprof_signal() && pthread_sigmask(SIG_BLOCK, NULL, &cur) == 0 &&
 		       sigismember(&cur, cpuprof_signal()) == 1;
@@ -167,7 +172,8 @@ struct thread_rec *threads_register_self(bool hooked)
 		r->hooked = hooked;
 		r->pth = pthread_self();
 		r->paused = blocked;
-		memcpy(r->name, name, sizeof(name));
+		if (!r->name[0] || hooked)
+			memcpy(r->name, name, sizeof(name));
 		if (!r->internal)
 			cpuprof_timer_start(r, true);
 	}

@@ -45,11 +45,12 @@ struct tstate {
 	uint8_t exited;      /* exit destructor ran */
 	uint8_t resolving;   /* resolving the real symbols (bootstrap) */
 	uint8_t in_alloc;    /* inside a non-glibc allocator (lock hooks pass through) */
+	uint8_t probe;       /* init's "does malloc reach us" probe: 1 asked, 2 seen */
 	uint64_t rng;        /* xorshift state for the sampler */
 	struct thread_rec *rec;
 	uintptr_t stack_lo, stack_hi;
 	int tid;
-	uint32_t lock_ops;   /* countdown for mutex fraction sampling */
+	uint32_t unwinds;    /* normal-context unwinds so far (unwind.c) */
 };
 
 extern CPROF_TLS struct tstate cprof_tls;

@@ -27,6 +27,8 @@
 #include "tstate.h"
 
 static struct {
+	int (*getcontext)(unw_context_t *);
+	int (*init_local)(unw_cursor_t *, unw_context_t *);
 	int (*init_local2)(unw_cursor_t *, unw_context_t *, int);
 	int (*step)(unw_cursor_t *);
 	int (*get_reg)(unw_cursor_t *, unw_regnum_t, unw_word_t *);
@@ -36,6 +38,9 @@ static struct {
 static int mode = UNWIND_FP;
 static uintptr_t self_lo, self_hi;     /* libcprof's executable segment */
 static uintptr_t loader_lo, loader_hi; /* ld.so's executable segment */
+
+/* Unwinds a thread makes without libunwind's trace cache (see unwind_here). */
+#define STEP_UNWINDS 16
 
 static atomic_int gate_active;
 static atomic_int gate_closed;
@@ -85,11 +90,14 @@ static int load_libunwind(void)
 	void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
 	if (!h)
 		return -1;
+	lu.getcontext = (int (*)(unw_context_t *))dlsym(h, "_Ux86_64_getcontext");
+	lu.init_local = (int (*)(unw_cursor_t *, unw_context_t *))dlsym(h, "_ULx86_64_init_local");
 	lu.init_local2 = (int (*)(unw_cursor_t *, unw_context_t *, int))dlsym(h, "_ULx86_64_init_local2");
 	lu.step = (int (*)(unw_cursor_t *))dlsym(h, "_ULx86_64_step");
 	lu.get_reg = (int (*)(unw_cursor_t *, unw_regnum_t, unw_word_t *))dlsym(h, "_ULx86_64_get_reg");
 	lu.backtrace = (int (*)(void **, int))dlsym(h, "unw_backtrace");
-	if (!lu.init_local2 || !lu.step || !lu.get_reg || !lu.backtrace) {
+	if (!lu.getcontext || !lu.init_local || !lu.init_local2 || !lu.step || !lu.get_reg ||
+	    !lu.backtrace) {
 		lu.init_local2 = NULL;
 		return -1;
 	}
@@ -188,9 +196,26 @@ unsigned unwind_here(uintptr_t *pcs, unsigned max)
 		max = CPROF_MAX_DEPTH;
 	if (!gate_enter())
 		return 0;
-	if (mode == UNWIND_LIBUNWIND && !t->in_loader) {
+	if (mode == UNWIND_LIBUNWIND && !t->in_loader && t->unwinds >= STEP_UNWINDS) {
 		int r = lu.backtrace(buf, (int)CPROF_ARRAY_LEN(buf));
 		n = r > 0 ? (unsigned)r : 0;
+	} else if (mode == UNWIND_LIBUNWIND && !t->in_loader) {
+		/* A thread's first unwinds step without libunwind's per-thread
+		 * trace cache: unw_backtrace maps (and the thread's exit unmaps)
+		 * a 256 KiB cache, a cost short-lived threads that record one
+		 * event should not pay.  Threads that keep sampling switch to
+		 * the cached fast path. */
+		unw_context_t ctx;
+		unw_cursor_t c;
+		t->unwinds++;
+		if (lu.getcontext(&ctx) == 0 && lu.init_local(&c, &ctx) == 0) {
+			do {
+				unw_word_t ip;
+				if (lu.get_reg(&c, UNW_REG_IP, &ip) < 0 || ip < CPROF_PC_SYNTHETIC_MAX)
+					break;
+				buf[n++] = (void *)ip;
+			} while (n < CPROF_ARRAY_LEN(buf) && lu.step(&c) > 0);
+		}
 	} else {
 		if (!t->stack_hi)
 			tstate_stack_bounds(t);
