@@ -11,7 +11,7 @@ set -eu
 build_pkgs="gcc make libunwind-dev libunwind8 libprotobuf-c-dev protobuf-c-compiler zlib1g-dev"
 test_pkgs="g++ golang-go binutils python3 python3-protobuf protobuf-compiler libjemalloc2
  libgoogle-perftools4 redis-server redis-tools memcached sqlite3 libmicrohttpd12
- libmicrohttpd-dev curl procps"
+ libmicrohttpd-dev curl procps libpython3.11-testsuite"
 
 case "${1:-build}" in
 build) pkgs=$build_pkgs ;;

@@ -156,3 +156,14 @@ def test_quiet():
     assert not any("wrote" in l for l in lines), lines
     assert any("CPROF_HEAP_RATE=bad" in l for l in lines), lines
     assert profiles(kind="heap")
+
+
+def test_quiet_output_identical_to_bare():
+    """With CPROF_QUIET=1 a profiled program's stdout and stderr are byte for
+    byte what it writes without cprof (programs and test suites that check
+    their children's stderr rely on it)."""
+    argv = ["bash", "-c", "echo out; echo err >&2; %s 1 1 >/dev/null" % prog("heap_truth")]
+    bare = run(argv, preload=False)
+    cp = run(argv, env={"CPROF_QUIET": "1"})
+    assert (cp.stdout, cp.stderr) == (bare.stdout, bare.stderr), (bare, cp)
+    assert profiles(kind="heap")

@@ -171,3 +171,56 @@ def test_memcached_under_load():
                                     "worker_libevent", "conn_set_state")), sorted(names)[:60]
     tc = pprofdec.load(kinds["threadcreate"][0].path)
     assert tc.total("threadcreate") >= 4, tc.summary()
+
+
+SQL = """
+CREATE TABLE t(id INTEGER PRIMARY KEY, k INTEGER, v TEXT);
+WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000)
+INSERT INTO t SELECT x, x % 997, hex(randomblob(16)) FROM c;
+CREATE INDEX tk ON t(k);
+CREATE TABLE u AS SELECT k, count(*) AS n, max(v) AS m FROM t GROUP BY k;
+SELECT count(*), sum(n) FROM u;
+SELECT count(*) FROM t JOIN u USING (k) WHERE t.id % 7 = 0;
+SELECT k, n FROM u ORDER BY n DESC, k LIMIT 3;
+"""
+
+
+@timeout(180)
+def test_sqlite3_heavy_script():
+    """sqlite3 from Debian on a heavy SQL script: the same results as without
+    cprof, and profiles naming SQLite's own functions."""
+    need("/usr/bin/sqlite3")
+    with open("heavy.sql", "w") as f:
+        f.write(SQL)
+    bare = run(["/usr/bin/sqlite3", ":memory:", ".read heavy.sql"], preload=False, timeout=120)
+    cp = run(["/usr/bin/sqlite3", ":memory:", ".read heavy.sql"], timeout=120,
+             env={"CPROF_HEAP_RATE": "65536"})
+    # Counts and the ordered top 3 are deterministic (randomblob only feeds v).
+    assert cp.stdout.splitlines()[:2] == bare.stdout.splitlines()[:2], (bare.stdout, cp.stdout)
+    cpu = load_checked(one(kind="cpu"))
+    names = cpu.function_names()
+    assert "sqlite3VdbeExec" in names or "sqlite3_step" in names, sorted(names)[:50]
+    heap = load_checked(one(kind="heap"))
+    assert heap.total("alloc_space") > 10 << 20
+
+
+@timeout(300)
+def test_python_regression_tests():
+    """python3's own regression tests for json, re, dict, set and _thread
+    pass under cprof (libpython3.11-testsuite), and the profiles are valid.
+    The suite checks that the interpreters it starts write nothing on
+    stderr, so cprof's per-file lines are silenced (CPROF_QUIET=1), as
+    docs/troubleshooting.md advises for such programs."""
+    if not os.path.exists("/usr/lib/python3.11/test/test_json"):
+        raise Skip("libpython3.11-testsuite not installed")
+    cp = run(["/usr/bin/python3", "-m", "test", "-q", "test_json", "test_re", "test_dict", "test_set",
+              "test_thread"], timeout=240, env={"CPROF_HEAP_RATE": "65536", "CPROF_QUIET": "1"})
+    assert "Tests result: SUCCESS" in cp.stdout, cp.stdout[-3000:]
+    kinds = kinds_of()
+    for k in ("cpu", "heap", "mutex", "block", "threadcreate"):
+        assert k in kinds, kinds
+    for f in profiles():
+        load_checked(f.path, pprof_too=False)
+    heap = pprofdec.load(kinds["heap"][0].path)
+    assert any(n.startswith("PyObject_") or n.startswith("_PyObject_") or "PyMem" in n
+               for n in heap.function_names()), sorted(heap.function_names())[:40]
