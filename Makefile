@@ -49,7 +49,7 @@ LIB := $(BUILD)/libcprof.so
 
 all: $(LIB)
 
-.PHONY: all deps test-deps test stress bench demo install clean check-exports unit
+.PHONY: all deps test-deps test stress bench demo install clean check-exports unit test-san fuzz progs
 
 # ---- dependencies (Debian) ----------------------------------------------------
 $(BUILD)/.deps-build: scripts/deps.sh
@@ -145,7 +145,29 @@ test: $(LIB) unit progs test-deps
 	$(Q)$(PYTHON) test/run.py --build $(BUILD)
 
 stress: $(LIB) unit progs test-deps
-	$(Q)$(PYTHON) test/run.py --build $(BUILD) --stress
+	$(Q)$(PYTHON) test/run.py --build $(BUILD) --stress -k stress/
+
+# The sanitizer job: the library built with UBSan (fully functional under
+# LD_PRELOAD) runs the whole suite; the unit tests, which compile the
+# modules directly, also run under AddressSanitizer.  (An ASan library
+# cannot be preloaded usefully: ASan's runtime must come first and takes
+# malloc.)
+test-san: test-deps
+	$(Q)$(MAKE) --no-print-directory BUILD=build-ubsan SANITIZE=undefined all unit progs
+	$(Q)$(PYTHON) test/run.py --build build-ubsan
+	$(Q)$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=address,undefined unit
+	$(Q)ASAN_OPTIONS=detect_leaks=0 $(PYTHON) test/run.py --build build-asan -k unit/
+
+# Coverage-guided fuzzing of the CPROF_* parser (clang's libFuzzer).
+FUZZ_SECONDS ?= 60
+build-fuzz/fuzz_config: test/fuzz/fuzz_config.c preload/config.c preload/config.h preload/log.c
+	$(Q)mkdir -p build-fuzz
+	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Ipreload -Ihooks -Iencoder $< -o $@
+
+fuzz: build-fuzz/fuzz_config
+	$(Q)mkdir -p build-fuzz/corpus
+	$(Q)cp -n test/fuzz/corpus/* build-fuzz/corpus/ 2>/dev/null || true
+	$(Q)build-fuzz/fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus 2>&1 | tail -4
 
 bench: $(LIB) progs test-deps
 	$(Q)$(PYTHON) bench/run.py --build $(BUILD)
@@ -163,4 +185,4 @@ install: $(LIB)
 	@echo "installed $(DESTDIR)$(PREFIX)/lib/libcprof.so and $(DESTDIR)$(PREFIX)/bin/cprof"
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-ubsan build-asan build-fuzz

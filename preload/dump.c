@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -383,6 +384,12 @@ static void *writer(void *arg)
 			continue;
 		}
 		cpuprof_housekeeping();
+		if (threads_program_gone()) {
+			/* What glibc does when the last thread calls pthread_exit
+			 * (it counted this thread, so it did not): end the process
+			 * with status 0, running atexit handlers, ours included. */
+			exit(0);
+		}
 		int64_t wait = HOUSEKEEPING_NS;
 		if (next_interval && next_interval - now < wait)
 			wait = next_interval - now;

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -34,6 +35,7 @@ static struct thread_rec *head;
 static struct thread_rec *free_list;
 static struct thread_rec *index_[INDEX_SIZE];
 static size_t count;
+static atomic_int internal_count;   /* cprof's own live threads */
 static pthread_key_t key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static bool key_ok;
@@ -214,6 +216,44 @@ void threads_mark_internal(void)
 	}
 	spin_unlock(&lock);
 	t->rec = r;
+	atomic_fetch_add(&internal_count, 1);
+}
+
+void threads_internal_exit(void)
+{
+	atomic_fetch_sub(&internal_count, 1);
+}
+
+/*
+ * Has every thread of the program ended, leaving only cprof's own?  glibc
+ * ends the process (exit(0)) when its last thread calls pthread_exit, but
+ * it counts cprof's threads too, so without this check a program whose
+ * main thread ends with pthread_exit would never exit.  Cheap first: the
+ * link count of /proc/self/task is the number of threads + 2 (the kernel
+ * computes it in O(1)); a zombie thread-group leader is still counted, so
+ * when nothing but cprof's threads and possibly the leader remain, read
+ * the leader's state.
+ */
+bool threads_program_gone(void)
+{
+	struct stat st;
+	int internal = atomic_load(&internal_count);
+	if (stat("/proc/self/task", &st) != 0)
+		return false;
+	long n = (long)st.st_nlink - 2;
+	if (n > internal + 1)
+		return false;
+	char buf[512];
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t got = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (got <= 0)
+		return false;
+	buf[got] = '\0';
+	const char *paren = strrchr(buf, ')');
+	return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
 }
 
 /* getdents64 on /proc/self/task: no opendir (it allocates). */
@@ -414,6 +454,7 @@ void threads_fork_parent(void)
 
 void threads_fork_child(void)
 {
+	atomic_store(&internal_count, 0); /* the writer is restarted after this */
 	/* Only the forking thread exists now: keep its record, drop the
 	 * rest (their timers did not survive the fork). */
 	int self = cprof_gettid();

@@ -52,8 +52,14 @@ struct thread_rec *threads_register_self(bool hooked);
 /* Unregister the calling thread (its exit). */
 void threads_unregister_self(void);
 
-/* cprof's own threads: never sampled, never listed. */
+/* cprof's own threads: never sampled, never listed.  An internal thread
+ * that ends calls threads_internal_exit(). */
 void threads_mark_internal(void);
+void threads_internal_exit(void);
+
+/* True when only cprof's threads remain (and a zombie leader): the
+ * program's last thread ended with pthread_exit (see threads.c). */
+bool threads_program_gone(void);
 
 /* Add threads found in /proc/self/task; drop foreign records whose thread
  * is gone.  Calls cpuprof hooks for timers. */

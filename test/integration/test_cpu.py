@@ -72,8 +72,11 @@ def test_threads_before_and_after_init():
     run([prog("early_threads"), "1.5"], env={"CPROF_PROFILES": "cpu"})
     p = load_checked(one(kind="cpu"))
     flat = p.flat("cpu")
-    assert flat.get("early_burn", 0) > 0.3e9, flat
-    assert flat.get("late_burn", 0) > 0.3e9, flat
+    total = sum(flat.values())
+    # Both threads spin for the whole run: each has a fair share of the
+    # samples, whatever else the machine is doing.
+    assert flat.get("early_burn", 0) >= 0.2 * total, flat
+    assert flat.get("late_burn", 0) >= 0.2 * total, flat
 
 
 def test_no_eintr_from_profiling():

@@ -120,3 +120,19 @@ def test_term_handler_invisible_and_yields():
     script = "trap 'echo trapped; exit 3' TERM; kill -TERM $$; sleep 1; echo not-reached"
     cp = run(["bash", "-c", script], check=False)
     assert cp.returncode == 3 and "trapped" in cp.stdout, (cp.returncode, cp.stdout, cp.stderr)
+
+
+def test_last_thread_pthread_exit_ends_process():
+    """When main ends with pthread_exit and the last worker returns, the
+    process exits with status 0 as without cprof (glibc counts cprof's own
+    threads, so cprof ends the process itself), writing its profiles; the
+    same for a child forked from a worker whose only thread ends with
+    pthread_exit."""
+    cp = run([prog("main_pthread_exit")], timeout=20, env={"CPROF_HEAP_RATE": "4096"})
+    assert cp.returncode == 0 and "main leaves" in cp.stdout
+    assert pprofdec.load(one(kind="heap")).flat("inuse_space").get("worker_site", 0) > 0
+    for f in profiles():
+        os.unlink(f.path)
+    cp = run([prog("main_pthread_exit"), "fork"], timeout=20)
+    assert "child status 0" in cp.stdout, cp.stdout
+    assert len({f.pid for f in profiles(kind="heap")}) == 2, profiles()
