@@ -28,6 +28,16 @@ struct retired {
 };
 
 static struct retired *retired_head;
+/* The main program's path, read at start: /proc/self/exe cannot be read
+ * once the thread-group leader has exited (a program ending its main
+ * thread with pthread_exit). */
+static char exe_at_start[4096];
+
+void mappings_remember_exe(void)
+{
+	ssize_t n = readlink("/proc/self/exe", exe_at_start, sizeof(exe_at_start) - 1);
+	exe_at_start[n > 0 ? n : 0] = '\0';
+}
 
 static int do_iterate(int (*cb)(struct dl_phdr_info *, size_t, void *), void *arg)
 {
@@ -166,10 +176,12 @@ int mappings_collect(struct mapping_set *ms, struct region *r)
 	c.first = true;
 	c.vdso = getauxval(AT_SYSINFO_EHDR);
 	ssize_t n = readlink("/proc/self/exe", c.exe, sizeof(c.exe) - 1);
-	if (n <= 0)
-		memcpy(c.exe, "[main]", 7);
-	else
+	if (n > 0)
 		c.exe[n] = '\0';
+	else if (exe_at_start[0])
+		memcpy(c.exe, exe_at_start, sizeof(c.exe));
+	else
+		memcpy(c.exe, "[main]", 7);
 	do_iterate(collect_cb, &c);
 	if (c.failed)
 		return -1;

@@ -45,6 +45,9 @@ struct mapping_set {
 
 int mappings_collect(struct mapping_set *ms, struct region *r);
 
+/* Remember the main program's path (init, and the fork child). */
+void mappings_remember_exe(void);
+
 /* The mapping containing pc: live objects win over retired ones. */
 struct mapping *mappings_find(const struct mapping_set *ms, uintptr_t pc);
 
