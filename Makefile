@@ -179,7 +179,7 @@ demo: $(LIB) progs test-deps
 install: $(LIB)
 	$(Q)install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
 	$(Q)install -m 0644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libcprof.so
-	$(Q)sed 's|^CPROF_LIBDIR_INSTALLED=.*|CPROF_LIBDIR_INSTALLED=$(PREFIX)/lib|' scripts/cprof > $(DESTDIR)$(PREFIX)/bin/cprof
+	$(Q)sed "s|^CPROF_LIBDIR_INSTALLED=.*|CPROF_LIBDIR_INSTALLED='$(PREFIX)/lib'|" scripts/cprof > $(DESTDIR)$(PREFIX)/bin/cprof
 	$(Q)chmod 0755 $(DESTDIR)$(PREFIX)/bin/cprof
 	$(Q)install -m 0644 docs/cprof.1 $(DESTDIR)$(PREFIX)/share/man/man1/cprof.1
 	@echo "installed $(DESTDIR)$(PREFIX)/lib/libcprof.so and $(DESTDIR)$(PREFIX)/bin/cprof"
