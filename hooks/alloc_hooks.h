@@ -36,7 +36,8 @@ void *heap_alloc_slow(void *p, size_t n);
 			cprof_tls.in_alloc--;                    \
 		}                                                \
 	} while (0)
-void free_slow(void *p);
+/* p may be a live sampled pointer: take it out and count the free. */
+void forget_sampled(void *p);
 
 /* The countdown test every allocating wrapper pays (sampler.h). */
 CPROF_INLINE void *account(void *p, size_t n)
@@ -50,7 +51,7 @@ CPROF_INLINE void *account(void *p, size_t n)
 CPROF_INLINE void unaccount(void *p)
 {
 	if (p && unlikely(heap_maybe_live(p)))
-		free_slow(p);
+		forget_sampled(p);
 }
 
 /* realloc-like resizes: take the old block out of the live set before the

@@ -92,7 +92,22 @@ CPROF_INLINE bool active_any(void)
 
 /* ---- mutexes ----------------------------------------------------------------- */
 
-CPROF_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
+/*
+ * The uncontended paths are leaves ending in a tail call: a peek at the
+ * futex word (free: straight to the real lock; nobody waiting: straight to
+ * the real unlock) costs a few instructions and touches only the mutex.
+ * A peek can miss a contention that begins in the few instructions
+ * between it and the real call: that wait goes uncounted, nothing else.
+ */
+CPROF_INLINE bool mutex_busy(const pthread_mutex_t *m)
+{
+	/* Low bits: 0 free, 1 locked, 2 locked with waiters; for robust and PI
+	 * mutexes the owner's tid; priority-protect mutexes keep their ceiling
+	 * above bit 19. */
+	return (__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) & 0x7ffff) != 0;
+}
+
+CPROF_COLD static int mutex_lock_slow(pthread_mutex_t *m)
 {
 	if (!active_any())
 		return REAL(pthread_mutex_lock)(m);
@@ -107,6 +122,14 @@ CPROF_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 	lockprof_wait_end(m, true, t0);
 	errno = saved;
 	return r;
+}
+
+CPROF_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
+{
+	int (*f)(pthread_mutex_t *) = real.pthread_mutex_lock;
+	if (likely(f != NULL) && likely(!mutex_busy(m)))
+		return f(m);
+	return mutex_lock_slow(m);
 }
 
 #define TIMED_MUTEX(name, params, args)                                \
@@ -132,10 +155,10 @@ TIMED_MUTEX(pthread_mutex_timedlock, (pthread_mutex_t *m, const struct timespec 
 TIMED_MUTEX(pthread_mutex_clocklock, (pthread_mutex_t *m, clockid_t c, const struct timespec *ts),
 	    (m, c, ts))
 
-CPROF_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
+CPROF_COLD static int mutex_unlock_slow(pthread_mutex_t *m)
 {
-	if (likely(!mutex_has_waiters(m)) ||
-	    !atomic_load_explicit(&lockprof_mutex_on, memory_order_relaxed) || !program_context())
+	if (!mutex_has_waiters(m) || !atomic_load_explicit(&lockprof_mutex_on, memory_order_relaxed) ||
+	    !program_context())
 		return REAL(pthread_mutex_unlock)(m);
 	int saved = errno;
 	int64_t delay = lockprof_release_begin(m);
@@ -147,6 +170,14 @@ CPROF_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
 		errno = saved;
 	}
 	return r;
+}
+
+CPROF_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
+{
+	int (*f)(pthread_mutex_t *) = real.pthread_mutex_unlock;
+	if (likely(f != NULL) && likely(!mutex_has_waiters(m)))
+		return f(m);
+	return mutex_unlock_slow(m);
 }
 
 /* ---- rwlocks ------------------------------------------------------------------- */

@@ -80,7 +80,7 @@ out:
 	return p;
 }
 
-CPROF_COLD void free_slow(void *p)
+CPROF_COLD void forget_sampled(void *p)
 {
 	if (cprof_tls.guard)
 		return; /* re-entered from cprof (or a handler inside it): leave the entry */
@@ -152,18 +152,43 @@ CPROF_COLD static void *realloc_bootpool(void *old, size_t n)
 
 /* ---- the interposed functions -------------------------------------------- */
 
-CPROF_EXPORT void *malloc(size_t n)
+/*
+ * malloc and free are the two hottest functions in most programs, so their
+ * fast paths are leaves ending in a tail call to the real allocator (no
+ * stack frame, no second return): the countdown is taken before the call,
+ * and everything unusual - the sample, bootstrap, a non-glibc allocator,
+ * a possibly sampled pointer - is in one out-of-line slow path.
+ */
+CPROF_COLD static void *malloc_slow(size_t n)
 {
-	if (unlikely(!real.malloc))
+	if (unlikely(!real.malloc)) {
+		cprof_tls.heap_left += (int64_t)n; /* not yet counted: bootstrap */
 		return boot_alloc(n, 0, false);
-	return account(ALLOC_CALL(real.malloc(n)), n);
+	}
+	void *p = ALLOC_CALL(real.malloc(n));
+	if (cprof_tls.heap_left > 0)
+		return p; /* here only for the non-glibc allocator bracket */
+	return heap_alloc_slow(p, n); /* the countdown is already applied */
 }
 
-CPROF_EXPORT void free(void *p)
+CPROF_EXPORT void *malloc(size_t n)
 {
-	if (unlikely(bootpool_owns(p)))
+	struct tstate *t = &cprof_tls;
+	void *(*f)(size_t) = real.malloc;
+	int64_t left = t->heap_left - (int64_t)n;
+	t->heap_left = left;
+	if (likely(left > 0) && likely(f != NULL) && likely(!alloc_foreign))
+		return f(n);
+	return malloc_slow(n);
+}
+
+CPROF_COLD static void free_slow(void *p, uint64_t h)
+{
+	if (bootpool_owns(p))
 		return;
-	unaccount(p);
+	if (p && atomic_load_explicit(&heap_shard_of(h)->live, memory_order_relaxed) &&
+	    heap_lookup_slow(heap_shard_of(h), (uintptr_t)p, h))
+		forget_sampled(p);
 	if (unlikely(!real.free)) {
 		real_resolve();
 		if (!real.free) {
@@ -172,6 +197,16 @@ CPROF_EXPORT void free(void *p)
 		}
 	}
 	ALLOC_CALL_VOID(real.free(p));
+}
+
+CPROF_EXPORT void free(void *p)
+{
+	uint64_t h = heap_ptr_hash((uintptr_t)p);
+	void (*f)(void *) = real.free;
+	if (likely(atomic_load_explicit(&heap_shard_of(h)->live, memory_order_relaxed) == 0) &&
+	    likely(!bootpool_owns(p)) && likely(f != NULL) && likely(!alloc_foreign))
+		return f(p);
+	free_slow(p, h);
 }
 
 CPROF_EXPORT void *calloc(size_t n, size_t m)

@@ -98,12 +98,12 @@ struct real_fns {
 	int (*dlclose)(void *);
 };
 
-extern struct real_fns real;
+extern struct real_fns real __attribute__((visibility("hidden")));
 
 /* The next allocator is not glibc's (jemalloc, tcmalloc): calls into it
  * are bracketed by tstate.in_alloc so the lock hooks leave its internal
  * locking alone. */
-extern bool alloc_foreign;
+extern bool alloc_foreign __attribute__((visibility("hidden")));
 
 /* Bind every empty non-allocator entry to glibc's definition, without
  * dlsym (libc_syms.c). */
@@ -127,7 +127,7 @@ CPROF_INLINE bool real_ready(void)
 /* ---- boot pool: memory for dlsym's own allocations during bootstrap --- */
 
 #define BOOTPOOL_SIZE (64 * 1024)
-extern char bootpool[BOOTPOOL_SIZE];
+extern char bootpool[BOOTPOOL_SIZE] __attribute__((visibility("hidden")));
 
 CPROF_INLINE bool bootpool_owns(const void *p)
 {

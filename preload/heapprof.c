@@ -178,7 +178,7 @@ static void write_end(struct heap_shard *s)
 
 static inline uint32_t slot_of(uintptr_t key, uint32_t mask)
 {
-	return (uint32_t)cprof_hash64(key) & mask;
+	return (uint32_t)(heap_ptr_hash(key) >> 22) & mask;
 }
 
 static void arr_put(struct live_arr *a, uintptr_t key, uint32_t val)
@@ -262,7 +262,7 @@ static struct live_arr *shard_arr(struct heap_shard *s)
  * none).  Returns UINT32_MAX if memory ran out (entry not recorded). */
 static uint32_t live_insert(uintptr_t key, uint32_t val)
 {
-	struct heap_shard *s = heap_shard_of(cprof_hash64(key));
+	struct heap_shard *s = heap_shard_of(heap_ptr_hash(key));
 	uint32_t stale = 0;
 
 	write_begin(s);
@@ -299,7 +299,7 @@ out:
 
 uint32_t heap_take(void *p)
 {
-	struct heap_shard *s = heap_shard_of(cprof_hash64((uintptr_t)p));
+	struct heap_shard *s = heap_shard_of(heap_ptr_hash((uintptr_t)p));
 	uint32_t val = 0;
 
 	if (atomic_load_explicit(&s->live, memory_order_relaxed) == 0)

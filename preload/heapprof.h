@@ -48,6 +48,15 @@ struct heap_shard {
 
 extern struct heap_shard heap_shards[HEAP_SHARDS];
 
+/* Fibonacci hashing of a pointer: allocations are 16-byte aligned, and a
+ * multiply spreads the remaining bits over the top ones (shard: top 6
+ * bits; slot within the shard: the bits below).  Three instructions on
+ * free()'s fast path. */
+CPROF_INLINE uint64_t heap_ptr_hash(uintptr_t p)
+{
+	return (uint64_t)(p >> 4) * 0x9e3779b97f4a7c15ULL;
+}
+
 CPROF_INLINE struct heap_shard *heap_shard_of(uint64_t h)
 {
 	return &heap_shards[h >> 58];
@@ -62,7 +71,7 @@ bool heap_lookup_slow(struct heap_shard *s, uintptr_t key, uint64_t h);
  */
 CPROF_INLINE bool heap_maybe_live(const void *p)
 {
-	uint64_t h = cprof_hash64((uintptr_t)p);
+	uint64_t h = heap_ptr_hash((uintptr_t)p);
 	struct heap_shard *s = heap_shard_of(h);
 	if (likely(atomic_load_explicit(&s->live, memory_order_relaxed) == 0))
 		return false;
