@@ -98,10 +98,22 @@ static void check_target(const char *file, bool search)
 			   path);
 }
 
+/*
+ * A vfork child shares its parent's memory and TLS until it execs: its pid
+ * differs from the one cprof knows, and no fork handler ran.  Touching the
+ * registry from there would pause the *parent* thread's timer record, so
+ * a vfork child's exec passes straight through (its parent is suspended
+ * and consumes no CPU: no profiling signal can be pending for the child).
+ */
+static bool vfork_child(void)
+{
+	return getpid() != rt.pid;
+}
+
 #define EXEC_BEGIN(file, search)                     \
 	int saved_ = errno;                          \
 	bool paused_ = false;                        \
-	if (!cprof_tls.guard && rt_running()) {      \
+	if (!cprof_tls.guard && rt_running() && !vfork_child()) { \
 		guard_enter();                       \
 		check_target(file, search);          \
 		threads_pause_self();                \
