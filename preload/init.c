@@ -11,7 +11,8 @@
  * profile at all (setuid programs, CPROF_FOLLOW_EXEC); process facts used
  * in file names; tables; unwinder; thread registry and CPU timers (the
  * scan must precede the writer thread, which must never get a timer);
- * fork handlers; the writer thread and trigger signal; atexit.  Only then
+ * fork handlers; the writer thread and trigger signal; the HTTP server
+ * thread (CPROF_HTTP, http.c); atexit.  Only then
  * does state become RT_RUNNING and sampling start.
  *
  * Fork: prepare takes, in this order, dump_lock, the thread registry, the
@@ -40,7 +41,9 @@
 #include "cpuprof.h"
 #include "dump.h"
 #include "heapprof.h"
+#include "http.h"
 #include "lockprof.h"
+#include "mappings.h"
 #include "log.h"
 #include "real.h"
 #include "runtime.h"
@@ -65,7 +68,9 @@ static void load_config(void)
 	}
 	/* A misspelt variable silently doing nothing is a classic trap. */
 	for (char **e = environ; e && *e; e++) {
-		if (strncmp(*e, "CPROF_", 6) != 0 || strncmp(*e, "CPROF_TEST_", 11) == 0)
+		/* CPROF_LIB is the cprof command's, CPROF_TEST_* the test suite's. */
+		if (strncmp(*e, "CPROF_", 6) != 0 || strncmp(*e, "CPROF_TEST_", 11) == 0 ||
+		    strncmp(*e, "CPROF_LIB=", 10) == 0)
 			continue;
 		const char *eq = strchr(*e, '=');
 		size_t len = eq ? (size_t)(eq - *e) : strlen(*e);
@@ -162,6 +167,7 @@ static void fork_child(void)
 		cpuprof_fork_child();
 		dump_fork_child();
 	}
+	http_fork_child(); /* the server stays in the parent */
 	guard_leave();
 }
 
@@ -248,6 +254,7 @@ __attribute__((constructor(101))) static void cprof_init(void)
 		goto out;
 	}
 	process_facts();
+	mappings_remember_exe();
 	check_preloaded();
 	rt.profiles = rt.cfg.profiles;
 	if (!rt.preloaded)
@@ -270,6 +277,7 @@ __attribute__((constructor(101))) static void cprof_init(void)
 	if (cpuprof_init() != 0)
 		rt.profiles &= ~(unsigned)PROF_CPU;
 	dump_init();
+	http_init();
 	atexit(at_exit);
 out:
 	guard_leave();

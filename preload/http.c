@@ -1,0 +1,1289 @@
+/*
+ * http.c - the live profiling endpoint: what Go programs get from
+ * `import _ "net/http/pprof"`, for any native program (CPROF_HTTP).
+ *
+ * DESIGN
+ * Endpoints, parameters and response shapes follow Go's net/http/pprof:
+ * /debug/pprof/ (HTML index), profile?seconds=N (CPU), heap, allocs,
+ * mutex, block, threadcreate, goroutine (alias threads), each as gzipped
+ * protobuf, as the legacy text with ?debug=1 (encoder/text.c), as a delta
+ * over N seconds with ?seconds=N (the cumulative ones), goroutine?debug=2
+ * (every thread's stack as text), cmdline, and symbol (pprof's remote
+ * symbolization protocol).  Errors are text/plain with Go's messages and
+ * Go's X-Go-Pprof header, so pprof shows them as Go's.  /symbol and the
+ * text forms read the main program's symbols through /proc/self/exe, so
+ * they still name its functions after its file was deleted or replaced.
+ *
+ * Threading.  One cprof thread, "cprof-http", does everything.  It is
+ * created with REAL(pthread_create) while every signal is blocked, keeps
+ * that mask, holds the reentrancy guard for its whole life and marks itself
+ * internal (threads_mark_internal): nothing it runs is profiled, no CPU
+ * timer is armed for it, the threads profile does not list it, and the
+ * mallocs of libmicrohttpd (and of the libraries it pulls in, gnutls & co.)
+ * pass straight through the hooks.  It loads libmicrohttpd with dlopen
+ * (only when CPROF_HTTP is set; RTLD_LOCAL, every MHD_* function through
+ * dlsym), binds the listening socket itself (SOCK_CLOEXEC) and drives
+ * libmicrohttpd in external polling mode: MHD_USE_EPOLL without an
+ * internal polling thread, so libmicrohttpd never creates a thread of its
+ * own - there is no MHD thread that could lack the guard or the signal
+ * mask.  The loop polls MHD's epoll descriptor with MHD's timeout and
+ * calls MHD_run().
+ *
+ * Long requests.  ?seconds=N never blocks the loop.  The request records
+ * its starting point (profile_snapshot() of the cumulative table, or for
+ * /profile the start of a CPUWIN_HTTP window), suspends its connection
+ * (MHD_suspend_connection) and joins the pending list with a deadline; the
+ * poll timeout never exceeds the earliest deadline.  When it passes, the
+ * loop resumes the connection, libmicrohttpd calls the handler again, and
+ * the handler encodes the delta (dump_ctx.base = the snapshot, or
+ * cpu_consumer = CPUWIN_HTTP with reset).  Other requests are answered
+ * meanwhile.  One CPU window at a time: a second /profile gets Go's 500.
+ *
+ * dump_lock.  Every read of the profile tables holds dump_lock exactly as
+ * dump_all() does (drain, mappings, symbolizer, encode).  It is never held
+ * during the N seconds, nor across a call into libmicrohttpd, nor across
+ * any wait for the program other than threadstacks' bounded one; so the
+ * exit dump, the writer and fork wait at most for one encoding.
+ *
+ * Memory.  Request state: one zeroed mmap'd block per request
+ * (pages_alloc), with a region for its snapshot and body, freed when
+ * libmicrohttpd reports the request complete.  Each profile is encoded into
+ * a region the response owns and frees in its free callback
+ * (MHD_create_response_from_buffer_with_free_callback_cls); short messages
+ * are copied by libmicrohttpd (its malloc, passed through).  All of this
+ * runs on the one thread, so regions need no locking.
+ *
+ * Security.  Loopback only, unless CPROF_HTTP_TOKEN is set; with a token
+ * every request, loopback or not, must carry it as the HTTP basic-auth
+ * password (any user name; `go tool pprof http://user:TOKEN@host:port/...`
+ * sends it), compared in constant time; otherwise 401 with
+ * WWW-Authenticate.  Limits: 64 connections, 16 per client address, 10 s
+ * idle timeout, 32 KiB of memory per connection (a longer request line or
+ * header block gets libmicrohttpd's 414/431 and a close), POST only on
+ * /symbol with a body of at most 64 KiB (413), methods other than GET,
+ * HEAD and that POST get 405.  A slow client only holds its own connection.
+ *
+ * Fork.  The thread does not exist in a child and libmicrohttpd is never
+ * called there.  http_fork_child() closes the child's copies of the
+ * listening and connection sockets, each checked by inode first (a
+ * descriptor is recorded as (fd, inode) with the inode written before the
+ * fd, so a torn record or a number the program reused never matches), so
+ * a long-lived child never keeps the port or a client's connection open;
+ * it also stops a CPU window the parent's /profile had opened.
+ *
+ * Exit.  The thread dies with the process.  Once the exit dump has run
+ * (state RT_STOPPED) it stops calling into libmicrohttpd and parks, so the
+ * libraries' destructors, which run after cprof's atexit handler, find it
+ * outside libmicrohttpd (unless it was inside one MHD_run() call at that
+ * very moment).  A request being encoded when exit() begins holds
+ * dump_lock for that encoding only; the exit dump then proceeds.
+ */
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "http.h"
+#include "arena.h"
+#include "builder.h"
+#include "config.h"
+#include "cpuprof.h"
+#include "cpuwin.h"
+#include "dump.h"
+#include "heapprof.h"
+#include "lockprof.h"
+#include "log.h"
+#include "mappings.h"
+#include "profiles.h"
+#include "real.h"
+#include "runtime.h"
+#include "symbols.h"
+#include "text.h"
+#include "threads.h"
+#include "tstate.h"
+
+#define MAX_CONNECTIONS 64u
+#define MAX_PER_IP 16u
+#define IDLE_TIMEOUT_S 10u
+#define CONN_MEMORY ((size_t)32 * 1024)
+#define MAX_BODY ((size_t)64 * 1024)
+#define MAX_DISCARD ((size_t)1 << 20)   /* past this, an oversized upload is cut off */
+#define MAX_SECONDS (24L * 3600)
+#define DEFAULT_CPU_SECONDS 30
+#define POLL_MAX_MS 250
+#define CMDLINE_MAX ((size_t)1 << 20)
+
+/* ---- libmicrohttpd, loaded at run time -------------------------------------- */
+
+static struct {
+	__typeof__(MHD_start_daemon) *start_daemon;
+	__typeof__(MHD_get_daemon_info) *get_daemon_info;
+	__typeof__(MHD_get_timeout) *get_timeout;
+	__typeof__(MHD_run) *run;
+	__typeof__(MHD_lookup_connection_value) *lookup;
+	__typeof__(MHD_get_connection_info) *conn_info;
+	__typeof__(MHD_create_response_from_buffer) *resp_copy;
+	__typeof__(MHD_create_response_from_buffer_with_free_callback_cls) *resp_owned;
+	__typeof__(MHD_add_response_header) *add_header;
+	__typeof__(MHD_queue_response) *queue;
+	__typeof__(MHD_destroy_response) *destroy;
+	__typeof__(MHD_suspend_connection) *suspend;
+	__typeof__(MHD_resume_connection) *resume;
+} mhd;
+
+#define SYM(field, name) {name, offsetof(__typeof__(mhd), field)}
+static const struct {
+	const char *name;
+	size_t off;
+} mhd_syms[] = {
+	SYM(start_daemon, "MHD_start_daemon"),
+	SYM(get_daemon_info, "MHD_get_daemon_info"),
+	SYM(get_timeout, "MHD_get_timeout"),
+	SYM(run, "MHD_run"),
+	SYM(lookup, "MHD_lookup_connection_value"),
+	SYM(conn_info, "MHD_get_connection_info"),
+	SYM(resp_copy, "MHD_create_response_from_buffer"),
+	SYM(resp_owned, "MHD_create_response_from_buffer_with_free_callback_cls"),
+	SYM(add_header, "MHD_add_response_header"),
+	SYM(queue, "MHD_queue_response"),
+	SYM(destroy, "MHD_destroy_response"),
+	SYM(suspend, "MHD_suspend_connection"),
+	SYM(resume, "MHD_resume_connection"),
+};
+
+static int load_mhd(void)
+{
+	static const char soname[] = "libmicrohttpd.so.12";
+	void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		const char *why = dlerror();
+		cprof_warn("cannot load %s (%s); no HTTP server (install libmicrohttpd12)", soname,
+			   why ? why : "not found");
+		return -1;
+	}
+	for (size_t i = 0; i < CPROF_ARRAY_LEN(mhd_syms); i++) {
+		void *p = dlsym(h, mhd_syms[i].name);
+		if (!p) {
+			cprof_warn("%s has no %s (version 0.9.73 or later is needed); no HTTP server",
+				   soname, mhd_syms[i].name);
+			return -1;
+		}
+		memcpy((char *)&mhd + mhd_syms[i].off, &p, sizeof(p));
+	}
+	return 0;
+}
+
+/* ---- server state (the HTTP thread's, except where noted) ---------------------- */
+
+static struct MHD_Daemon *daemon_;
+static int epoll_fd = -1;
+static char token[256];
+
+struct req;
+static struct req *pending;      /* suspended, waiting for their deadline */
+static bool cpu_busy;            /* a /profile window is open */
+static atomic_bool cpu_started;  /* ... and it turned the CPU timers on */
+
+/* Sockets the fork child must close: (fd + 1, inode), inode written
+ * first; fd1 == 0 marks a free slot.  Slot 0 is the listening socket. */
+#define TRACK_SLOTS (MAX_CONNECTIONS + 16)
+static struct {
+	atomic_int fd1;
+	atomic_ulong ino;
+} tracked[TRACK_SLOTS];
+
+static void track(int fd, bool listener)
+{
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) != 0)
+		return;
+	for (size_t i = listener ? 0 : 1; i < (listener ? 1 : TRACK_SLOTS); i++) {
+		if (atomic_load(&tracked[i].fd1) != 0)
+			continue;
+		atomic_store(&tracked[i].ino, (unsigned long)st.st_ino);
+		atomic_store(&tracked[i].fd1, fd + 1);
+		return;
+	}
+}
+
+static void untrack(int fd)
+{
+	for (size_t i = 0; i < TRACK_SLOTS; i++)
+		if (atomic_load(&tracked[i].fd1) == fd + 1)
+			atomic_store(&tracked[i].fd1, 0);
+}
+
+/* ---- requests ---------------------------------------------------------------------- */
+
+enum route { R_INDEX, R_CMDLINE, R_PROFILE, R_SYMBOL, R_KIND };
+enum { Q_NEW, Q_WAITING, Q_DUE };
+
+struct req {
+	struct req *next;                  /* pending list */
+	struct MHD_Connection *conn;
+	struct region r;                   /* snapshot, body */
+	enum route route;
+	const struct profile_kind *kind;   /* R_KIND */
+	char name[16];                     /* endpoint name: heap, allocs, goroutine... */
+	bool allocs;
+	bool post;
+	int state;
+	bool in_pending;
+	bool owns_cpu;                     /* holds the CPU window */
+	int64_t due_ns, start_mono;
+	struct prof_snapshot *snap;
+	char *body;
+	size_t body_len, discarded;
+	bool body_too_large;
+};
+
+static void unlink_pending(struct req *q)
+{
+	if (!q->in_pending)
+		return;
+	for (struct req **pp = &pending; *pp; pp = &(*pp)->next) {
+		if (*pp == q) {
+			*pp = q->next;
+			break;
+		}
+	}
+	q->next = NULL;
+	q->in_pending = false;
+}
+
+static void end_cpu(struct req *q)
+{
+	if (!q->owns_cpu)
+		return;
+	q->owns_cpu = false;
+	cpu_busy = false;
+	if (atomic_exchange(&cpu_started, false))
+		cpuprof_stop_window();
+}
+
+static void req_free(struct req *q)
+{
+	unlink_pending(q);
+	end_cpu(q);
+	region_reset(&q->r);
+	pages_free(q, sizeof(*q));
+}
+
+/* ---- responses ------------------------------------------------------------------- */
+
+static void free_owned(void *cls)
+{
+	struct region r = *(struct region *)cls;
+	region_reset(&r);
+}
+
+struct hdr {
+	const char *key, *value;
+};
+
+static enum MHD_Result send_resp(struct MHD_Connection *c, unsigned status, struct MHD_Response *resp,
+				 const char *ctype, const struct hdr *extra, size_t nextra)
+{
+	if (!resp)
+		return MHD_NO;
+	mhd.add_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	mhd.add_header(resp, "X-Content-Type-Options", "nosniff");
+	for (size_t i = 0; i < nextra; i++)
+		mhd.add_header(resp, extra[i].key, extra[i].value);
+	enum MHD_Result r = mhd.queue(c, status, resp);
+	mhd.destroy(resp);
+	return r;
+}
+
+/* A body in region r, which the response takes over (r is emptied). */
+static enum MHD_Result reply_owned(struct MHD_Connection *c, unsigned status, const char *ctype,
+				   void *buf, size_t len, struct region *r,
+				   const struct hdr *extra, size_t nextra)
+{
+	struct region *hold = region_alloc(r, sizeof(*hold));
+	if (!hold) {
+		region_reset(r);
+		return MHD_NO;
+	}
+	*hold = *r;
+	memset(r, 0, sizeof(*r));
+	struct MHD_Response *resp = mhd.resp_owned(len, buf, free_owned, hold);
+	if (!resp) {
+		free_owned(hold);
+		return MHD_NO;
+	}
+	return send_resp(c, status, resp, ctype, extra, nextra);
+}
+
+/* A short body libmicrohttpd copies. */
+static enum MHD_Result reply_copy(struct MHD_Connection *c, unsigned status, const char *ctype,
+				  const char *body, const struct hdr *extra, size_t nextra)
+{
+	struct MHD_Response *resp = mhd.resp_copy(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+	return send_resp(c, status, resp, ctype, extra, nextra);
+}
+
+/* Go's serveError: text/plain, X-Go-Pprof: 1, the message and a newline. */
+static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *msg)
+{
+	char body[512];
+	static const struct hdr go = {"X-Go-Pprof", "1"};
+	cprof_fmt(body, sizeof(body), "%s\n", msg);
+	return reply_copy(c, status, "text/plain; charset=utf-8", body, &go, 1);
+}
+
+/* ---- parameters -------------------------------------------------------------------- */
+
+static const char *arg(struct MHD_Connection *c, const char *key)
+{
+	const char *v = mhd.lookup(c, MHD_GET_ARGUMENT_KIND, key);
+	return v && *v ? v : NULL;
+}
+
+/* Go's strconv.Atoi, with 0 for anything invalid (as net/http/pprof
+ * treats debug and gc). */
+static long atoi_or_zero(const char *s)
+{
+	long v = 0;
+	bool neg = false;
+	if (!s)
+		return 0;
+	if (*s == '+' || *s == '-')
+		neg = *s++ == '-';
+	if (!*s)
+		return 0;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > 100000000)
+			return 0;
+		v = v * 10 + (*s - '0');
+	}
+	return neg ? -v : v;
+}
+
+/* A positive whole number of seconds, at most MAX_SECONDS; -1 otherwise. */
+static long parse_seconds(const char *s)
+{
+	long v = 0;
+	if (*s == '+')
+		s++;
+	if (!*s)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		v = v * 10 + (*s - '0');
+		if (v > MAX_SECONDS)
+			return -1;
+	}
+	return v > 0 ? v : -1;
+}
+
+/* ---- authentication ---------------------------------------------------------------- */
+
+static int b64(char ch)
+{
+	if (ch >= 'A' && ch <= 'Z')
+		return ch - 'A';
+	if (ch >= 'a' && ch <= 'z')
+		return ch - 'a' + 26;
+	if (ch >= '0' && ch <= '9')
+		return ch - '0' + 52;
+	if (ch == '+')
+		return 62;
+	if (ch == '/')
+		return 63;
+	return -1;
+}
+
+/* Basic auth whose password is the token (any user name). */
+static bool authorized(struct MHD_Connection *c)
+{
+	unsigned char out[768];
+	size_t n = 0;
+	unsigned acc = 0;
+	int bits = 0;
+	const char *h = mhd.lookup(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+
+	if (!h)
+		return false;
+	while (*h == ' ')
+		h++;
+	if (strncasecmp(h, "Basic ", 6) != 0)
+		return false;
+	for (h += 6; *h == ' '; h++)
+		;
+	for (; *h && *h != '=' && *h != ' '; h++) {
+		int v = b64(*h);
+		if (v < 0)
+			return false;
+		acc = ((acc << 6) | (unsigned)v) & 0xffffff;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (n == sizeof(out))
+				return false;
+			out[n++] = (unsigned char)(acc >> bits);
+		}
+	}
+	const unsigned char *colon = memchr(out, ':', n);
+	if (!colon)
+		return false;
+	const unsigned char *pw = colon + 1;
+	size_t pwlen = n - (size_t)(pw - out), tlen = strlen(token);
+	unsigned diff = pwlen != tlen;
+	for (size_t i = 0; i < tlen; i++)
+		diff |= (unsigned)(unsigned char)token[i] ^ (i < pwlen ? pw[i] : 0u);
+	return diff == 0;
+}
+
+/* ---- encoding (dump_lock held inside) ----------------------------------------------- */
+
+/* Encode kind k into r as dump_all() would; d carries base / cpu window /
+ * allocs.  Returns 0 with *buf, *len in r, or -1. */
+static int encode_proto(struct region *r, const struct profile_kind *k, struct dump_ctx *d,
+			int64_t window_start_mono, void **buf, size_t *len)
+{
+	struct mapping_set ms;
+	int rc = -1;
+
+	cprof_mutex_lock(&dump_lock);
+	d->r = r;
+	d->ms = &ms;
+	d->now_real_ns = cprof_realtime_ns();
+	d->now_mono_ns = cprof_now_ns();
+	if (k->bit == PROF_CPU)
+		cpuprof_drain();
+	if (mappings_collect(&ms, r) != 0)
+		memset(&ms, 0, sizeof(ms));
+	d->sym = symbolizer_new(r);
+	struct pb_builder *b = pb_new(r, &ms, d->sym);
+	if (b && k->encode(d, b) == 0) {
+		if (d->base) /* a delta: Go's time is the end, its duration the window */
+			pb_set_time(b, d->now_real_ns, d->now_mono_ns - window_start_mono);
+		if (!(rt.profiles & k->bit) && k->bit != PROF_CPU && k->bit != PROF_THREADS)
+			pb_add_comment(b, "cprof: this profile is off in this process (CPROF_PROFILES, "
+					  "or libcprof.so not first in LD_PRELOAD)");
+		rc = pb_finish(b, buf, len);
+	}
+	if (d->sym)
+		symbolizer_free(d->sym);
+	cprof_mutex_unlock(&dump_lock);
+	return rc;
+}
+
+static int encode_text(struct region *r, struct req *q, long debug, struct text_out *o)
+{
+	struct mapping_set ms;
+	int rc;
+
+	text_init(o, r);
+	cprof_mutex_lock(&dump_lock);
+	struct dump_ctx d = {.r = r, .ms = &ms, .now_real_ns = cprof_realtime_ns(),
+			     .now_mono_ns = cprof_now_ns(), .allocs = q->allocs};
+	if (mappings_collect(&ms, r) != 0)
+		memset(&ms, 0, sizeof(ms));
+	d.sym = symbolizer_new(r);
+	switch (q->kind->bit) {
+	case PROF_HEAP: rc = text_heap(&d, o); break;
+	case PROF_MUTEX:
+	case PROF_BLOCK: rc = text_lock(&d, q->kind->bit, o); break;
+	case PROF_THREADCREATE: rc = text_threadcreate(&d, o); break;
+	case PROF_THREADS:
+		rc = debug >= 2 ? text_threads_full(&d, o) : text_threads(&d, q->name, o);
+		break;
+	default: rc = -1; break;
+	}
+	if (d.sym)
+		symbolizer_free(d.sym);
+	cprof_mutex_unlock(&dump_lock);
+	return rc;
+}
+
+/* ---- the endpoints ------------------------------------------------------------------ */
+
+static enum MHD_Result serve_proto(struct req *q, const struct profile_kind *k, struct dump_ctx *d,
+				   const char *filename)
+{
+	struct region r = {0};
+	void *buf;
+	size_t len;
+	char disp[96];
+
+	if (encode_proto(&r, k, d, q->start_mono, &buf, &len) != 0) {
+		region_reset(&r);
+		return reply_error(q->conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+				   "cprof: out of memory while encoding the profile");
+	}
+	cprof_fmt(disp, sizeof(disp), "attachment; filename=\"%s\"", filename);
+	struct hdr h = {"Content-Disposition", disp};
+	return reply_owned(q->conn, MHD_HTTP_OK, "application/octet-stream", buf, len, &r, &h, 1);
+}
+
+static enum MHD_Result serve_text(struct req *q, long debug)
+{
+	struct region r = {0};
+	struct text_out o;
+
+	if (encode_text(&r, q, debug, &o) != 0 || o.failed) {
+		region_reset(&r);
+		return reply_error(q->conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+				   "cprof: out of memory while writing the profile");
+	}
+	return reply_owned(q->conn, MHD_HTTP_OK, "text/plain; charset=utf-8", o.buf, o.len, &r, NULL, 0);
+}
+
+/* Suspend q's connection until `seconds` from now (the loop resumes it). */
+static enum MHD_Result wait_for(struct req *q, long seconds)
+{
+	q->due_ns = cprof_now_ns() + (int64_t)seconds * 1000000000;
+	q->state = Q_WAITING;
+	q->next = pending;
+	pending = q;
+	q->in_pending = true;
+	mhd.suspend(q->conn);
+	return MHD_YES;
+}
+
+static enum MHD_Result serve_kind(struct req *q)
+{
+	struct MHD_Connection *c = q->conn;
+	const char *sec = arg(c, "seconds");
+	long debug = atoi_or_zero(arg(c, "debug"));
+	/* ?gc=N is accepted and ignored: there is no collector to run. */
+
+	if (sec) {
+		long n = parse_seconds(sec);
+		if (n <= 0)
+			return reply_error(c, MHD_HTTP_BAD_REQUEST,
+					   "invalid value for \"seconds\" - must be a positive integer");
+		if (q->kind->bit == PROF_THREADS)
+			return reply_error(c, MHD_HTTP_BAD_REQUEST,
+					   "\"seconds\" parameter is not supported for this profile type");
+		if (debug)
+			return reply_error(c, MHD_HTTP_BAD_REQUEST, "seconds and debug params are incompatible");
+		cprof_mutex_lock(&dump_lock);
+		q->snap = profile_snapshot(q->kind->bit, &q->r);
+		cprof_mutex_unlock(&dump_lock);
+		if (!q->snap)
+			return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "failed to collect profile");
+		q->start_mono = cprof_now_ns();
+		return wait_for(q, n);
+	}
+	if (debug)
+		return serve_text(q, debug);
+	struct dump_ctx d = {.allocs = q->allocs};
+	return serve_proto(q, q->kind, &d, q->name);
+}
+
+static enum MHD_Result finish_delta(struct req *q)
+{
+	char filename[32];
+	struct dump_ctx d = {.base = q->snap, .allocs = q->allocs};
+	cprof_fmt(filename, sizeof(filename), "%s-delta", q->name);
+	return serve_proto(q, q->kind, &d, filename);
+}
+
+static enum MHD_Result start_cpu(struct req *q)
+{
+	struct MHD_Connection *c = q->conn;
+	const char *sec = arg(c, "seconds");
+	long n = sec ? parse_seconds(sec) : DEFAULT_CPU_SECONDS;
+
+	if (n <= 0)
+		return reply_error(c, MHD_HTTP_BAD_REQUEST,
+				   "invalid value for \"seconds\" - must be a positive integer");
+	if (cpu_busy)
+		return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+				   "Could not enable CPU profiling: cpu profiling already in use");
+	bool started = false;
+	if (!cpuprof_enabled()) {
+		if (cpuprof_start_window() != 0 || !cpuprof_enabled()) {
+			cpuprof_stop_window();
+			return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+					   "Could not enable CPU profiling: cprof cannot arm CPU timers in this "
+					   "process (no free signal, or out of memory)");
+		}
+		started = true;
+	}
+	cpu_busy = true;
+	q->owns_cpu = true;
+	atomic_store(&cpu_started, started);
+	cprof_mutex_lock(&dump_lock);
+	cpuprof_drain();
+	cpuwin_reset(CPUWIN_HTTP, cprof_now_ns(), cprof_realtime_ns());
+	cprof_mutex_unlock(&dump_lock);
+	q->start_mono = cprof_now_ns();
+	return wait_for(q, n);
+}
+
+static enum MHD_Result finish_cpu(struct req *q)
+{
+	const struct profile_kind *k = profile_kind_by_name("cpu");
+	struct dump_ctx d = {.cpu_consumer = CPUWIN_HTTP, .reset = true};
+	struct region r = {0};
+	void *buf;
+	size_t len;
+
+	int rc = k ? encode_proto(&r, k, &d, q->start_mono, &buf, &len) : -1;
+	end_cpu(q);
+	if (rc != 0) {
+		region_reset(&r);
+		return reply_error(q->conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+				   "cprof: out of memory while encoding the profile");
+	}
+	struct hdr h = {"Content-Disposition", "attachment; filename=\"profile\""};
+	return reply_owned(q->conn, MHD_HTTP_OK, "application/octet-stream", buf, len, &r, &h, 1);
+}
+
+static enum MHD_Result serve_cmdline(struct req *q)
+{
+	struct region r = {0};
+	struct text_out o;
+	char buf[4096];
+	ssize_t n;
+
+	text_init(&o, &r);
+	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	while (fd >= 0 && o.len < CMDLINE_MAX) {
+		n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		text_putn(&o, buf, (size_t)n);
+	}
+	if (fd >= 0)
+		close(fd);
+	/* Go joins os.Args with NUL: no NUL after the last one. */
+	if (o.len && o.buf[o.len - 1] == '\0')
+		o.len--;
+	if (o.failed) {
+		region_reset(&r);
+		return reply_error(q->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "cprof: out of memory");
+	}
+	return reply_owned(q->conn, MHD_HTTP_OK, "text/plain; charset=utf-8", o.buf ? o.buf : "", o.len,
+			   &r, NULL, 0);
+}
+
+/* pprof's remote symbolization: GET -> "num_symbols: 1"; POST
+ * "0xADDR+0xADDR..." -> "0xADDR name" for each address inside a function. */
+static uint64_t parse_addr(const char *s, size_t n, bool *ok)
+{
+	uint64_t v = 0;
+	unsigned base = 10;
+	*ok = false;
+	while (n && (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t'))
+		s++, n--;
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == '\t'))
+		n--;
+	if (n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		s += 2;
+		n -= 2;
+	}
+	if (!n || n > 20)
+		return 0;
+	for (; n; s++, n--) {
+		int d;
+		if (*s >= '0' && *s <= '9')
+			d = *s - '0';
+		else if (base == 16 && *s >= 'a' && *s <= 'f')
+			d = *s - 'a' + 10;
+		else if (base == 16 && *s >= 'A' && *s <= 'F')
+			d = *s - 'A' + 10;
+		else
+			return 0;
+		v = v * base + (unsigned)d;
+	}
+	*ok = true;
+	return v;
+}
+
+static enum MHD_Result serve_symbol(struct req *q)
+{
+	struct region r = {0};
+	struct text_out o;
+	struct mapping_set ms;
+
+	if (q->body_too_large) {
+		char msg[128];
+		cprof_fmt(msg, sizeof(msg), "request body too large (at most %zu bytes)", MAX_BODY);
+		return reply_error(q->conn, MHD_HTTP_CONTENT_TOO_LARGE, msg);
+	}
+	text_init(&o, &r);
+	/* pprof only cares whether the number is 0 (no symbols) or not. */
+	text_puts(&o, "num_symbols: 1\n");
+	if (q->post && q->body_len) {
+		cprof_mutex_lock(&dump_lock);
+		if (mappings_collect(&ms, &r) != 0)
+			memset(&ms, 0, sizeof(ms));
+		struct symbolizer *sym = symbolizer_new(&r);
+		for (size_t pos = 0; pos < q->body_len && sym;) {
+			const char *w = q->body + pos;
+			const char *plus = memchr(w, '+', q->body_len - pos);
+			size_t wl = plus ? (size_t)(plus - w) : q->body_len - pos;
+			pos += wl + 1;
+			bool ok;
+			uint64_t pc = parse_addr(w, wl, &ok);
+			struct mapping *m = ok && pc ? mappings_find(&ms, (uintptr_t)pc) : NULL;
+			const char *name = m ? mappings_symbol(sym, m, (uintptr_t)pc, NULL) : NULL;
+			if (!name)
+				continue;
+			const char *at = strchr(name, '@');
+			text_printf(&o, "0x%llx ", (unsigned long long)pc);
+			text_putn(&o, name, at && at != name ? (size_t)(at - name) : strlen(name));
+			text_puts(&o, "\n");
+		}
+		if (sym)
+			symbolizer_free(sym);
+		cprof_mutex_unlock(&dump_lock);
+	}
+	if (o.failed) {
+		region_reset(&r);
+		return reply_error(q->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "cprof: out of memory");
+	}
+	return reply_owned(q->conn, MHD_HTTP_OK, "text/plain; charset=utf-8", o.buf, o.len, &r, NULL, 0);
+}
+
+struct count_ctx {
+	uint64_t n;
+};
+
+static void count_thread(struct thread_rec *r, void *arg)
+{
+	(void)r;
+	((struct count_ctx *)arg)->n++;
+}
+
+static void count_create(uint32_t id, uint32_t stack, uint64_t count, void *arg)
+{
+	(void)id;
+	(void)stack;
+	((struct count_ctx *)arg)->n += count;
+}
+
+static enum MHD_Result serve_index(struct req *q)
+{
+	struct region r = {0};
+	struct text_out o;
+	struct count_ctx threads = {0}, creates = {0};
+
+	cprof_mutex_lock(&dump_lock);
+	uint64_t heap = heap_bucket_count(), mutex = lockprof_count(0), block = lockprof_count(1);
+	threads_foreach(count_thread, &threads);
+	threads_foreach_create(count_create, &creates);
+	cprof_mutex_unlock(&dump_lock);
+
+	/* Go's index page, entries sorted by name. */
+	const struct {
+		const char *name;
+		uint64_t count;
+		const char *desc;
+	} entries[] = {
+		{"allocs", heap, "A sampling of all past memory allocations"},
+		{"block", block, "Stack traces that led to blocking on synchronization primitives"},
+		{"cmdline", 0, "The command line invocation of the current program"},
+		{"goroutine", threads.n, "Stack traces of all current threads (also served as threads). "
+					 "Use debug=2 as a query parameter to export every thread's full stack as text."},
+		{"heap", heap, "A sampling of memory allocations of live objects. The gc GET parameter "
+			       "is accepted and ignored."},
+		{"mutex", mutex, "Stack traces of holders of contended mutexes"},
+		{"profile", 0, "CPU profile. You can specify the duration in the seconds GET parameter. "
+			       "After you get the profile file, use the go tool pprof command to investigate the profile."},
+		{"threadcreate", creates.n, "Stack traces that led to the creation of new OS threads"},
+	};
+	text_init(&o, &r);
+	text_puts(&o, "<html>\n<head>\n<title>/debug/pprof/</title>\n<style>\n.profile-name{\n"
+		      "\tdisplay:inline-block;\n\twidth:6rem;\n}\n</style>\n</head>\n<body>\n"
+		      "/debug/pprof/\n<br>\n<p>Set debug=1 as a query parameter to export in legacy text format</p>\n"
+		      "<br>\nTypes of profiles available:\n<table>\n<thead><td>Count</td><td>Profile</td></thead>\n");
+	for (size_t i = 0; i < CPROF_ARRAY_LEN(entries); i++) {
+		text_printf(&o, "<tr><td>%llu</td><td><a href='%s?debug=1'>", (unsigned long long)entries[i].count,
+			    entries[i].name);
+		text_put_html(&o, entries[i].name);
+		text_puts(&o, "</a></td></tr>\n");
+	}
+	text_puts(&o, "</table>\n<a href=\"goroutine?debug=2\">full thread stack dump</a>\n<br>\n<p>\n"
+		      "Profile Descriptions:\n<ul>\n");
+	for (size_t i = 0; i < CPROF_ARRAY_LEN(entries); i++) {
+		text_puts(&o, "<li><div class=profile-name>");
+		text_put_html(&o, entries[i].name);
+		text_puts(&o, ": </div> ");
+		text_put_html(&o, entries[i].desc);
+		text_puts(&o, "</li>\n");
+	}
+	text_printf(&o, "</ul>\n</p>\n<p>Served by cprof in process %ld.</p>\n</body>\n</html>", (long)rt.pid);
+	if (o.failed) {
+		region_reset(&r);
+		return reply_error(q->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "cprof: out of memory");
+	}
+	return reply_owned(q->conn, MHD_HTTP_OK, "text/html; charset=utf-8", o.buf, o.len, &r, NULL, 0);
+}
+
+/* ---- libmicrohttpd callbacks ---------------------------------------------------------- */
+
+/* The first call for a request (headers received): authenticate, route,
+ * check the method and the announced body size.  Errors are answered at
+ * once (libmicrohttpd then discards any body and closes). */
+static enum MHD_Result first_call(struct MHD_Connection *c, const char *url, const char *method,
+				  void **con_cls)
+{
+	static const char prefix[] = "/debug/pprof/";
+	static const struct hdr www = {"WWW-Authenticate", "Basic realm=\"cprof\", charset=\"UTF-8\""};
+
+	if (!rt_running())
+		return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "cprof: profiling has stopped in this process");
+	if (token[0] && !authorized(c))
+		return reply_copy(c, MHD_HTTP_UNAUTHORIZED, "text/plain; charset=utf-8",
+				  "401 unauthorized: this endpoint needs CPROF_HTTP_TOKEN as the basic-auth password\n",
+				  &www, 1);
+	if (strcmp(url, "/debug/pprof") == 0) {
+		static const struct hdr loc = {"Location", "/debug/pprof/"};
+		return reply_copy(c, MHD_HTTP_MOVED_PERMANENTLY, "text/html; charset=utf-8",
+				  "<a href=\"/debug/pprof/\">Moved Permanently</a>.\n", &loc, 1);
+	}
+	if (strncmp(url, prefix, sizeof(prefix) - 1) != 0)
+		return reply_copy(c, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8", "404 page not found\n", NULL, 0);
+
+	const char *name = url + sizeof(prefix) - 1;
+	enum route route = R_KIND;
+	const struct profile_kind *kind = NULL;
+	bool allocs = false;
+	if (!*name) {
+		route = R_INDEX;
+	} else if (strcmp(name, "cmdline") == 0) {
+		route = R_CMDLINE;
+	} else if (strcmp(name, "profile") == 0) {
+		route = R_PROFILE;
+	} else if (strcmp(name, "symbol") == 0) {
+		route = R_SYMBOL;
+	} else if (strcmp(name, "goroutine") == 0 || strcmp(name, "threads") == 0) {
+		kind = profile_kind_by_name("threads");
+	} else if (strcmp(name, "allocs") == 0) {
+		kind = profile_kind_by_name("heap");
+		allocs = true;
+	} else if (strcmp(name, "heap") == 0 || strcmp(name, "mutex") == 0 || strcmp(name, "block") == 0 ||
+		   strcmp(name, "threadcreate") == 0) {
+		kind = profile_kind_by_name(name);
+	}
+	if (route == R_KIND && !kind)
+		return reply_error(c, MHD_HTTP_NOT_FOUND, "Unknown profile");
+
+	bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+	if (!(strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0 ||
+	      (post && route == R_SYMBOL))) {
+		static const struct hdr allow = {"Allow", "GET, HEAD"};
+		static const struct hdr allow_post = {"Allow", "GET, HEAD, POST"};
+		return reply_copy(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8",
+				  "405 method not allowed\n", route == R_SYMBOL ? &allow_post : &allow, 1);
+	}
+	if (post) {
+		const char *cl = mhd.lookup(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		bool ok;
+		uint64_t n = cl ? parse_addr(cl, strlen(cl), &ok) : 0;
+		if (cl && (!ok || n > MAX_BODY)) {
+			char msg[128];
+			cprof_fmt(msg, sizeof(msg), "request body too large (at most %zu bytes)", MAX_BODY);
+			return reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, msg);
+		}
+	}
+
+	struct req *q = pages_alloc(sizeof(*q));
+	if (!q)
+		return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "cprof: out of memory");
+	q->conn = c;
+	q->route = route;
+	q->kind = kind;
+	q->allocs = allocs;
+	q->post = post;
+	cprof_fmt(q->name, sizeof(q->name), "%s", name);
+	*con_cls = q;
+	return MHD_YES;
+}
+
+static void take_body(struct req *q, const char *data, size_t n)
+{
+	if (!q->post || q->body_too_large || q->body_len + n > MAX_BODY) {
+		q->body_too_large = q->post;
+		q->discarded += n;
+		return;
+	}
+	if (!q->body) {
+		q->body = region_alloc(&q->r, MAX_BODY);
+		if (!q->body) {
+			q->body_too_large = true;
+			return;
+		}
+	}
+	memcpy(q->body + q->body_len, data, n);
+	q->body_len += n;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+				  const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+	struct req *q = *con_cls;
+	(void)cls;
+	(void)version;
+
+	if (!q)
+		return first_call(c, url, method, con_cls);
+	if (*upload_size) {
+		take_body(q, upload, *upload_size);
+		*upload_size = 0;
+		return q->discarded > MAX_DISCARD ? MHD_NO : MHD_YES;
+	}
+	if (q->state == Q_DUE)
+		return q->route == R_PROFILE ? finish_cpu(q) : finish_delta(q);
+	if (q->state == Q_WAITING)
+		return MHD_YES; /* not due yet (a spurious call) */
+	if (!rt_running())
+		return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "cprof: profiling has stopped in this process");
+	switch (q->route) {
+	case R_INDEX: return serve_index(q);
+	case R_CMDLINE: return serve_cmdline(q);
+	case R_SYMBOL: return serve_symbol(q);
+	case R_PROFILE: return start_cpu(q);
+	case R_KIND: return serve_kind(q);
+	}
+	return MHD_NO;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (*con_cls) {
+		req_free(*con_cls);
+		*con_cls = NULL;
+	}
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	(void)cls;
+	(void)socket_context;
+	const union MHD_ConnectionInfo *ci = mhd.conn_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!ci)
+		return;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+		track(ci->connect_fd, false);
+	else
+		untrack(ci->connect_fd);
+}
+
+/* ---- the listening socket ------------------------------------------------------------- */
+
+static bool is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+		return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+		if (IN6_IS_ADDR_LOOPBACK(&a->sin6_addr))
+			return true;
+		return IN6_IS_ADDR_V4MAPPED(&a->sin6_addr) && a->sin6_addr.s6_addr[12] == 127;
+	}
+	return false;
+}
+
+/* host:port (host: IPv4, [IPv6], a name, or empty for every interface,
+ * as Go's ":6060") into ss.  The syntax was checked by config.c. */
+static int resolve_addr(const char *spec, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[256];
+	const char *colon = strrchr(spec, ':');
+	size_t hlen = colon ? (size_t)(colon - spec) : 0;
+	unsigned long port = 0;
+
+	if (!colon || hlen >= sizeof(host))
+		return -1;
+	for (const char *p = colon + 1; *p >= '0' && *p <= '9'; p++)
+		port = port * 10 + (unsigned long)(*p - '0');
+	if (port > 65535)
+		return -1;
+	memcpy(host, spec, hlen);
+	host[hlen] = '\0';
+	memset(ss, 0, sizeof(*ss));
+	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+	if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
+		host[hlen - 1] = '\0';
+		if (inet_pton(AF_INET6, host + 1, &v6->sin6_addr) != 1)
+			return -1;
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*v6);
+		return 0;
+	}
+	v4->sin_family = AF_INET;
+	v4->sin_port = htons((uint16_t)port);
+	*len = sizeof(*v4);
+	if (!host[0]) {
+		v4->sin_addr.s_addr = htonl(INADDR_ANY);
+		return 0;
+	}
+	if (strcmp(host, "localhost") == 0) {
+		v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		return 0;
+	}
+	if (inet_pton(AF_INET, host, &v4->sin_addr) == 1)
+		return 0;
+	if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*v6);
+		return 0;
+	}
+	/* A host name (getaddrinfo allocates: passed through, guard held). */
+	struct addrinfo hints, *res = NULL;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
+		return -1;
+	int rc = -1;
+	if (res->ai_addrlen <= sizeof(*ss)) {
+		memcpy(ss, res->ai_addr, res->ai_addrlen);
+		*len = res->ai_addrlen;
+		if (ss->ss_family == AF_INET)
+			v4->sin_port = htons((uint16_t)port);
+		else
+			v6->sin6_port = htons((uint16_t)port);
+		rc = 0;
+	}
+	freeaddrinfo(res);
+	return rc;
+}
+
+static void format_addr(const struct sockaddr_storage *ss, char *out, size_t outlen)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+		inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+		cprof_fmt(out, outlen, "[%s]:%u", ip, (unsigned)ntohs(a->sin6_port));
+	} else {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+		cprof_fmt(out, outlen, "%s:%u", ip, (unsigned)ntohs(a->sin_port));
+	}
+}
+
+static int open_listener(struct sockaddr_storage *ss, socklen_t len)
+{
+	int one = 1;
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	socklen_t sl = sizeof(*ss);
+	if (bind(fd, (struct sockaddr *)ss, len) != 0 || listen(fd, (int)MAX_CONNECTIONS) != 0 ||
+	    getsockname(fd, (struct sockaddr *)ss, &sl) != 0) {
+		int err = errno;
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
+/* ---- the thread ----------------------------------------------------------------------- */
+
+static int start(void)
+{
+	const char *spec = rt.cfg.http;
+	struct sockaddr_storage ss;
+	socklen_t len = 0;
+	char where[128];
+
+	cprof_fmt(token, sizeof(token), "%s", rt.cfg.http_token);
+	if (resolve_addr(spec, &ss, &len) != 0) {
+		cprof_warn("CPROF_HTTP=%s: cannot resolve the address; no HTTP server", spec);
+		return -1;
+	}
+	if (!is_loopback(&ss) && !token[0]) {
+		cprof_warn("CPROF_HTTP=%s is not a loopback address: refusing to serve profiles there without "
+			   "CPROF_HTTP_TOKEN; no HTTP server (bind 127.0.0.1, or set a token)", spec);
+		return -1;
+	}
+	if (load_mhd() != 0)
+		return -1;
+	int fd = open_listener(&ss, len);
+	if (fd < 0) {
+		const char *why = strerrordesc_np(errno);
+		cprof_warn("CPROF_HTTP=%s: cannot listen (%s); no HTTP server", spec, why ? why : "error");
+		return -1;
+	}
+	track(fd, true);
+	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	uint16_t port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+						       : ((struct sockaddr_in *)&ss)->sin_port);
+	daemon_ = mhd.start_daemon(flags, port, NULL, NULL, on_request, NULL,
+				   MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+				   MHD_OPTION_CONNECTION_LIMIT, MAX_CONNECTIONS,
+				   MHD_OPTION_PER_IP_CONNECTION_LIMIT, MAX_PER_IP,
+				   MHD_OPTION_CONNECTION_TIMEOUT, IDLE_TIMEOUT_S,
+				   MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY,
+				   MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+				   MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
+				   MHD_OPTION_END);
+	const union MHD_DaemonInfo *di = daemon_ ? mhd.get_daemon_info(daemon_, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
+	if (!daemon_ || !di) {
+		untrack(fd);
+		close(fd);
+		cprof_warn("CPROF_HTTP=%s: libmicrohttpd would not start; no HTTP server", spec);
+		return -1;
+	}
+	epoll_fd = di->epoll_fd;
+	format_addr(&ss, where, sizeof(where));
+	cprof_info("serving /debug/pprof on http://%s%s", where, token[0] ? " (basic-auth token required)" : "");
+	return 0;
+}
+
+static void wake_due(void)
+{
+	int64_t now = cprof_now_ns();
+	struct req **pp = &pending;
+	while (*pp) {
+		struct req *q = *pp;
+		if (q->due_ns > now) {
+			pp = &q->next;
+			continue;
+		}
+		*pp = q->next;
+		q->next = NULL;
+		q->in_pending = false;
+		q->state = Q_DUE;
+		mhd.resume(q->conn);
+	}
+}
+
+static CPROF_COLD void park(void)
+{
+	/* The exit dump has run: leave libmicrohttpd alone until the process
+	 * is gone (its destructors may run now). */
+	for (;;) {
+		struct timespec ts = {3600, 0};
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void loop(void)
+{
+	for (;;) {
+		if (atomic_load(&rt.state) == RT_STOPPED)
+			park();
+		long timeout = POLL_MAX_MS;
+		MHD_UNSIGNED_LONG_LONG to;
+		if (mhd.get_timeout(daemon_, &to) == MHD_YES && to < (MHD_UNSIGNED_LONG_LONG)timeout)
+			timeout = (long)to;
+		int64_t now = cprof_now_ns();
+		for (struct req *q = pending; q; q = q->next) {
+			int64_t left = (q->due_ns - now + 999999) / 1000000;
+			if (left < timeout)
+				timeout = left < 0 ? 0 : (long)left;
+		}
+		struct pollfd p = {.fd = epoll_fd, .events = POLLIN};
+		poll(&p, 1, (int)timeout);
+		if (atomic_load(&rt.state) == RT_STOPPED)
+			park();
+		wake_due();
+		mhd.run(daemon_);
+	}
+}
+
+static void *server(void *arg)
+{
+	(void)arg;
+	cprof_tls.guard = 1; /* for the thread's whole life */
+	threads_mark_internal();
+	REAL(pthread_setname_np)(pthread_self(), "cprof-http");
+	if (start() == 0)
+		loop();
+	/* Not serving: leave the registry as if this thread never was. */
+	threads_unregister_self();
+	return NULL;
+}
+
+int http_init(void)
+{
+	pthread_t th;
+	pthread_attr_t attr;
+	sigset_t all, old;
+
+	if (!rt.cfg.http[0])
+		return 0;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 1024 * 1024);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int r = REAL(pthread_create)(&th, &attr, server, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (r != 0) {
+		cprof_warn("cannot start the HTTP server thread (%s); no /debug/pprof",
+			   strerrordesc_np(r) ? strerrordesc_np(r) : "error");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- fork ---------------------------------------------------------------------------- */
+
+static bool is_eventpoll(int fd)
+{
+	char path[64], link[64];
+	cprof_fmt(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return false;
+	link[n] = '\0';
+	return strcmp(link, "anon_inode:[eventpoll]") == 0;
+}
+
+void http_fork_child(void)
+{
+	/* Whether or not the server had finished starting: the listener is
+	 * recorded as soon as it exists. */
+	for (size_t i = 0; i < TRACK_SLOTS; i++) {
+		int fd1 = atomic_load(&tracked[i].fd1);
+		if (!fd1)
+			continue;
+		unsigned long ino = atomic_load(&tracked[i].ino);
+		struct stat st;
+		if (fstat(fd1 - 1, &st) == 0 && S_ISSOCK(st.st_mode) && (unsigned long)st.st_ino == ino)
+			close(fd1 - 1);
+		atomic_store(&tracked[i].fd1, 0);
+	}
+	/* The epoll instance lives on in the parent; the child's reference
+	 * only costs a descriptor.  Its number never changes while serving. */
+	if (epoll_fd >= 0 && is_eventpoll(epoll_fd))
+		close(epoll_fd);
+	epoll_fd = -1;
+	pending = NULL;
+	cpu_busy = false;
+	if (atomic_exchange(&cpu_started, false) && rt_running())
+		cpuprof_stop_window();
+}

@@ -1,0 +1,638 @@
+"""The live /debug/pprof endpoint (CPROF_HTTP): go tool pprof against a
+running program, deltas and -base, the legacy text forms, remote
+symbolization, the threads dump, refusals, hostile clients, fork and exit.
+
+Every program here is started with CPROF_HTTP=127.0.0.1:0 (port 0: the
+kernel picks a free one) and the test learns the port from the
+"cprof: serving /debug/pprof on http://HOST:PORT" line on its stderr.
+"""
+
+import base64
+import gzip
+import os
+import re
+import shutil
+import signal
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pprofdec
+from harness import *
+
+SERVING_RE = re.compile(r"cprof: serving /debug/pprof on http://(\S+):(\d+)")
+DEMO = "http_server_demo"
+
+
+# ---------------------------------------------------------------- helpers
+
+def serve(name=DEMO, args=(), env=None, path=None, ready="ready"):
+    """Start a test program with the HTTP endpoint on a free loopback port;
+    wait for its serving line (and for `ready` on stdout).  Returns (proc,
+    base URL "http://127.0.0.1:PORT")."""
+    e = {"CPROF_HTTP": "127.0.0.1:0"}
+    e.update(env or {})
+    p = start([path or prog(name)] + [str(a) for a in args], env=e)
+
+    def up():
+        if p.poll() is not None:
+            raise AssertionError("program exited before serving:\n" + p.describe())
+        m = SERVING_RE.search(p.err())
+        return m if m and (not ready or ready in p.out()) else None
+    m = wait_for(up, 15, "the cprof: serving line")
+    return p, "http://127.0.0.1:%s" % m.group(2)
+
+
+class Resp:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+
+    @property
+    def text(self):
+        return self.body.decode("utf-8", "replace")
+
+    def __repr__(self):
+        return "Resp(%d, %r, %r)" % (self.status, dict(self.headers), self.body[:300])
+
+
+def fetch(url, method="GET", data=None, headers=None, timeout=30):
+    """One HTTP request; returns Resp(status, headers, body) for any status."""
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return Resp(r.status, r.headers, r.read())
+    except urllib.error.HTTPError as e:
+        return Resp(e.code, e.headers, e.read())
+
+
+def get_profile(url, name=None, timeout=30):
+    """GET a profile, check the response shape Go gives it, and return it
+    decoded and validated (pprofdec)."""
+    r = fetch(url, timeout=timeout)
+    assert r.status == 200, r
+    assert r.headers["Content-Type"] == "application/octet-stream", r.headers
+    if name:
+        assert r.headers["Content-Disposition"] == 'attachment; filename="%s"' % name, r.headers
+    assert r.body[:2] == b"\x1f\x8b", "not gzipped: %r" % r.body[:20]
+    p = pprofdec.decode_bytes(r.body, url)
+    pprofdec.validate(p)
+    return p
+
+
+def save(url, path, timeout=30):
+    r = fetch(url, timeout=timeout)
+    assert r.status == 200, r
+    with open(path, "wb") as f:
+        f.write(r.body)
+    return path
+
+
+def ticks(p):
+    """The demo's progress counter (its own work, printed every 100 ms)."""
+    t = re.findall(r"tick (\d+)", p.out())
+    return int(t[-1]) if t else 0
+
+
+def finish(p):
+    """SIGTERM the demo; it must exit 0 after doing its work."""
+    rc = p.stop(signal.SIGTERM)
+    assert rc == 0 and "done" in p.out(), p.describe()
+
+
+def raw_exchange(port, data, timeout=10, shutdown=True):
+    """Send raw bytes, return everything the server answers until it closes
+    (or the timeout; b"" when the connection was reset)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    out = b""
+    try:
+        s.sendall(data)
+        if shutdown:
+            s.shutdown(socket.SHUT_WR)
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    except OSError:  # reset, or closed before we finished sending
+        pass
+    finally:
+        s.close()
+    return out
+
+
+def port_of(url):
+    return int(url.rsplit(":", 1)[1])
+
+
+# ---------------------------------------------------------------- profiles
+
+@timeout(60)
+def test_profiles_over_http_are_valid():
+    """heap, allocs, mutex, block, threadcreate as Go serves them: gzipped
+    protobuf, application/octet-stream, Content-Disposition attachment;
+    each decodes, validates and holds the demo's sites; ?gc=1 is ignored."""
+    p, base = serve()
+    time.sleep(1.5)
+    heap = get_profile(base + "/debug/pprof/heap?gc=1", "heap")
+    assert heap.sample_types == [("alloc_objects", "count"), ("alloc_space", "bytes"),
+                                 ("inuse_objects", "count"), ("inuse_space", "bytes")]
+    assert not heap.default_sample_type, heap.default_sample_type
+    assert heap.flat("inuse_space").get("leak_site", 0) > 0, heap.summary()
+    allocs = get_profile(base + "/debug/pprof/allocs", "allocs")
+    assert allocs.default_sample_type == "alloc_space", allocs.default_sample_type
+    assert allocs.flat("alloc_space").get("leak_site", 0) > 0, allocs.summary()
+    mutex = get_profile(base + "/debug/pprof/mutex", "mutex")
+    assert mutex.sample_types == [("contentions", "count"), ("delay", "nanoseconds")]
+    assert mutex.flat("delay").get("hold_lock", 0) > 0, mutex.summary()
+    block = get_profile(base + "/debug/pprof/block", "block")
+    assert block.flat("delay").get("wait_lock", 0) > 0, block.summary()
+    tc = get_profile(base + "/debug/pprof/threadcreate", "threadcreate")
+    assert tc.sample_types == [("threadcreate", "count")]
+    assert tc.cum("threadcreate").get("spawn_site", 0) >= 2, tc.summary()
+    t0 = ticks(p)
+    time.sleep(0.5)
+    assert ticks(p) > t0, "the program stopped doing its own work:\n" + p.describe()
+    finish(p)
+
+
+@timeout(90)
+def test_go_tool_pprof_fetches_every_endpoint():
+    """`go tool pprof URL` for every profile, saved with -proto -output and
+    validated; `go tool pprof -raw -seconds=2 .../profile` collects a CPU
+    profile of the live program naming its busy function."""
+    need("go")
+    p, base = serve()
+    time.sleep(1)
+    for name in ("heap", "allocs", "mutex", "block", "threadcreate"):
+        out = os.path.join(tmpdir(), "fetched.%s.pb.gz" % name)
+        pprof(["-proto", "-output", out, base + "/debug/pprof/" + name])
+        prof = pprofdec.load(out)
+        pprofdec.validate(prof)
+        assert prof.num_samples > 0, (name, prof.summary())
+    raw = pprof(["-raw", "-seconds=2", base + "/debug/pprof/profile"], timeout=60)
+    assert "burn_cpu" in raw, raw[:3000]
+    assert re.search(r"PeriodType: cpu nanoseconds", raw), raw[:500]
+    finish(p)
+
+
+@timeout(60)
+def test_cpu_profile_window():
+    """/profile?seconds=N works although CPU profiling was off at start; a
+    second concurrent request gets Go's 500; bad seconds get 400; the
+    timers go away afterwards (no cpu file at exit)."""
+    p, base = serve(env={"CPROF_PROFILES": "heap,mutex,block"})
+    result = {}
+
+    def long_request():
+        result["r"] = fetch(base + "/debug/pprof/profile?seconds=3")
+    th = threading.Thread(target=long_request)
+    t0 = time.monotonic()
+    th.start()
+    time.sleep(0.7)
+    busy = fetch(base + "/debug/pprof/profile?seconds=1")
+    assert busy.status == 500, busy
+    assert "Could not enable CPU profiling: cpu profiling already in use" in busy.text, busy
+    assert busy.headers["X-Go-Pprof"] == "1", busy.headers
+    # Other endpoints answer while the window is open.
+    quick = fetch(base + "/debug/pprof/cmdline", timeout=5)
+    assert quick.status == 200 and time.monotonic() - t0 < 2.5, (quick, time.monotonic() - t0)
+    for bad in ("abc", "0", "-1", "1.5"):
+        r = fetch(base + "/debug/pprof/profile?seconds=" + bad)
+        assert r.status == 400 and "must be a positive integer" in r.text, (bad, r)
+    th.join(30)
+    r = result["r"]
+    assert r.status == 200, r
+    assert r.headers["Content-Disposition"] == 'attachment; filename="profile"', r.headers
+    prof = pprofdec.decode_bytes(r.body, "profile")
+    pprofdec.validate(prof)
+    assert prof.sample_types == [("samples", "count"), ("cpu", "nanoseconds")]
+    eq_within(prof.duration_ns, 3e9, rel=0.2, what="window length")
+    assert prof.cum("cpu").get("burn_cpu", 0) > 0.5 * prof.total("cpu"), prof.summary()
+    # A second window works once the first is over.
+    again = get_profile(base + "/debug/pprof/profile?seconds=1", "profile")
+    assert again.num_samples > 0
+    finish(p)
+    assert not profiles(kind="cpu"), profiles()
+    assert profiles(kind="heap"), "exit dump missing"
+
+
+@timeout(60)
+def test_cpu_window_and_file_profile_independent():
+    """With the cpu profile on at start, an HTTP window does not take
+    samples away from the file written at exit (separate consumers)."""
+    p, base = serve(env={"CPROF_PROFILES": "cpu"})
+    time.sleep(0.5)
+    win = get_profile(base + "/debug/pprof/profile?seconds=2", "profile")
+    finish(p)
+    f = pprofdec.load(profiles(kind="cpu")[-1].path)
+    pprofdec.validate(f)
+    assert f.total("samples") > win.total("samples") > 0, (f.total("samples"), win.total("samples"))
+
+
+@timeout(90)
+def test_heap_base_and_delta_profiles():
+    """`go tool pprof -top -base old new` between two heap fetches shows the
+    leak growing; heap?seconds=2 is Go's delta profile (heap-delta,
+    duration 2 s, the leak's allocations in it); the other cumulative
+    profiles take ?seconds too."""
+    need("go")
+    p, base = serve()
+    time.sleep(1)
+    old = save(base + "/debug/pprof/heap", os.path.join(tmpdir(), "old.pb.gz"))
+    time.sleep(2)
+    new = save(base + "/debug/pprof/heap", os.path.join(tmpdir(), "new.pb.gz"))
+    top = pprof_top(new, ["-base", old])
+    assert top.flat("leak_site") > 0, top.rows
+    r = fetch(base + "/debug/pprof/heap?seconds=2")
+    assert r.status == 200 and r.headers["Content-Disposition"] == 'attachment; filename="heap-delta"', r
+    delta = pprofdec.decode_bytes(r.body, "heap-delta")
+    pprofdec.validate(delta)
+    eq_within(delta.duration_ns, 2e9, rel=0.25, what="delta duration")
+    # 64 KiB every ~10 ms for 2 s: ~12 MiB, a few dozen samples at 512 KiB.
+    grown = delta.flat("alloc_space").get("leak_site", 0)
+    in_range(grown, 2 << 20, 40 << 20, what="leak_site alloc_space over 2 s")
+    assert delta.flat("inuse_space").get("leak_site", 0) > 0, delta.summary()
+    allocs = get_profile(base + "/debug/pprof/allocs?seconds=1", "allocs-delta")
+    assert allocs.default_sample_type == "alloc_space"
+    tc = get_profile(base + "/debug/pprof/threadcreate?seconds=2", "threadcreate-delta")
+    in_range(tc.cum("threadcreate").get("spawn_site", 0), 5, 15, what="threads created in 2 s")
+    mutex = get_profile(base + "/debug/pprof/mutex?seconds=1", "mutex-delta")
+    assert mutex.flat("delay").get("hold_lock", 0) > 0, mutex.summary()
+    finish(p)
+
+
+# ---------------------------------------------------------------- symbols
+
+def _run_deleted_copy():
+    """Start a copy of the demo from the tmp dir and delete the copy, so
+    neither pprof nor anyone else can open the binary by its path."""
+    d = os.path.join(tmpdir(), "gone")
+    os.makedirs(d, exist_ok=True)
+    copy = os.path.join(d, "demo-copy")
+    shutil.copy(prog(DEMO), copy)
+    p, base = serve(path=copy)
+    os.unlink(copy)
+    time.sleep(1)
+    return p, base
+
+
+@timeout(90)
+def test_remote_symbolization_without_the_binary():
+    """A program whose binary is gone: pprof, fetching the legacy text form
+    (which carries addresses only), names its functions by asking
+    /debug/pprof/symbol; the protocol itself answers as Go's: GET ->
+    num_symbols, POST 0xADDR+0xADDR -> "0xADDR name" per known address;
+    bodies over 64 KiB get 413."""
+    need("go")
+    p, base = _run_deleted_copy()
+    text = pprof(["-top", base + "/debug/pprof/heap?debug=1"])
+    assert "leak_site" in text and "main" in text, text
+
+    r = fetch(base + "/debug/pprof/symbol")
+    assert r.status == 200 and r.body == b"num_symbols: 1\n", r
+    r = fetch(base + "/debug/pprof/heap?debug=1")
+    want = dict((int(a, 16), n) for a, n in re.findall(r"^#\t0x([0-9a-f]+)\t(leak_site|main)\+", r.text, re.M))
+    assert set(want.values()) == {"leak_site", "main"}, r.text[:2000]
+    body = "+".join("0x%x" % a for a in want) + "+0x10+junk"
+    r = fetch(base + "/debug/pprof/symbol", method="POST", data=body.encode())
+    assert r.status == 200, r
+    lines = r.text.splitlines()
+    assert lines[0] == "num_symbols: 1", lines
+    got = dict(l.split(" ", 1) for l in lines[1:])
+    assert got == {"0x%x" % a: n for a, n in want.items()}, (got, want)
+    big = fetch(base + "/debug/pprof/symbol", method="POST", data=b"0x1+" * 20000)
+    assert big.status == 413, big
+    finish(p)
+
+
+@timeout(60)
+def test_deleted_binary_still_named_in_protobuf():
+    """The protobuf profiles of a program whose binary was deleted still
+    name its functions (go tool pprof -top): pprof cannot find the binary,
+    and skips /symbol for locations that already carry lines, so the
+    names must be embedded - read through /proc/self/exe."""
+    need("go")
+    p, base = _run_deleted_copy()
+    top = parse_top(pprof(["-top", base + "/debug/pprof/heap"]))
+    assert "leak_site" in top.names(), top.names()
+    finish(p)
+
+
+# ---------------------------------------------------------------- security
+
+def test_non_loopback_refused_without_token():
+    """CPROF_HTTP on every interface without a token: one cprof: line, no
+    server, and the program runs exactly as without cprof."""
+    cp = run([prog(DEMO), "1"], env={"CPROF_HTTP": "0.0.0.0:0"})
+    lines = [l for l in cp.stderr.splitlines() if "CPROF_HTTP" in l or "serving" in l]
+    assert len(lines) == 1 and lines[0].startswith("cprof: ") and "refusing" in lines[0], cp.stderr
+    assert "CPROF_HTTP_TOKEN" in lines[0], lines
+    assert "done" in cp.stdout, cp.stdout
+
+
+def test_unusable_libmicrohttpd_is_one_line():
+    """A libmicrohttpd.so.12 that lacks the functions cprof needs (here a
+    stand-in found first through LD_LIBRARY_PATH): one cprof: line, no
+    server, the program unaffected."""
+    cc = need("cc")
+    d = os.path.join(tmpdir(), "fakelib")
+    os.makedirs(d)
+    src = os.path.join(d, "empty.c")
+    with open(src, "w") as f:
+        f.write("int not_microhttpd;\n")
+    run([cc, "-shared", "-fPIC", "-o", os.path.join(d, "libmicrohttpd.so.12"), src], preload=False)
+    cp = run([prog(DEMO), "1"], env={"CPROF_HTTP": "127.0.0.1:0", "LD_LIBRARY_PATH": d})
+    lines = [l for l in cp.stderr.splitlines() if "microhttpd" in l or "serving" in l]
+    assert len(lines) == 1 and lines[0].startswith("cprof: ") and "no HTTP server" in lines[0], cp.stderr
+    assert "done" in cp.stdout, cp.stdout
+
+
+@timeout(60)
+def test_token_required_as_basic_auth_password():
+    """With CPROF_HTTP_TOKEN, on any address and on loopback too: no or a
+    wrong password -> 401 with WWW-Authenticate; the right one (any user
+    name) -> 200; `go tool pprof http://user:TOKEN@...` works."""
+    need("go")
+    token = "s3cret-Token_42"
+    for addr in ("0.0.0.0:0", "127.0.0.1:0"):
+        p, base = serve(env={"CPROF_HTTP": addr, "CPROF_HTTP_TOKEN": token})
+        url = base + "/debug/pprof/heap"
+        r = fetch(url)
+        assert r.status == 401, r
+        assert r.headers["WWW-Authenticate"].startswith("Basic realm="), r.headers
+        for cred in ("u:wrong-token", "u:" + token + "x", token + ":", "u:" + token[:-1], "garbage"):
+            h = {"Authorization": "Basic " + base64.b64encode(cred.encode()).decode()}
+            assert fetch(url, headers=h).status == 401, cred
+        assert fetch(url, headers={"Authorization": "Bearer " + token}).status == 401
+        for user in ("u", "", "someone"):
+            h = {"Authorization": "Basic " + base64.b64encode(("%s:%s" % (user, token)).encode()).decode()}
+            r = fetch(url, headers=h)
+            assert r.status == 200 and r.body[:2] == b"\x1f\x8b", (user, r)
+        if addr.startswith("0.0.0.0"):
+            time.sleep(1)  # a few leak_site samples
+            authed = base.replace("http://", "http://x:%s@" % token)
+            top = parse_top(pprof(["-top", authed + "/debug/pprof/heap"]))
+            assert "leak_site" in top.names(), top.rows
+        finish(p)
+
+
+@timeout(90)
+def test_hostile_clients_leave_program_and_server_alone():
+    """Raw garbage, a 100 KiB request line, an unknown method, a client that
+    stalls half way through its request line and 100 concurrent
+    connections: each gets a 4xx or is cut off, the server keeps answering
+    later clients promptly, and the program keeps doing its own work and
+    exits normally."""
+    p, base = serve()
+    port = port_of(base)
+    t0 = ticks(p)
+
+    garbage = raw_exchange(port, b"\x00\xff\xfe not http at all\r\n\r\n")
+    assert garbage == b"" or garbage.startswith(b"HTTP/1.1 400"), garbage[:200]
+    long_line = raw_exchange(port, b"GET /debug/pprof/" + b"a" * (100 << 10) + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert long_line == b"" or re.match(rb"HTTP/1\.1 4(14|31|00)", long_line), long_line[:200]
+    brew = raw_exchange(port, b"BREW /debug/pprof/heap HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert brew.startswith(b"HTTP/1.1 405"), brew[:300]
+    headers = raw_exchange(port, b"GET /debug/pprof/cmdline HTTP/1.1\r\nHost: x\r\n" +
+                           b"X-Big: " + b"b" * (64 << 10) + b"\r\n\r\n")
+    assert headers == b"" or re.match(rb"HTTP/1\.1 4(31|13|00)", headers), headers[:200]
+
+    stalled = socket.create_connection(("127.0.0.1", port))
+    stalled.sendall(b"GET /debug/pp")
+
+    results = []
+
+    def client():
+        try:
+            r = fetch(base + "/debug/pprof/cmdline", timeout=20)
+            results.append(r.status)
+        except Exception as e:  # refused or reset by the connection limits
+            results.append(type(e).__name__)
+    threads = [threading.Thread(target=client) for _ in range(100)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(results) == 100 and results.count(200) >= 10, results
+    assert all(r == 200 or isinstance(r, str) for r in results), results
+
+    t1 = time.monotonic()
+    r = fetch(base + "/debug/pprof/heap", timeout=10)
+    assert r.status == 200 and time.monotonic() - t1 < 3, (r, time.monotonic() - t1)
+    stalled.close()
+    assert ticks(p) > t0 + 3, "the program stopped doing its own work:\n" + p.describe()
+    finish(p)
+
+
+# ---------------------------------------------------------------- threads
+
+def _thread_block(text, name):
+    """The block of a goroutine?debug=2 dump for the thread named `name`."""
+    for block in text.split("\n\n"):
+        if re.match(r"thread \d+ \[%s[\],]" % re.escape(name), block):
+            return block
+    raise AssertionError("no thread %s in:\n%s" % (name, text[:4000]))
+
+
+@timeout(60)
+def test_threads_dump_of_a_deadlock():
+    """goroutine?debug=2 shows each deadlocked thread stuck in
+    pthread_mutex_lock under the function that took the locks in the wrong
+    order; the goroutine protobuf (fetched directly and by go tool pprof)
+    and the debug=1 text (which pprof reads too) show the same."""
+    p, base = serve("deadlock")
+    try:
+        r = fetch(base + "/debug/pprof/goroutine?debug=2", timeout=20)
+    except OSError as e:
+        raise AssertionError("goroutine?debug=2 got no answer in 20 s (%s): collecting the threads' "
+                             "stacks hung, so the program's threads are stuck in cprof's signal "
+                             "handler" % e)
+    assert r.status == 200 and r.headers["Content-Type"].startswith("text/plain"), r
+    text = r.text
+    for thread, fn in (("locker-ab", "lock_a_then_b"), ("locker-ba", "lock_b_then_a")):
+        block = _thread_block(text, thread)
+        frames = re.findall(r"^(\S+)\(\.\.\.\)$", block, re.M)
+        assert fn in frames, block
+        lock = [i for i, f in enumerate(frames) if f in ("pthread_mutex_lock", "___pthread_mutex_lock",
+                                                          "__pthread_mutex_lock", "__lll_lock_wait")]
+        assert lock and min(lock) < frames.index(fn), block
+        assert re.search(r"^\t/\S+\+0x[0-9a-f]+$", block, re.M), block
+    main = re.search(r"^thread %d \[" % p.pid, text, re.M)
+    assert main, text[:3000]
+
+    prof = get_profile(base + "/debug/pprof/goroutine", "goroutine")
+    assert prof.sample_types == [("threads", "count")]
+    stacks = [s.stack for s in prof.samples()]
+    for fn in ("lock_a_then_b", "lock_b_then_a"):
+        stack = [st for st in stacks if fn in st]
+        assert len(stack) == 1, stacks
+        assert any("lock" in f for f in stack[0][:stack[0].index(fn)]), stack
+    alias = get_profile(base + "/debug/pprof/threads", "threads")
+    assert alias.total() == prof.total() == 3, (alias.total(), prof.total())
+
+    r = fetch(base + "/debug/pprof/goroutine?debug=1", timeout=20)
+    assert r.status == 200 and r.text.startswith("goroutine profile: total 3\n"), r.text[:500]
+    assert "lock_a_then_b" in r.text and "# threads:" in r.text and "locker-ba" in r.text, r.text[:3000]
+    if shutil.which("go"):
+        out = os.path.join(tmpdir(), "fetched.goroutine.pb.gz")
+        pprof(["-proto", "-output", out, base + "/debug/pprof/goroutine"])
+        assert pprofdec.validate(pprofdec.load(out)).total() == 3
+        path = os.path.join(tmpdir(), "goroutine.txt")
+        with open(path, "wb") as f:
+            f.write(r.body)
+        top = parse_top(pprof(["-top", path]))
+        assert {"lock_a_then_b", "lock_b_then_a"} <= set(top.names()), top.names()
+    p.kill_group()
+
+
+# ---------------------------------------------------------------- text forms
+
+@timeout(90)
+def test_legacy_text_forms():
+    """?debug=1 gives Go's legacy text (heap, contention, counts) with
+    frame comments and the memory map; go tool pprof reads the heap,
+    mutex, block and threadcreate texts and names the demo's functions."""
+    need("go")
+    p, base = serve()
+    time.sleep(1.5)
+    expect = {"heap": (r"heap profile: \d+: \d+ \[\d+: \d+\] @ heap/1048576\n", "leak_site"),
+              "mutex": (r"--- mutex:\ncycles/second=1000000000\nsampling period=1\n", "hold_lock"),
+              "block": (r"--- contention:\ncycles/second=1000000000\n", "wait_lock"),
+              "threadcreate": (r"threadcreate profile: total \d+\n", "spawn_site")}
+    for name, (head, fn) in expect.items():
+        r = fetch(base + "/debug/pprof/%s?debug=1" % name)
+        assert r.status == 200 and r.headers["Content-Type"] == "text/plain; charset=utf-8", r
+        assert re.match(head, r.text), r.text[:300]
+        assert re.search(r"^#\t0x[0-9a-f]+\t%s\+0x[0-9a-f]+\t/" % fn, r.text, re.M), r.text[:2000]
+        assert "\n--- Memory map: ---\n" in r.text, r.text[-2000:]
+        path = os.path.join(tmpdir(), "%s.txt" % name)
+        with open(path, "wb") as f:
+            f.write(r.body)
+        top = parse_top(pprof(["-top", path]))
+        assert fn in top.names(), (name, top.rows)
+    r = fetch(base + "/debug/pprof/allocs?debug=1")
+    assert r.status == 200 and r.text.startswith("heap profile: "), r
+    finish(p)
+
+
+# ---------------------------------------------------------------- index etc.
+
+def test_index_cmdline_and_errors():
+    """The index lists every profile with a count and a link; cmdline is
+    the NUL-separated argv; unknown paths, bad parameters and methods get
+    Go's 4xx answers."""
+    p, base = serve(args=["30", "extra arg"])
+    time.sleep(0.5)
+    r = fetch(base + "/debug/pprof/")
+    assert r.status == 200 and r.headers["Content-Type"] == "text/html; charset=utf-8", r
+    rows = dict((n, int(c)) for c, n in re.findall(r"<tr><td>(\d+)</td><td><a href='(\w+)\?debug=1'>\w+</a>", r.text))
+    assert set(rows) == {"allocs", "block", "cmdline", "goroutine", "heap", "mutex", "profile", "threadcreate"}, r.text
+    # main, burner, holder, waiter (and maybe one short-lived spawn)
+    assert rows["heap"] > 0 and rows["goroutine"] in (4, 5) and rows["threadcreate"] >= 3, rows
+    assert "goroutine?debug=2" in r.text, r.text
+    moved = fetch(base + "/debug/pprof", timeout=10)   # urllib follows the 301
+    assert moved.status == 200 and "Types of profiles available" in moved.text, moved
+
+    r = fetch(base + "/debug/pprof/cmdline")
+    assert r.status == 200 and r.body == ("%s\x0030\x00extra arg" % prog(DEMO)).encode(), r
+
+    for path, status, msg in (
+            ("/debug/pprof/nope", 404, "Unknown profile\n"),
+            ("/debug/pprof/trace", 404, "Unknown profile\n"),
+            ("/debug/pprof/heap/x", 404, "Unknown profile\n"),
+            ("/elsewhere", 404, "404 page not found\n"),
+            ("/debug/pprof/heap?seconds=abc", 400, 'invalid value for "seconds" - must be a positive integer\n'),
+            ("/debug/pprof/heap?seconds=0", 400, 'invalid value for "seconds" - must be a positive integer\n'),
+            ("/debug/pprof/heap?seconds=1&debug=1", 400, "seconds and debug params are incompatible\n"),
+            ("/debug/pprof/goroutine?seconds=1", 400,
+             '"seconds" parameter is not supported for this profile type\n')):
+        r = fetch(base + path)
+        assert (r.status, r.text) == (status, msg), (path, r)
+    r = fetch(base + "/debug/pprof/heap", method="POST", data=b"x")
+    assert r.status == 405 and "GET" in r.headers["Allow"], r
+    r = fetch(base + "/debug/pprof/heap", method="HEAD")
+    assert r.status == 200 and r.body == b"", r
+    finish(p)
+
+
+# ---------------------------------------------------------------- lifecycle
+
+@timeout(60)
+def test_interval_dumps_and_exit_alongside():
+    """CPROF_INTERVAL files keep coming while the server serves; a program
+    told to exit while a /profile?seconds=N request waits exits at once,
+    with its exit profiles, and the pending client is simply cut off."""
+    p, base = serve(env={"CPROF_INTERVAL": "1"})
+    assert get_profile(base + "/debug/pprof/heap").num_samples > 0
+    wait_for(lambda: len(profiles(kind="heap", pid=p.pid)) >= 2, 10, "two periodic heap dumps")
+    result = {}
+
+    def long_request():
+        try:
+            result["r"] = fetch(base + "/debug/pprof/profile?seconds=20", timeout=30)
+        except Exception as e:
+            result["r"] = e
+    th = threading.Thread(target=long_request)
+    th.start()
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    finish(p)
+    assert time.monotonic() - t0 < 5, "exit took %.1fs" % (time.monotonic() - t0)
+    th.join(15)
+    assert "r" in result and not isinstance(result["r"], Resp), result
+    n = max(f.n for f in profiles(pid=p.pid))
+    kinds = {f.kind for f in profiles(pid=p.pid) if f.n == n}
+    assert {"heap", "cpu", "mutex"} <= kinds, kinds
+
+
+def _listen_inode(port):
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            parts = line.split()
+            if int(parts[1].split(":")[1], 16) == port and parts[3] == "0A":
+                return parts[9]
+    return None
+
+
+def _socket_inodes(pid):
+    out = set()
+    d = "/proc/%d/fd" % pid
+    for fd in os.listdir(d):
+        try:
+            link = os.readlink(os.path.join(d, fd))
+        except OSError:
+            continue
+        m = re.match(r"socket:\[(\d+)\]", link)
+        if m:
+            out.add(m.group(1))
+    return out
+
+
+@timeout(60)
+def test_fork_child_does_not_serve():
+    """A child forked without exec does not serve and does not keep the
+    listening socket: once the parent is gone the port is closed, while
+    the child still runs."""
+    p, base = serve(args=["30", "fork"], ready="child")
+    child = int(re.search(r"child (\d+)", p.out()).group(1))
+    port = port_of(base)
+    assert get_profile(base + "/debug/pprof/heap").num_samples > 0
+    ino = _listen_inode(port)
+    assert ino and ino in _socket_inodes(p.pid), ino
+    assert ino not in _socket_inodes(child), "the fork child holds the listening socket"
+    try:
+        # Not finish(): its group kill is fine, the child left the group.
+        finish(p)
+        os.kill(child, 0)  # still running
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            raise AssertionError("port %d still accepts connections after the parent exited" % port)
+        except ConnectionRefusedError:
+            pass
+    finally:
+        try:
+            os.kill(child, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
