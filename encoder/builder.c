@@ -276,9 +276,7 @@ const char *pb_pc_name(struct pb_builder *b, uintptr_t pc)
 	struct mapping *m = b->ms ? mappings_find(b->ms, pc) : NULL;
 	if (!m)
 		return NULL;
-	const char *name = b->sym ? symbolizer_lookup(b->sym, m->path, m->bias, m->build_id,
-						      m->mem_image, pc, NULL)
-				  : NULL;
+	const char *name = mappings_symbol(b->sym, m, pc, NULL);
 	if (name) {
 		/* .symtab spells versioned definitions "name@@GLIBC_2.34"; pprof
 		 * and users know them as "name". */

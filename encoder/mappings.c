@@ -19,6 +19,7 @@
 
 #include "mappings.h"
 #include "real.h"
+#include "symbols.h"
 
 #define PAGE 4096ull
 
@@ -220,6 +221,24 @@ struct mapping *mappings_find(const struct mapping_set *ms, uintptr_t pc)
 		if (pc >= ms->v[i].start && pc < ms->v[i].limit)
 			return &ms->v[i];
 	return NULL;
+}
+
+const char *mappings_symbol(struct symbolizer *sym, const struct mapping *m, uintptr_t pc,
+			    uintptr_t *start)
+{
+	const char *name = NULL;
+	if (start)
+		*start = 0;
+	if (!sym)
+		return NULL;
+	/* The main program through /proc/self/exe first: it still reaches the
+	 * running binary when the file was deleted or replaced since (it does
+	 * not once the main thread has exited: then the path). */
+	if (m->main)
+		name = symbolizer_lookup(sym, "/proc/self/exe", m->bias, m->build_id, m->mem_image, pc, start);
+	if (!name)
+		name = symbolizer_lookup(sym, m->path, m->bias, m->build_id, m->mem_image, pc, start);
+	return name;
 }
 
 /* ---- dlclose ------------------------------------------------------------ */

@@ -48,6 +48,12 @@ int mappings_collect(struct mapping_set *ms, struct region *r);
 /* Remember the main program's path (init, and the fork child). */
 void mappings_remember_exe(void);
 
+struct symbolizer;
+/* Name of the function at pc in mapping m (main program: through
+ * /proc/self/exe first, so a deleted or replaced binary still resolves). */
+const char *mappings_symbol(struct symbolizer *sym, const struct mapping *m, uintptr_t pc,
+			    uintptr_t *start);
+
 /* The mapping containing pc: live objects win over retired ones. */
 struct mapping *mappings_find(const struct mapping_set *ms, uintptr_t pc);
 

@@ -90,7 +90,17 @@ static void on_prof(int signo, siginfo_t *si, void *ucv)
 	(void)signo;
 
 	if (si->si_code == SI_QUEUE && si->si_value.sival_int == STACK_MAGIC) {
-		threadstacks_answer((const ucontext_t *)ucv);
+		/* A thread stack request.  Like a sample, it runs with the guard
+		 * held (libunwind's internal mutex must go straight through the
+		 * lock hooks); a thread interrupted inside cprof does not answer
+		 * and is reported as such. */
+		if (!t->guard) {
+			t->guard++;
+			atomic_signal_fence(memory_order_seq_cst);
+			threadstacks_answer((const ucontext_t *)ucv);
+			atomic_signal_fence(memory_order_seq_cst);
+			t->guard--;
+		}
 		goto out;
 	}
 	if (si->si_code != SI_TIMER || si->si_value.sival_int != TIMER_MAGIC ||

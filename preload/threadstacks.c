@@ -27,6 +27,7 @@ enum { FREE = 0, ASKED = 1, ANSWERED = 2, WRITING = 3 };
 struct slot {
 	atomic_int tid;
 	atomic_int state;
+	bool stuck;      /* a handler never finished writing it: not reused */
 	unsigned depth;
 	uintptr_t pcs[CPROF_MAX_DEPTH];
 };
@@ -112,6 +113,12 @@ void threadstacks_collect(struct region *r, thread_stack_fn fn, void *arg)
 	if (!c.v)
 		return;
 	threads_foreach(take, &c);
+	for (size_t i = 0; i < c.n; i++)
+		if (!c.v[i].name[0]) /* names are read lazily (threads.c) */
+			threads_name(c.v[i].tid, c.v[i].name, sizeof(c.v[i].name), false);
+	for (int i = 0; i < BATCH; i++)
+		if (slots[i].stuck && atomic_load(&slots[i].state) != WRITING)
+			slots[i].stuck = false;
 
 	for (size_t base = 0; base < c.n; base += BATCH) {
 		size_t m = c.n - base < BATCH ? c.n - base : BATCH;
@@ -119,6 +126,10 @@ void threadstacks_collect(struct region *r, thread_stack_fn fn, void *arg)
 		for (size_t i = 0; i < m; i++) {
 			int tid = c.v[base + i].tid;
 			struct slot *s = &slots[i];
+			if (s->stuck) {
+				why[i] = "did not answer";
+				continue;
+			}
 			atomic_store(&s->state, FREE);
 			atomic_store(&s->tid, 0);
 			if (tid == self)
@@ -164,18 +175,28 @@ void threadstacks_collect(struct region *r, thread_stack_fn fn, void *arg)
 			int expected = ASKED;
 			if (ts.tid == self) {
 				depth = unwind_here(pcs, CPROF_MAX_DEPTH);
+			} else if (s->stuck) {
+				/* reported above */
 			} else if (atomic_compare_exchange_strong(&s->state, &expected, FREE)) {
 				why[i] = "did not answer";
 			} else {
-				while (atomic_load(&s->state) == WRITING)
+				/* An unwind is in progress: bounded wait, never forever
+				 * (the dump lock is held meanwhile). */
+				int64_t until = cprof_now_ns() + BATCH_WAIT_NS;
+				while (atomic_load(&s->state) == WRITING && cprof_now_ns() < until)
 					sleep_ns(100000);
 				if (atomic_load(&s->state) == ANSWERED) {
 					depth = s->depth;
 					memcpy(pcs, s->pcs, depth * sizeof(uintptr_t));
+				} else {
+					s->stuck = true;
+					why[i] = "did not answer";
 				}
 			}
-			atomic_store(&s->tid, 0);
-			atomic_store(&s->state, FREE);
+			if (!s->stuck) {
+				atomic_store(&s->tid, 0);
+				atomic_store(&s->state, FREE);
+			}
 			if (depth) {
 				ts.stack = stacktab_intern(pcs, depth, ts.tid == self ? 0 : STACK_LEAF_EXACT);
 			} else {
