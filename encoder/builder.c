@@ -83,16 +83,10 @@ struct vec {
 
 static bool vec_push(struct region *r, struct vec *a, void *p)
 {
-	if (a->n == a->cap) {
-		size_t ncap = a->cap ? a->cap * 2 : 256;
-		void **nv = region_realloc(r, a->v, a->cap * sizeof(void *), ncap * sizeof(void *));
-		if (!nv)
-			return false;
-		a->v = nv;
-		a->cap = ncap;
-	}
-	a->v[a->n++] = p;
-	return true;
+	void **slot = region_array_push(r, (void **)&a->v, &a->n, &a->cap, sizeof(void *), 256);
+	if (slot)
+		*slot = p;
+	return slot != NULL;
 }
 
 /* ---- the builder ------------------------------------------------------------- */

@@ -92,19 +92,10 @@ struct collect_ctx {
 
 static struct mapping *push(struct collect_ctx *c)
 {
-	struct mapping_set *ms = c->ms;
-	if (ms->n == c->cap) {
-		size_t ncap = c->cap ? c->cap * 2 : 64;
-		struct mapping *v = region_realloc(c->r, ms->v, c->cap * sizeof(*v), ncap * sizeof(*v));
-		if (!v) {
-			c->failed = 1;
-			return NULL;
-		}
-		ms->v = v;
-		c->cap = ncap;
-	}
-	struct mapping *m = &ms->v[ms->n++];
-	memset(m, 0, sizeof(*m));
+	struct mapping *m = region_array_push(c->r, (void **)&c->ms->v, &c->ms->n, &c->cap,
+					      sizeof(*m), 64);
+	if (!m)
+		c->failed = 1;
 	return m;
 }
 

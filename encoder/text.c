@@ -272,18 +272,9 @@ struct recs {
 
 static struct rec *rec_add(struct recs *rs, struct region *r)
 {
-	if (rs->n == rs->cap) {
-		size_t cap = rs->cap ? rs->cap * 2 : 256;
-		struct rec *nv = region_realloc(r, rs->v, rs->cap * sizeof(*nv), cap * sizeof(*nv));
-		if (!nv) {
-			rs->failed = true;
-			return NULL;
-		}
-		rs->v = nv;
-		rs->cap = cap;
-	}
-	struct rec *x = &rs->v[rs->n++];
-	memset(x, 0, sizeof(*x));
+	struct rec *x = region_array_push(r, (void **)&rs->v, &rs->n, &rs->cap, sizeof(*x), 256);
+	if (!x)
+		rs->failed = true;
 	return x;
 }
 

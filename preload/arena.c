@@ -153,6 +153,22 @@ char *region_strdup(struct region *r, const char *s)
 	return p;
 }
 
+void *region_array_push(struct region *r, void **v, size_t *n, size_t *cap, size_t elem,
+			size_t initial)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : initial;
+		void *nv = region_realloc(r, *v, *cap * elem, ncap * elem);
+		if (!nv)
+			return NULL;
+		*v = nv;
+		*cap = ncap;
+	}
+	char *x = (char *)*v + (*n)++ * elem;
+	memset(x, 0, elem);
+	return x;
+}
+
 void region_reset(struct region *r)
 {
 	struct region_chunk *c = r->head;

@@ -42,6 +42,12 @@ void *region_realloc(struct region *r, void *old, size_t old_size, size_t new_si
 char *region_strdup(struct region *r, const char *s);
 void region_reset(struct region *r);
 
+/* Append one zeroed element of `elem` bytes to the growable array (*v,
+ * *n, *cap) in region memory (doubling from `initial`); returns it, or
+ * NULL when memory ran out (the array is unchanged). */
+void *region_array_push(struct region *r, void **v, size_t *n, size_t *cap, size_t elem,
+			size_t initial);
+
 /* fork protection (see init.c). */
 void arena_fork_prepare(void);
 void arena_fork_parent(void);

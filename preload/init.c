@@ -84,17 +84,9 @@ static void load_config(void)
 
 static void read_small(const char *path, char *out, size_t outlen, bool nul_to_space)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	out[0] = '\0';
-	if (fd < 0)
-		return;
-	ssize_t n = read(fd, out, outlen - 1);
-	close(fd);
-	if (n <= 0)
-		return;
-	out[n] = '\0';
-	if (nul_to_space) {
-		for (ssize_t i = 0; i < n; i++)
+	long n = cprof_read_file(path, out, outlen);
+	if (n > 0 && nul_to_space) {
+		for (long i = 0; i < n; i++)
 			if (out[i] == '\0')
 				out[i] = ' ';
 		while (n > 0 && out[n - 1] == ' ')

@@ -7,6 +7,7 @@
  * the program holds malloc locks).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -150,6 +151,28 @@ int cprof_write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)w;
 	}
 	return 0;
+}
+
+long cprof_read_file(const char *path, char *buf, size_t len)
+{
+	int saved = errno;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = -1;
+	if (len)
+		buf[0] = '\0';
+	if (fd >= 0) {
+		do
+			n = read(fd, buf, len - 1);
+		while (n < 0 && errno == EINTR);
+		close(fd);
+	}
+	if (n < 0) {
+		errno = saved;
+		return -1;
+	}
+	buf[n] = '\0';
+	errno = saved;
+	return n;
 }
 
 static void vline(const char *fmt, va_list ap)

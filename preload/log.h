@@ -33,4 +33,8 @@ void log_set_quiet(bool quiet);
 /* Write all of buf to fd, retrying on EINTR and short writes. */
 int cprof_write_all(int fd, const void *buf, size_t len);
 
+/* Read a small file (a /proc entry) into buf, NUL-terminated; returns the
+ * bytes read (at most len - 1), or -1.  One open/read/close, no stdio. */
+long cprof_read_file(const char *path, char *buf, size_t len);
+
 #endif

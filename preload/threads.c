@@ -125,19 +125,9 @@ static void read_comm(int tid, char *out, size_t outlen)
 {
 	char path[64];
 	cprof_fmt(path, sizeof(path), "/proc/self/task/%d/comm", tid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	out[0] = '\0';
-	if (fd < 0)
-		return;
-	ssize_t n = read(fd, out, outlen - 1);
-	close(fd);
-	if (n <= 0) {
-		out[0] = '\0';
-		return;
-	}
-	if (out[n - 1] == '\n')
-		n--;
-	out[n] = '\0';
+	long n = cprof_read_file(path, out, outlen);
+	if (n > 0 && out[n - 1] == '\n')
+		out[n - 1] = '\0';
 }
 
 struct thread_rec *threads_register_self(bool hooked)
@@ -244,14 +234,8 @@ bool threads_program_gone(void)
 	if (n > internal + 1)
 		return false;
 	char buf[512];
-	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (cprof_read_file("/proc/self/stat", buf, sizeof(buf)) <= 0)
 		return false;
-	ssize_t got = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (got <= 0)
-		return false;
-	buf[got] = '\0';
 	const char *paren = strrchr(buf, ')');
 	return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
 }

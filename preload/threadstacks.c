@@ -75,14 +75,8 @@ static bool blocks(int tid, int sig)
 {
 	char path[64], buf[2048];
 	cprof_fmt(path, sizeof(path), "/proc/self/task/%d/status", tid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (cprof_read_file(path, buf, sizeof(buf)) <= 0)
 		return false;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
 	const char *p = strstr(buf, "SigBlk:");
 	if (!p)
 		return false;
