@@ -186,7 +186,7 @@ CPROF_COLD static void free_slow(void *p, uint64_t h)
 {
 	if (bootpool_owns(p))
 		return;
-	if (p && atomic_load_explicit(&heap_shard_of(h)->live, memory_order_relaxed) &&
+	if (p && heap_filter_hit(h) &&
 	    heap_lookup_slow(heap_shard_of(h), (uintptr_t)p, h))
 		forget_sampled(p);
 	if (unlikely(!real.free)) {
@@ -203,7 +203,7 @@ CPROF_EXPORT void free(void *p)
 {
 	uint64_t h = heap_ptr_hash((uintptr_t)p);
 	void (*f)(void *) = real.free;
-	if (likely(atomic_load_explicit(&heap_shard_of(h)->live, memory_order_relaxed) == 0) &&
+	if (likely(!heap_filter_hit(h)) &&
 	    likely(!bootpool_owns(p)) && likely(f != NULL) && likely(!alloc_foreign))
 		return f(p);
 	free_slow(p, h);

@@ -10,7 +10,7 @@
  *    slot; readers still bound the probe by the capacity, since a torn
  *    view may be full.
  *  - Bucket counters only grow; frees <= allocs when frees is read first.
- *  - Lock order: a shard lock, then bucket_lock (heap_record_alloc takes
+ *  - Lock order: a shard lock, then filter_lock (a leaf); bucket_lock (heap_record_alloc takes
  *    bucket_lock without holding a shard lock; insert takes only a shard
  *    lock), so there is no cycle.
  */
@@ -22,6 +22,29 @@
 #include "unwind.h"
 
 struct heap_shard heap_shards[HEAP_SHARDS];
+uint64_t heap_filter[(1u << HEAP_FILTER_BITS) / 64];
+static uint16_t filter_count[1u << HEAP_FILTER_BITS];
+static spinlock_t filter_lock;
+
+static void filter_add(uintptr_t key)
+{
+	uint32_t i = heap_filter_index(heap_ptr_hash(key));
+	spin_lock(&filter_lock);
+	if (filter_count[i] != UINT16_MAX && filter_count[i]++ == 0)
+		__atomic_store_n(&heap_filter[i >> 6], heap_filter[i >> 6] | (1ULL << (i & 63)),
+				 __ATOMIC_RELEASE);
+	spin_unlock(&filter_lock);
+}
+
+static void filter_remove(uintptr_t key)
+{
+	uint32_t i = heap_filter_index(heap_ptr_hash(key));
+	spin_lock(&filter_lock);
+	if (filter_count[i] != UINT16_MAX && filter_count[i] && --filter_count[i] == 0)
+		__atomic_store_n(&heap_filter[i >> 6], heap_filter[i >> 6] & ~(1ULL << (i & 63)),
+				 __ATOMIC_RELEASE);
+	spin_unlock(&filter_lock);
+}
 
 struct live_arr {
 	uint32_t mask;
@@ -290,6 +313,7 @@ static uint32_t live_insert(uintptr_t key, uint32_t val)
 		atomic_store_explicit(&s->arr, n, memory_order_release);
 		a = n;
 	}
+	filter_add(key); /* before the key is findable: see heapprof.h */
 	arr_put(a, key, val);
 	atomic_store_explicit(&s->live, live + 1, memory_order_relaxed);
 out:
@@ -314,6 +338,8 @@ uint32_t heap_take(void *p)
 				      memory_order_relaxed);
 	}
 	write_end(s);
+	if (at >= 0)
+		filter_remove((uintptr_t)p);
 	return val;
 }
 
@@ -369,10 +395,12 @@ void heap_fork_prepare(void)
 	spin_lock(&bucket_lock);
 	for (int i = 0; i < HEAP_SHARDS; i++)
 		spin_lock(&heap_shards[i].lock);
+	spin_lock(&filter_lock);
 }
 
 void heap_fork_parent(void)
 {
+	spin_unlock(&filter_lock);
 	for (int i = HEAP_SHARDS - 1; i >= 0; i--)
 		spin_unlock(&heap_shards[i].lock);
 	spin_unlock(&bucket_lock);
@@ -383,4 +411,5 @@ void heap_fork_child(void)
 	for (int i = 0; i < HEAP_SHARDS; i++)
 		spin_init(&heap_shards[i].lock);
 	spin_init(&bucket_lock);
+	spin_init(&filter_lock);
 }
