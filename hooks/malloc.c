@@ -171,14 +171,34 @@ CPROF_COLD static void *malloc_slow(size_t n)
 	return heap_alloc_slow(p, n); /* the countdown is already applied */
 }
 
+/* jemalloc or tcmalloc: bracket the call (tstate.h, in_alloc).  Reached
+ * by a tail call, so glibc's path through malloc keeps no stack frame. */
+CPROF_NOINLINE static void *malloc_foreign(void *(*f)(size_t), size_t n)
+{
+	cprof_tls.in_alloc++;
+	void *p = f(n);
+	cprof_tls.in_alloc--;
+	return p;
+}
+
+CPROF_NOINLINE static void free_foreign(void (*f)(void *), void *p)
+{
+	cprof_tls.in_alloc++;
+	f(p);
+	cprof_tls.in_alloc--;
+}
+
 CPROF_EXPORT void *malloc(size_t n)
 {
 	struct tstate *t = &cprof_tls;
 	void *(*f)(size_t) = real.malloc;
 	int64_t left = t->heap_left - (int64_t)n;
 	t->heap_left = left;
-	if (likely(left > 0) && likely(f != NULL) && likely(!alloc_foreign))
-		return f(n);
+	if (likely(left > 0) && likely(f != NULL)) {
+		if (likely(!alloc_foreign))
+			return f(n);
+		return malloc_foreign(f, n);
+	}
 	return malloc_slow(n);
 }
 
@@ -203,9 +223,11 @@ CPROF_EXPORT void free(void *p)
 {
 	uint64_t h = heap_ptr_hash((uintptr_t)p);
 	void (*f)(void *) = real.free;
-	if (likely(!heap_filter_hit(h)) &&
-	    likely(!bootpool_owns(p)) && likely(f != NULL) && likely(!alloc_foreign))
-		return f(p);
+	if (likely(!heap_filter_hit(h)) && likely(!bootpool_owns(p)) && likely(f != NULL)) {
+		if (likely(!alloc_foreign))
+			return f(p);
+		return free_foreign(f, p);
+	}
 	free_slow(p, h);
 }
 
