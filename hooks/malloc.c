@@ -191,23 +191,23 @@ CPROF_NOINLINE static void free_foreign(void (*f)(void *), void *p)
 CPROF_EXPORT void *malloc(size_t n)
 {
 	struct tstate *t = &cprof_tls;
-	void *(*f)(size_t) = real.malloc;
+	void *(*f)(size_t) = fast_malloc;
 	int64_t left = t->heap_left - (int64_t)n;
 	t->heap_left = left;
-	if (likely(left > 0) && likely(f != NULL)) {
-		if (likely(!alloc_foreign))
+	if (likely(left > 0)) {
+		if (likely(f != NULL))
 			return f(n);
-		return malloc_foreign(f, n);
+		if (real.malloc)
+			return malloc_foreign(real.malloc, n);
 	}
 	return malloc_slow(n);
 }
 
-CPROF_COLD static void free_slow(void *p, uint64_t h)
+CPROF_COLD static void free_slow(void *p)
 {
 	if (bootpool_owns(p))
 		return;
-	if (p && heap_filter_hit(h) &&
-	    heap_lookup_slow(heap_shard_of(h), (uintptr_t)p, h))
+	if (p && heap_maybe_live(p))
 		forget_sampled(p);
 	if (unlikely(!real.free)) {
 		real_resolve();
@@ -221,14 +221,14 @@ CPROF_COLD static void free_slow(void *p, uint64_t h)
 
 CPROF_EXPORT void free(void *p)
 {
-	uint64_t h = heap_ptr_hash((uintptr_t)p);
-	void (*f)(void *) = real.free;
-	if (likely(!heap_filter_hit(h)) && likely(!bootpool_owns(p)) && likely(f != NULL)) {
-		if (likely(!alloc_foreign))
+	void (*f)(void *) = fast_free;
+	if (likely(!heap_filter_hit((uintptr_t)p))) {
+		if (likely(f != NULL))
 			return f(p);
-		return free_foreign(f, p);
+		if (real.free && !bootpool_owns(p))
+			return free_foreign(real.free, p);
 	}
-	free_slow(p, h);
+	free_slow(p);
 }
 
 CPROF_EXPORT void *calloc(size_t n, size_t m)

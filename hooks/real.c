@@ -21,6 +21,7 @@
 
 #include "real.h"
 #include "tstate.h"
+#include "heapprof.h"
 
 extern void *__libc_malloc(size_t);
 
@@ -95,6 +96,8 @@ void real_bind_glibc(void)
 }
 int real_state;
 bool alloc_foreign;
+void *(*fast_malloc)(size_t);
+void (*fast_free)(void *);
 
 char bootpool[BOOTPOOL_SIZE] __attribute__((aligned(64)));
 static size_t bootpool_used;
@@ -112,6 +115,7 @@ void *bootpool_alloc(size_t size, size_t align)
 		if (__atomic_compare_exchange_n(&bootpool_used, &used, start + size, false,
 						__ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
 			*(size_t *)(bootpool + start - 16) = size;
+			heap_filter_mark(bootpool + start, size);
 			return bootpool + start;
 		}
 	}
@@ -212,6 +216,10 @@ static void resolve_all(void)
 	/* An allocator other than glibc's may take pthread mutexes inside
 	 * malloc; cprof's lock hooks must then stay out of its way. */
 	alloc_foreign = real.malloc && real.malloc != __libc_malloc;
+	if (!alloc_foreign && real.malloc && real.free) {
+		__atomic_store_n(&fast_malloc, real.malloc, __ATOMIC_RELEASE);
+		__atomic_store_n(&fast_free, real.free, __ATOMIC_RELEASE);
+	}
 
 }
 

@@ -28,7 +28,7 @@ static spinlock_t filter_lock;
 
 static void filter_add(uintptr_t key)
 {
-	uint32_t i = heap_filter_index(heap_ptr_hash(key));
+	uint32_t i = heap_filter_index(key);
 	spin_lock(&filter_lock);
 	if (filter_count[i] != UINT16_MAX && filter_count[i]++ == 0)
 		__atomic_store_n(&heap_filter[i >> 6], heap_filter[i >> 6] | (1ULL << (i & 63)),
@@ -36,9 +36,22 @@ static void filter_add(uintptr_t key)
 	spin_unlock(&filter_lock);
 }
 
+void heap_filter_mark(const void *p, size_t n)
+{
+	uintptr_t a = (uintptr_t)p, end = a + (n ? n : 1);
+	spin_lock(&filter_lock);
+	for (; a < end + ((uintptr_t)1 << HEAP_FILTER_GRAIN); a += (uintptr_t)1 << HEAP_FILTER_GRAIN) {
+		uint32_t i = heap_filter_index(a);
+		filter_count[i] = UINT16_MAX; /* saturated: never cleared */
+		__atomic_store_n(&heap_filter[i >> 6], heap_filter[i >> 6] | (1ULL << (i & 63)),
+				 __ATOMIC_RELEASE);
+	}
+	spin_unlock(&filter_lock);
+}
+
 static void filter_remove(uintptr_t key)
 {
-	uint32_t i = heap_filter_index(heap_ptr_hash(key));
+	uint32_t i = heap_filter_index(key);
 	spin_lock(&filter_lock);
 	if (filter_count[i] != UINT16_MAX && filter_count[i] && --filter_count[i] == 0)
 		__atomic_store_n(&heap_filter[i >> 6], heap_filter[i >> 6] & ~(1ULL << (i & 63)),

@@ -19,11 +19,16 @@
  *    empty shard          -> one load, no match possible
  *    otherwise            -> seqlock read: probe, re-check the sequence
  *
- * In front of the table sits a filter small enough to stay in the L1
- * cache: a bitmap of 2^16 bits (8 KiB) indexed by the pointer's hash, a
- * bit set while at least one sampled pointer with that hash is live.
- * free() probes the table only when its bit is set: with S live samples
- * the chance is about S / 65536 (3% for a 1 GiB heap at 512 KiB).  Exact
+ * In front of the table sits a filter small enough to stay in cache: a
+ * bitmap of 2^16 bits (8 KiB) indexed by the pointer's page number
+ * (address / 4 KiB, modulo 2^16), a bit set while at least one sampled
+ * pointer on such a page is live.  free() probes the table only when its
+ * bit is set: with S live samples, for about (S * objects per page) /
+ * (pages in use) of frees, and never more than S / 65536 once the heap
+ * spans more than 256 MiB.  Indexing by page rather than by hash gives
+ * the filter the program's own locality: consecutive frees of nearby
+ * blocks read the same few filter lines, which stay cached even when the
+ * program streams through memory.  Exact
  * 16-bit counts behind the bits (128 KiB, touched only by writers) decide
  * when a bit may clear; bits and counts change under filter_lock, so a
  * bit is never cleared while a count is non-zero (an unlocked add racing a
@@ -61,17 +66,18 @@ struct heap_shard {
 extern struct heap_shard heap_shards[HEAP_SHARDS] __attribute__((visibility("hidden")));
 
 #define HEAP_FILTER_BITS 16
+#define HEAP_FILTER_GRAIN 12  /* 4 KiB granules (see above) */
 extern uint64_t heap_filter[(1u << HEAP_FILTER_BITS) / 64] __attribute__((visibility("hidden")));
 
-CPROF_INLINE uint32_t heap_filter_index(uint64_t h)
+CPROF_INLINE uint32_t heap_filter_index(uintptr_t p)
 {
-	return (uint32_t)(h >> (64 - HEAP_FILTER_BITS));
+	return (uint32_t)(p >> HEAP_FILTER_GRAIN) & ((1u << HEAP_FILTER_BITS) - 1);
 }
 
-/* Is the filter bit of hash h set? (one L1-resident load) */
-CPROF_INLINE bool heap_filter_hit(uint64_t h)
+/* Is the filter bit of pointer p set? (one load, usually cached) */
+CPROF_INLINE bool heap_filter_hit(uintptr_t p)
 {
-	uint32_t i = heap_filter_index(h);
+	uint32_t i = heap_filter_index(p);
 	return (__atomic_load_n(&heap_filter[i >> 6], __ATOMIC_RELAXED) >> (i & 63)) & 1;
 }
 
@@ -98,13 +104,17 @@ bool heap_lookup_slow(struct heap_shard *s, uintptr_t key, uint64_t h);
  */
 CPROF_INLINE bool heap_maybe_live(const void *p)
 {
-	uint64_t h = heap_ptr_hash((uintptr_t)p);
-	if (likely(!heap_filter_hit(h)))
+	if (likely(!heap_filter_hit((uintptr_t)p)))
 		return false;
+	uint64_t h = heap_ptr_hash((uintptr_t)p);
 	return heap_lookup_slow(heap_shard_of(h), (uintptr_t)p, h);
 }
 
 int heap_init(uint64_t rate);
+
+/* Set the filter bits of [p, p + n) for good (the boot pool's blocks, so
+ * that free() takes its slow path for them). */
+void heap_filter_mark(const void *p, size_t n);
 
 /* A sampled allocation of `size` bytes at p: capture the caller's stack,
  * charge its bucket, remember p.  Caller holds the guard. */
