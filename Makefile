@@ -169,8 +169,9 @@ fuzz: build-fuzz/fuzz_config
 	$(Q)cp -n test/fuzz/corpus/* build-fuzz/corpus/ 2>/dev/null || true
 	$(Q)build-fuzz/fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus 2>&1 | tail -4
 
-bench: $(LIB) progs test-deps
-	$(Q)$(PYTHON) bench/run.py --build $(BUILD)
+bench: $(LIB) progs
+	$(Q)sh scripts/deps.sh bench
+	$(Q)$(PYTHON) bench/run.py --build $(BUILD) --no-deps
 
 demo: $(LIB) progs test-deps
 	$(Q)sh scripts/demo.sh $(BUILD)

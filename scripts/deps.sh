@@ -1,10 +1,12 @@
 #!/bin/sh
-# deps.sh build|test - install the Debian packages cprof needs, if missing.
+# deps.sh build|test|bench - install the Debian packages cprof needs, if missing.
 #
 # build: what compiling libcprof.so needs.
 # test:  what `make test` runs against: pprof (golang-go), the independent
 #        decoder (python3-protobuf + protoc), the real programs used as test
 #        subjects, and the allocators cprof must work with.
+# bench: test, plus the profilers `make bench` compares cprof with (perf,
+#        heaptrack; gperftools' headers for the tcmalloc sampling check).
 # Installing needs root and apt-get; without them the script only reports.
 set -eu
 
@@ -12,11 +14,13 @@ build_pkgs="gcc make libunwind-dev libunwind8 libprotobuf-c-dev protobuf-c-compi
 test_pkgs="g++ golang-go binutils python3 python3-protobuf protobuf-compiler libjemalloc2
  libgoogle-perftools4 redis-server redis-tools memcached sqlite3 libmicrohttpd12
  libmicrohttpd-dev curl procps libpython3.11-testsuite"
+bench_pkgs="linux-perf heaptrack libgoogle-perftools-dev"
 
 case "${1:-build}" in
 build) pkgs=$build_pkgs ;;
 test) pkgs="$build_pkgs $test_pkgs" ;;
-*) echo "usage: deps.sh build|test" >&2; exit 2 ;;
+bench) pkgs="$build_pkgs $test_pkgs $bench_pkgs" ;;
+*) echo "usage: deps.sh build|test|bench" >&2; exit 2 ;;
 esac
 
 missing=""
