@@ -4,7 +4,8 @@
 # build: what compiling libcprof.so needs.
 # test:  what `make test` runs against: pprof (golang-go), the independent
 #        decoder (python3-protobuf + protoc), the real programs used as test
-#        subjects, and the allocators cprof must work with.
+#        subjects, the allocators cprof must work with, and clang's
+#        libFuzzer for `make fuzz`.
 # bench: test, plus the profilers `make bench` compares cprof with (perf,
 #        heaptrack; gperftools' headers for the tcmalloc sampling check).
 # Installing needs root and apt-get; without them the script only reports.
@@ -13,7 +14,7 @@ set -eu
 build_pkgs="gcc make libunwind-dev libunwind8 libprotobuf-c-dev protobuf-c-compiler zlib1g-dev"
 test_pkgs="g++ golang-go binutils python3 python3-protobuf protobuf-compiler libjemalloc2
  libgoogle-perftools4 redis-server redis-tools memcached sqlite3 libmicrohttpd12
- libmicrohttpd-dev curl procps libpython3.11-testsuite"
+ libmicrohttpd-dev curl procps libpython3.11-testsuite clang libclang-rt-14-dev"
 bench_pkgs="linux-perf heaptrack libgoogle-perftools-dev"
 
 case "${1:-build}" in
