@@ -2,8 +2,9 @@
 
 Ground truth comes from the test programs: heap_truth prints, per
 allocation site, the bytes and objects it allocated and still holds at exit;
-cpu_truth prints the CPU time each burn_* function measured around itself
-and the process's getrusage total.
+cpu_truth prints the CPU time of each burn_* function (its thread's CPU time
+split by the units of identical work each function ran) and the process's
+getrusage total.
 
 Readers (one per output format, all reduced to plain dicts):
   cprof             test/lib/pprofdec.py (the independent decoder)

@@ -564,7 +564,7 @@ def _cpu_accuracy(sec, results):
     if sec.get("unavailable"):
         return "Not run: %s" % sec["unavailable"]
     out = ["Program: `build/test/progs/%s` (two threads; burn_a:burn_b:burn_c = 3:1:2 of "
-           "work, each function times its own thread CPU; getrusage gives the total).  "
+           "work, each thread's CPU time split by the units each function ran; getrusage gives the total).  "
            "Share error: |profile share - measured share| of each function among the three, "
            "in percentage points, mean over the runs.  Captured: the profile's total CPU time "
            "over getrusage's (a profiler that misses samples shows below 100%%)." % sec["command"],

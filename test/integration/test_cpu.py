@@ -43,9 +43,10 @@ def test_cpu_attribution_and_capture():
     process-wide setitimer cannot do this with several busy threads).
 
     1 kHz for 3 s gives about 6000 samples: the sampling error of a share
-    near 40% is then 0.6 points, so 3 points is a real bound.  Each
-    function's time includes its own clock_gettime calls (vDSO frames), so
-    cumulative time is compared."""
+    near 40% is then 0.6 points, so 3 points is a real bound.  The truth
+    is each thread's CPU time split by the units of identical work its
+    functions ran (the program never reads a CPU clock between calls: that
+    would move the kernel's timer expiries, see docs/profiles.md)."""
     cp, truth = run_prog("cpu_truth", [3], env={"CPROF_PROFILES": "cpu", "CPROF_CPU_HZ": "1000"},
                          timeout=60)
     p = load_checked(one(kind="cpu"))

@@ -2,11 +2,19 @@
  * cpu_truth - functions burning CPU in known proportions on two threads.
  *
  * Thread 1 alternates burn_a (3 units) and burn_b (1 unit); thread 2 runs
- * burn_c (2 units).  Each function measures its own thread CPU time
- * (CLOCK_THREAD_CPUTIME_ID) around its work.  At the end the program
- * prints, as JSON, each function's measured CPU nanoseconds and the
- * process's total CPU time from getrusage, the ground truth for the CPU
- * profile written at exit.
+ * burn_c (2 units).  The three functions run the same latency-bound loop,
+ * so a unit costs the same CPU time in each.  Each thread reads its own CPU
+ * time (CLOCK_THREAD_CPUTIME_ID) once, when it finishes, and splits it
+ * between its functions by the units each ran.  At the end the program
+ * prints, as JSON, each function's CPU nanoseconds and the process's total
+ * CPU time from getrusage, the ground truth for the CPU profile written at
+ * exit.
+ *
+ * Why not time every call: reading a CPU-time clock between the calls
+ * changes where the kernel's per-thread CPU timers fire when the cores are
+ * contended (burn_b then gets a third of its real share), so a program
+ * that timed itself that way would measure the kernel, not the profiler.
+ * See docs/profiles.md, "CPU".
  *
  * usage: cpu_truth [seconds]
  */
@@ -18,6 +26,7 @@
 
 static double seconds = 2.0;
 static volatile double sink;
+static long long units_done[3];
 static long long spent[3];
 
 static long long thread_cpu(void)
@@ -39,17 +48,26 @@ static double now(void)
 #define BURN(name, idx)                                              \
 	__attribute__((noinline)) void name(int units)               \
 	{                                                            \
-		long long t0 = thread_cpu();                         \
 		double x = sink;                                     \
 		for (long i = 0; i < units * UNIT; i++)              \
 			x = x * 1.0000001 + 0.5;                     \
 		sink = x;                                            \
-		__atomic_fetch_add(&spent[idx], thread_cpu() - t0, __ATOMIC_RELAXED); \
+		units_done[idx] += units;                            \
 	}
 
 BURN(burn_a, 0)
 BURN(burn_b, 1)
 BURN(burn_c, 2)
+
+/* Split this thread's CPU time between functions first..last by units. */
+static void settle(int first, int last)
+{
+	long long cpu = thread_cpu(), units = 0;
+	for (int i = first; i <= last; i++)
+		units += units_done[i];
+	for (int i = first; i <= last; i++)
+		spent[i] = units ? cpu * units_done[i] / units : 0;
+}
 
 static void *thread1(void *arg)
 {
@@ -59,6 +77,7 @@ static void *thread1(void *arg)
 		burn_a(3);
 		burn_b(1);
 	}
+	settle(0, 1);
 	return NULL;
 }
 
@@ -68,6 +87,7 @@ static void *thread2(void *arg)
 	(void)arg;
 	while (now() < end)
 		burn_c(2);
+	settle(2, 2);
 	return NULL;
 }
 
