@@ -128,6 +128,11 @@ $(BUILD)/test/progs/early_threads: test/progs/early_threads.c $(BUILD)/test/prog
 	@echo "  CC      $<"
 	$(Q)$(CC) -std=gnu11 $(CFLAGS_PROG) $< -o $@ -L$(BUILD)/test/progs -learly '-Wl,-rpath,$$ORIGIN'
 
+# Linked with libexitwatch.so, whose atexit handler runs after cprof's.
+$(BUILD)/test/progs/exit_dumps: test/progs/exit_dumps.c $(BUILD)/test/progs/libexitwatch.so
+	@echo "  CC      $<"
+	$(Q)$(CC) -std=gnu11 $(CFLAGS_PROG) $< -o $@ -L$(BUILD)/test/progs -lexitwatch '-Wl,-rpath,$$ORIGIN'
+
 # Statically linked: cprof must notice LD_PRELOAD cannot apply to it.
 $(BUILD)/test/progs/static_hello: test/progs/static_hello.c
 	@echo "  CC      $<"

@@ -12,6 +12,8 @@
  * Invariants:
  *  - wake_word changes on every request, so a wake between the writer's
  *    check and its futex wait is never lost (FUTEX_WAIT compares it).
+ *  - finished is set by the exit dump while it holds dump_lock and read
+ *    under it: no dump starts after the exit dump (see dump.h).
  *  - seq (dump sequence number) only grows; a fork child continues from its
  *    parent's value, but under its own pid.
  *  - Error reporting: the first failure to write into a directory is
@@ -51,6 +53,7 @@ static atomic_ulong seq;
 static int trigger_signal;
 static atomic_int last_error;   /* errno of the last failed write, 0 after a success */
 static atomic_int writer_running;
+static atomic_bool finished;     /* the exit dump was made; set under dump_lock */
 
 /* Fatal-signal dumps (see dump_install_term): the handler raises
  * term_request and waits on term_done for at most TERM_WAIT. */
@@ -314,17 +317,23 @@ static int write_kind(struct dump_ctx *d, const struct profile_kind *k, unsigned
 	return 1;
 }
 
-int dump_all(const char *why)
+static int dump_run(bool final)
 {
 	struct region r = {0};
 	struct mapping_set ms;
 	int written = 0;
 
-	(void)why;
 	if (atomic_load(&rt.state) == RT_NONE)
 		return 0;
 	guard_enter();
 	cprof_mutex_lock(&dump_lock);
+	if (atomic_load(&finished)) {
+		cprof_mutex_unlock(&dump_lock);
+		guard_leave();
+		return 0;
+	}
+	if (final)
+		atomic_store(&finished, true);
 	unsigned long n = atomic_fetch_add(&seq, 1) + 1;
 	struct dump_ctx d = {.r = &r, .ms = &ms, .reset = true};
 	d.now_real_ns = cprof_realtime_ns();
@@ -346,6 +355,17 @@ int dump_all(const char *why)
 	cprof_mutex_unlock(&dump_lock);
 	guard_leave();
 	return written;
+}
+
+int dump_all(const char *why)
+{
+	(void)why;
+	return dump_run(false);
+}
+
+int dump_final(void)
+{
+	return dump_run(true);
 }
 
 /* ---- the writer thread ----------------------------------------------------- */
@@ -485,5 +505,6 @@ void dump_fork_child(void)
 	atomic_store(&term_request, 0);
 	atomic_store(&term_done, 0);
 	atomic_store(&term_once, 0);
+	atomic_store(&finished, false);
 	dump_start_writer();
 }

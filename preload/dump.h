@@ -18,6 +18,13 @@
  *
  * dump_lock serialises dumps: the writer thread's, the exit dump (run on
  * the exiting thread) and HTTP requests.  It is taken around fork.
+ *
+ * The exit dump is the last one: it marks the process as finished under
+ * dump_lock, and a dump that takes the lock after it writes nothing.  A
+ * dump already running when exit() begins completes first (the exit dump
+ * waits for the lock); one that would start during the rest of exit() (a
+ * late SIGUSR2, the interval) cannot be cut off halfway by _exit, leaving
+ * a numbered set with files missing.
  */
 #ifndef CPROF_DUMP_H
 #define CPROF_DUMP_H
@@ -33,8 +40,11 @@ int dump_init(void);
 void dump_request(void);
 
 /* Write every enabled profile now (takes dump_lock).  Returns the number of
- * files written. */
+ * files written: 0 once the exit dump has been made. */
 int dump_all(const char *why);
+
+/* The exit dump: dump_all, then no more dumps in this process. */
+int dump_final(void);
 
 /* Expand the output pattern for profile type `type` and sequence `seq`
  * into an absolute path. */

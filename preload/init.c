@@ -172,7 +172,7 @@ static void at_exit(void)
 		rt.pid = getpid(); /* a vfork-like child that did not run our handlers */
 	if (!rt_running())
 		return;
-	dump_all("exit");
+	dump_final();
 	if (!atomic_compare_exchange_strong(&rt.state, &expected, RT_STOPPED))
 		return;
 	dump_wake(); /* let the writer thread notice and end */
