@@ -63,9 +63,34 @@ static void snap_create(uint32_t id, uint32_t stack, uint64_t count, void *arg)
 		s->v[id][0] = count;
 }
 
+struct snap_threads {
+	struct prof_snapshot *s;
+	struct region *r;
+};
+
+static void snap_thread(const struct thread_stack *ts, void *arg)
+{
+	struct snap_threads *c = arg;
+	struct prof_snapshot *s = c->s;
+	struct thread_stack *e = region_array_push(c->r, (void **)&s->threads, &s->nthreads, &s->cap,
+						   sizeof(*e), 64);
+	if (e)
+		*e = *ts;
+}
+
 struct prof_snapshot *profile_snapshot(unsigned bit, struct region *r)
 {
 	uint32_t n;
+	if (bit == PROF_THREADS) {
+		struct prof_snapshot *s = region_alloc(r, sizeof(*s));
+		if (!s)
+			return NULL;
+		memset(s, 0, sizeof(*s));
+		s->bit = bit;
+		struct snap_threads c = {.s = s, .r = r};
+		threadstacks_collect(r, snap_thread, &c);
+		return s;
+	}
 	switch (bit) {
 	case PROF_HEAP: n = heap_bucket_count(); break;
 	case PROF_MUTEX: n = lockprof_count(0); break;

@@ -13,17 +13,22 @@
 #include "builder.h"
 #include "mappings.h"
 #include "symbols.h"
+#include "threadstacks.h"
 
 /*
- * A snapshot of a cumulative profile's counters, indexed by bucket id
- * (heap: raw allocs and frees; mutex/block: fixed-point count and delay;
- * threadcreate: count).  Encoding with d->base set subtracts it, giving
- * Go's ?seconds=N delta profiles.  Lives in the caller's region.
+ * A snapshot of a profile, taken at the start of a ?seconds=N window.
+ * Cumulative profiles: counters indexed by bucket id (heap: raw allocs and
+ * frees; mutex/block: fixed-point count and delay; threadcreate: count).
+ * threads: the stack of every thread then.  Encoding with d->base set
+ * subtracts it, giving Go's delta profiles.  Lives in the caller's region
+ * (so do the thread names it points to).
  */
 struct prof_snapshot {
 	unsigned bit;
 	uint32_t n;             /* ids 1..n-1 are valid */
 	uint64_t (*v)[2];
+	struct thread_stack *threads;   /* PROF_THREADS */
+	size_t nthreads, cap;
 };
 
 struct prof_snapshot *profile_snapshot(unsigned bit, struct region *r);

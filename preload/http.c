@@ -7,8 +7,8 @@
  * /debug/pprof/ (HTML index), profile?seconds=N (CPU), heap, allocs,
  * mutex, block, threadcreate, goroutine (alias threads), each as gzipped
  * protobuf, as the legacy text with ?debug=1 (encoder/text.c), as a delta
- * over N seconds with ?seconds=N (the cumulative ones), goroutine?debug=2
- * (every thread's stack as text), cmdline, and symbol (pprof's remote
+ * over N seconds with ?seconds=N (all but profile, whose window is its
+ * own), goroutine?debug=2 (every thread's stack as text), cmdline, and symbol (pprof's remote
  * symbolization protocol).  Errors are text/plain with Go's messages and
  * Go's X-Go-Pprof header, so pprof shows them as Go's.  /symbol and the
  * text forms read the main program's symbols through /proc/self/exe, so
@@ -570,9 +570,6 @@ static enum MHD_Result serve_kind(struct req *q)
 		if (n <= 0)
 			return reply_error(c, MHD_HTTP_BAD_REQUEST,
 					   "invalid value for \"seconds\" - must be a positive integer");
-		if (q->kind->bit == PROF_THREADS)
-			return reply_error(c, MHD_HTTP_BAD_REQUEST,
-					   "\"seconds\" parameter is not supported for this profile type");
 		if (debug)
 			return reply_error(c, MHD_HTTP_BAD_REQUEST, "seconds and debug params are incompatible");
 		cprof_mutex_lock(&dump_lock);

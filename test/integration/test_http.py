@@ -236,7 +236,7 @@ def test_heap_base_and_delta_profiles():
     """`go tool pprof -top -base old new` between two heap fetches shows the
     leak growing; heap?seconds=2 is Go's delta profile (heap-delta,
     duration 2 s, the leak's allocations in it); the other cumulative
-    profiles take ?seconds too."""
+    profiles and goroutine take ?seconds too."""
     need("go")
     p, base = serve()
     time.sleep(1)
@@ -260,6 +260,17 @@ def test_heap_base_and_delta_profiles():
     in_range(tc.cum("threadcreate").get("spawn_site", 0), 5, 15, what="threads created in 2 s")
     mutex = get_profile(base + "/debug/pprof/mutex?seconds=1", "mutex-delta")
     assert mutex.flat("delay").get("hold_lock", 0) > 0, mutex.summary()
+    # goroutine delta: each thread that moved is +1 where it is and -1
+    # where it was (one of each per tid); the total is the change in the
+    # thread count (0, or +-1 for the short-lived thread spawned every
+    # 200 ms).
+    gd = get_profile(base + "/debug/pprof/goroutine?seconds=1", "goroutine-delta")
+    per_tid = {}
+    for smp in gd.samples():
+        assert smp.values[0] in (1, -1), smp.values
+        per_tid.setdefault(smp.labels["tid"], []).append(smp.values[0])
+    assert all(sorted(v) in ([1], [-1], [-1, 1]) for v in per_tid.values()), per_tid
+    assert gd.total("threads") in (-1, 0, 1), gd.total("threads")
     finish(p)
 
 
@@ -471,6 +482,12 @@ def test_threads_dump_of_a_deadlock():
         assert any("lock" in f for f in stack[0][:stack[0].index(fn)]), stack
     alias = get_profile(base + "/debug/pprof/threads", "threads")
     assert alias.total() == prof.total() == 3, (alias.total(), prof.total())
+    # Over a window, as Go's goroutine?seconds=N: the end minus the start.
+    # Every thread is stuck where it was, so everything cancels.
+    delta = get_profile(base + "/debug/pprof/goroutine?seconds=1", "goroutine-delta")
+    assert delta.sample_types == [("threads", "count")]
+    eq_within(delta.duration_ns, 1e9, rel=0.25, what="goroutine delta duration")
+    assert not list(delta.samples()), [(s.values, s.stack) for s in delta.samples()]
 
     r = fetch(base + "/debug/pprof/goroutine?debug=1", timeout=20)
     assert r.status == 200 and r.text.startswith("goroutine profile: total 3\n"), r.text[:500]
@@ -546,8 +563,7 @@ def test_index_cmdline_and_errors():
             ("/debug/pprof/heap?seconds=abc", 400, 'invalid value for "seconds" - must be a positive integer\n'),
             ("/debug/pprof/heap?seconds=0", 400, 'invalid value for "seconds" - must be a positive integer\n'),
             ("/debug/pprof/heap?seconds=1&debug=1", 400, "seconds and debug params are incompatible\n"),
-            ("/debug/pprof/goroutine?seconds=1", 400,
-             '"seconds" parameter is not supported for this profile type\n')):
+            ("/debug/pprof/goroutine?seconds=1&debug=2", 400, "seconds and debug params are incompatible\n")):
         r = fetch(base + path)
         assert (r.status, r.text) == (status, msg), (path, r)
     r = fetch(base + "/debug/pprof/heap", method="POST", data=b"x")
