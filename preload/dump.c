@@ -104,15 +104,27 @@ static void on_signal(int sig, siginfo_t *si, void *uc)
  * cprof's handler asks the writer thread for a final dump, waits for it at
  * most TERM_WAIT_NS (a futex wait: async-signal-safe), then restores the
  * default action and re-raises, so the process dies by the same signal as
- * it would have.  The wait is bounded because the interrupted thread may
- * hold a cprof lock the dump needs.
+ * it would have.  The wait is bounded in case the dump needs something the
+ * interrupted thread holds.
+ *
+ * A signal that lands on a thread running cprof code (guard held: it may
+ * hold a table lock the dump needs) is deferred, not acted on: the handler
+ * notes it in the thread's state and returns, and guard_leave(), when the
+ * guard drops to zero, sends it again to the same thread, whose handler
+ * then runs outside cprof.  A thread of the program holds the guard only
+ * for bounded work (a sample, a dump), so the delay is bounded too.
  */
 static void on_term(int sig, siginfo_t *si, void *uc)
 {
 	int saved = errno;
 	(void)si;
 	(void)uc;
-	if (!atomic_exchange(&term_once, 1) && atomic_load(&writer_running) && !cprof_tls.guard) {
+	if (cprof_tls.guard) {
+		cprof_tls.deferred_sig = (uint8_t)sig;
+		errno = saved;
+		return;
+	}
+	if (!atomic_exchange(&term_once, 1) && atomic_load(&writer_running)) {
 		atomic_store(&term_request, 1);
 		dump_wake();
 		int64_t deadline = cprof_now_ns() + TERM_WAIT_NS;
@@ -131,6 +143,16 @@ static void on_term(int sig, siginfo_t *si, void *uc)
 	REAL(sigaction)(sig, &dfl, NULL);
 	/* Pending until this handler returns and the signal is unblocked. */
 	syscall(SYS_tgkill, getpid(), cprof_gettid(), sig);
+	errno = saved;
+}
+
+void guard_deferred_signal(void)
+{
+	int saved = errno;
+	int sig = cprof_tls.deferred_sig;
+	cprof_tls.deferred_sig = 0;
+	if (sig)
+		syscall(SYS_tgkill, getpid(), cprof_gettid(), sig);
 	errno = saved;
 }
 

@@ -160,6 +160,7 @@ static void fork_child(void)
 		dump_fork_child();
 	}
 	http_fork_child(); /* the server stays in the parent */
+	cprof_tls.deferred_sig = 0; /* a signal sent to the parent stays there */
 	guard_leave();
 }
 

@@ -23,6 +23,9 @@
  *  - in_alloc: set around calls into an allocator other than glibc's
  *    (alloc_hooks.h); the lock hooks then only forward, so an allocator's
  *    own mutexes never lead to unwinding (and allocating) inside it.
+ *  - deferred_sig: set by the SIGTERM/SIGINT handler when it interrupted
+ *    the thread inside cprof; guard_leave sends that signal again once the
+ *    guard is released (dump.c).  Only the owning thread touches it.
  *  - rec: the thread's registry record (threads.c); NULL before the thread
  *    registered and after its exit destructor ran.
  *
@@ -46,6 +49,7 @@ struct tstate {
 	uint8_t resolving;   /* resolving the real symbols (bootstrap) */
 	uint8_t in_alloc;    /* inside a non-glibc allocator (lock hooks pass through) */
 	uint8_t probe;       /* init's "does malloc reach us" probe: 1 asked, 2 seen */
+	uint8_t deferred_sig; /* a fatal signal to send again at guard_leave (dump.c) */
 	uint64_t rng;        /* xorshift state for the sampler */
 	struct thread_rec *rec;
 	uintptr_t stack_lo, stack_hi;
@@ -61,10 +65,15 @@ CPROF_INLINE void guard_enter(void)
 	atomic_signal_fence(memory_order_seq_cst);
 }
 
+/* Send again the SIGTERM/SIGINT that arrived while the guard was held
+ * (dump.c, on_term).  Normal context, guard just dropped to zero. */
+void guard_deferred_signal(void);
+
 CPROF_INLINE void guard_leave(void)
 {
 	atomic_signal_fence(memory_order_seq_cst);
-	cprof_tls.guard--;
+	if (--cprof_tls.guard == 0 && unlikely(cprof_tls.deferred_sig))
+		guard_deferred_signal();
 }
 
 CPROF_INLINE bool guarded(void)

@@ -9,6 +9,8 @@
  *   exec-static P    execv a statically linked program P
  *   thread-exit      exit() from a non-main thread while others allocate
  *   busy-exit        exit() from main while 4 threads allocate and lock
+ *   alloc-forever    print "ready", then allocate and free in a loop on the
+ *                    main thread until killed (SIGTERM left at default)
  *   underscore-exit  _exit(0) after allocating (nothing is written)
  *   abort            abort() after allocating
  * Each mode allocates at lifecycle_site first so profiles have content.
@@ -113,6 +115,14 @@ int main(int argc, char **argv)
 			pthread_create(&th[i], NULL, churn, NULL);
 		usleep(200000);
 		exit(5);
+	} else if (!strcmp(mode, "alloc-forever")) {
+		printf("ready\n");
+		fflush(stdout);
+		for (unsigned i = 0;; i++) {
+			unsigned char *p = lifecycle_site(16 + i % 512);
+			sink += p[0];
+			free(p);
+		}
 	} else if (!strcmp(mode, "underscore-exit")) {
 		_exit(0);
 	} else if (!strcmp(mode, "abort")) {
