@@ -1,8 +1,13 @@
 /*
  * demo_locks - lock contention: four workers update a shared counter
- * table under one global mutex, and one of them (flush_stats) holds it
- * while doing slow work.  The block profile shows where workers wait
+ * table under one global mutex, and a flusher (flush_stats) holds it
+ * while writing out slowly.  The block profile shows where workers wait
  * (record_hit); the mutex profile blames the unlock in flush_stats.
+ *
+ * Every thread sleeps rather than spins (the slow write is a 3 ms sleep
+ * under the lock, like blocking I/O), so the picture does not depend on
+ * how many cores are free: with spinning threads on a busy machine, a
+ * worker preempted inside record_hit would make the others wait on it.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -12,13 +17,10 @@ static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static long table[1024];
 static volatile int stop;
 
-static void busy_us(long us)
+static void sleep_us(long us)
 {
-	struct timespec t0, t;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	do
-		clock_gettime(CLOCK_MONOTONIC, &t);
-	while ((t.tv_sec - t0.tv_sec) * 1000000L + (t.tv_nsec - t0.tv_nsec) / 1000 < us);
+	struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+	nanosleep(&ts, NULL);
 }
 
 __attribute__((noinline)) static void record_hit(int k)
@@ -31,7 +33,7 @@ __attribute__((noinline)) static void record_hit(int k)
 __attribute__((noinline)) static void flush_stats(void)
 {
 	pthread_mutex_lock(&table_lock);
-	busy_us(3000); /* "writing to disk" while holding the lock */
+	sleep_us(3000); /* "writing to disk" while holding the lock */
 	pthread_mutex_unlock(&table_lock);
 }
 
@@ -40,7 +42,7 @@ static void *worker(void *arg)
 	long id = (long)arg;
 	for (int i = 0; !stop; i++) {
 		record_hit((int)(i + id));
-		busy_us(50);
+		sleep_us(50);
 	}
 	return NULL;
 }
@@ -50,7 +52,7 @@ static void *flusher(void *arg)
 	(void)arg;
 	while (!stop) {
 		flush_stats();
-		busy_us(1000);
+		sleep_us(1000);
 	}
 	return NULL;
 }
