@@ -396,7 +396,12 @@ int dump_final(void)
 
 static void *writer(void *arg)
 {
-	unsigned seen = atomic_load(&requests);
+	/* Not the current count: a request made between pthread_create and
+	 * this thread's first instruction (a loaded machine, a SIGUSR2 sent
+	 * as soon as the program is up) would be taken as already served.
+	 * requests is 0 until the trigger can first fire, here and in a fork
+	 * child (dump_fork_child resets it before starting this thread). */
+	unsigned seen = 0;
 	int64_t next_interval = rt.cfg.interval ? cprof_now_ns() + (int64_t)rt.cfg.interval * 1000000000 : 0;
 
 	(void)arg;

@@ -9,6 +9,8 @@
  *   exec-static P    execv a statically linked program P
  *   thread-exit      exit() from a non-main thread while others allocate
  *   busy-exit        exit() from main while 4 threads allocate and lock
+ *   signal-at-start  SIGUSR2 to itself first thing in main, then sleep 300 ms
+ *                    (one dump on the signal, one at exit)
  *   alloc-forever    print "ready", then allocate and free in a loop on the
  *                    main thread until killed (SIGTERM left at default)
  *   underscore-exit  _exit(0) after allocating (nothing is written)
@@ -16,11 +18,13 @@
  * Each mode allocates at lifecycle_site first so profiles have content.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -65,6 +69,8 @@ int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "";
 	const char *arg = argc > 2 ? argv[2] : "/bin/true";
+	if (!strcmp(mode, "signal-at-start"))
+		kill(getpid(), SIGUSR2); /* first thing: cprof's writer may not have run yet */
 	for (int i = 0; i < 200; i++)
 		lifecycle_site(65536);
 	fflush(stdout);
@@ -115,6 +121,11 @@ int main(int argc, char **argv)
 			pthread_create(&th[i], NULL, churn, NULL);
 		usleep(200000);
 		exit(5);
+	} else if (!strcmp(mode, "signal-at-start")) {
+		/* signalled at the top of main */
+		struct timespec left = {0, 300000000};
+		while (nanosleep(&left, &left) != 0)
+			;
 	} else if (!strcmp(mode, "alloc-forever")) {
 		printf("ready\n");
 		fflush(stdout);
