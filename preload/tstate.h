@@ -66,7 +66,8 @@ CPROF_INLINE void guard_enter(void)
 }
 
 /* Send again the SIGTERM/SIGINT that arrived while the guard was held
- * (dump.c, on_term).  Normal context, guard just dropped to zero. */
+ * (dump.c, on_term), as the guard drops to zero.  Async-signal-safe: the
+ * guard may be released at the end of a signal handler (a CPU sample). */
 void guard_deferred_signal(void);
 
 CPROF_INLINE void guard_leave(void)
