@@ -21,6 +21,8 @@ TARGETS = [
      "section": "lock-pair", "config": "cprof-all", "kind": "diff", "limit": 5.0},
     {"id": "lock-5ns-lock", "text": "uncontended lock+unlock pair: +5 ns at most (mutex,block)",
      "section": "lock-pair", "config": "cprof-lock", "kind": "diff", "limit": 5.0},
+    {"id": "lock-3pct", "text": "mutex and block profiles within 3% of bare: lock-contended",
+     "section": "lock-contended", "config": "cprof-lock", "kind": "overhead", "limit": 0.03},
 ] + [
     {"id": "all-5pct-" + s, "text": "all profiles within 5%% of bare: %s" % s,
      "section": s, "config": "cprof-all", "kind": "overhead", "limit": 0.05}
