@@ -9,7 +9,7 @@ import signal
 import time
 
 import pprofdec
-from checks import kinds_of, load_checked, one
+from checks import dump_sets, kinds_of, load_checked, one
 from harness import *
 
 
@@ -94,9 +94,7 @@ def test_exit_dump_is_the_last():
         assert cp.returncode == 6, (cp.returncode, cp.stderr)
         m = re.search(r"files at exit (\d+), written after the exit dump (-?\d+)", cp.stdout)
         assert m and int(m.group(1)) >= 5 and m.group(2) == "0", cp.stdout
-    sets = {}
-    for f in profiles():
-        sets.setdefault((f.pid, f.n), set()).add(f.kind)
+    sets = dump_sets()
     partial = {key: k for key, k in sets.items() if len(k) != 5}
     assert not partial, partial
     assert len({pid for pid, _ in sets}) == 10

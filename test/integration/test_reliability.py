@@ -10,7 +10,7 @@ import subprocess
 import time
 
 import pprofdec
-from checks import kinds_of, load_checked, one
+from checks import dump_sets, kinds_of, load_checked, one
 from harness import *
 
 KINDS = {"cpu", "heap", "mutex", "block", "threadcreate"}
@@ -133,9 +133,7 @@ def test_sigusr2_burst_while_allocating():
         assert p.returncode == 0, p.describe()
     finally:
         p.kill_group()
-    by_n = {}
-    for f in profiles():
-        by_n.setdefault(f.n, set()).add(f.kind)
+    by_n = {n: kinds for (_, n), kinds in dump_sets().items()}
     ns = sorted(by_n)
     assert ns == list(range(1, len(ns) + 1)) and len(ns) >= 2, ns
     for n, kinds in by_n.items():

@@ -43,6 +43,15 @@ def kinds_of(dir=None, pid=None):
     return out
 
 
+def dump_sets(dir=None):
+    """{(pid, dump number): set of kinds} of the profiles in dir: one entry
+    per dump, to check that every dump wrote every profile."""
+    out = {}
+    for f in profiles(dir or tmpdir()):
+        out.setdefault((f.pid, f.n), set()).add(f.kind)
+    return out
+
+
 def one(dir=None, kind=None, pid=None):
     """The single profile of `kind` (asserts there is exactly one)."""
     fs = profiles(dir or tmpdir(), kind=kind, pid=pid)

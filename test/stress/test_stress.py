@@ -6,7 +6,7 @@ import signal
 import time
 
 import pprofdec
-from checks import kinds_of, load_checked, one
+from checks import dump_sets, kinds_of, load_checked, one
 from harness import *
 
 
@@ -53,9 +53,7 @@ def test_long_dump_storm_with_interval():
         assert p.returncode == 0, p.describe()
     finally:
         p.kill_group()
-    by_n = {}
-    for f in profiles():
-        by_n.setdefault(f.n, set()).add(f.kind)
+    by_n = {n: kinds for (_, n), kinds in dump_sets().items()}
     assert sorted(by_n) == list(range(1, len(by_n) + 1)) and len(by_n) > 10, sorted(by_n)
     assert all(len(k) == 5 for k in by_n.values()), by_n
     all_valid()
