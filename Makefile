@@ -59,6 +59,9 @@ $(BUILD)/.deps-build: scripts/deps.sh
 
 deps: $(BUILD)/.deps-build
 
+# Targets that need more than the build install their packages first, in
+# their own recipe, before make builds anything (a prerequisite list gives
+# no order under -j).
 test-deps:
 	$(Q)sh scripts/deps.sh test
 
@@ -146,10 +149,12 @@ $(BUILD)/test/progs/%: test/progs/%.cc
 
 progs: $(PROG_BIN)
 
-test: $(LIB) unit progs test-deps
+test: test-deps
+	$(Q)$(MAKE) --no-print-directory all unit progs
 	$(Q)$(PYTHON) test/run.py --build $(BUILD)
 
-stress: $(LIB) unit progs test-deps
+stress: test-deps
+	$(Q)$(MAKE) --no-print-directory all unit progs
 	$(Q)$(PYTHON) test/run.py --build $(BUILD) --stress -k stress/
 
 # The sanitizer job: the library built with UBSan (fully functional under
@@ -174,11 +179,16 @@ fuzz: build-fuzz/fuzz_config
 	$(Q)cp -n test/fuzz/corpus/* build-fuzz/corpus/ 2>/dev/null || true
 	$(Q)build-fuzz/fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build-fuzz/corpus 2>&1 | tail -4
 
-bench: $(LIB) progs
+bench:
 	$(Q)sh scripts/deps.sh bench
+	$(Q)$(MAKE) --no-print-directory all progs
 	$(Q)$(PYTHON) bench/run.py --build $(BUILD) --no-deps
 
-demo: $(LIB) progs test-deps
+# The demo needs the library, the demo programs and pprof, not the test
+# corpus.
+demo:
+	$(Q)sh scripts/deps.sh demo
+	$(Q)$(MAKE) --no-print-directory all progs
 	$(Q)sh scripts/demo.sh $(BUILD)
 
 # ---- install -------------------------------------------------------------------

@@ -1,27 +1,37 @@
 #!/bin/sh
-# deps.sh build|test|bench - install the Debian packages cprof needs, if missing.
+# deps.sh build|view|demo|test|bench - install the Debian packages a make
+# target needs, if missing.  Each set holds the one before it:
 #
-# build: what compiling libcprof.so needs.
-# test:  what `make test` runs against: pprof (golang-go), the independent
-#        decoder (python3-protobuf + protoc), the real programs used as test
+# build: what compiling libcprof.so needs (libmicrohttpd for CPROF_HTTP).
+# view:  what reading profiles needs: pprof (golang-go) and graphviz, whose
+#        `dot` draws pprof's graph view (without it the web UI shows "Could
+#        not execute dot").
+# demo:  the demo programs (some are C++).
+# test:  what `make test` runs against: the independent decoder
+#        (python3-protobuf + protoc), the real programs used as test
 #        subjects, the allocators cprof must work with, and clang's
 #        libFuzzer for `make fuzz`.
-# bench: test, plus the profilers `make bench` compares cprof with (perf,
-#        heaptrack; gperftools' headers for the tcmalloc sampling check).
+# bench: the profilers `make bench` compares cprof with (perf, heaptrack;
+#        gperftools' headers for the tcmalloc sampling check).
 # Installing needs root and apt-get; without them the script only reports.
 set -eu
 
-build_pkgs="gcc make libunwind-dev libunwind8 libprotobuf-c-dev protobuf-c-compiler zlib1g-dev"
-test_pkgs="g++ golang-go binutils python3 python3-protobuf protobuf-compiler libjemalloc2
- libgoogle-perftools4 redis-server redis-tools memcached sqlite3 libmicrohttpd12
- libmicrohttpd-dev curl procps libpython3.11-testsuite clang libclang-rt-14-dev"
+build_pkgs="gcc make libc6-dev libunwind-dev libunwind8 libprotobuf-c-dev
+ protobuf-c-compiler zlib1g-dev libmicrohttpd-dev libmicrohttpd12"
+view_pkgs="golang-go graphviz"
+demo_pkgs="g++"
+test_pkgs="binutils python3 python3-protobuf protobuf-compiler libjemalloc2
+ libgoogle-perftools4 redis-server redis-tools memcached sqlite3 curl procps
+ libpython3.11-testsuite clang libclang-rt-14-dev"
 bench_pkgs="linux-perf heaptrack libgoogle-perftools-dev"
 
 case "${1:-build}" in
 build) pkgs=$build_pkgs ;;
-test) pkgs="$build_pkgs $test_pkgs" ;;
-bench) pkgs="$build_pkgs $test_pkgs $bench_pkgs" ;;
-*) echo "usage: deps.sh build|test|bench" >&2; exit 2 ;;
+view) pkgs="$build_pkgs $view_pkgs" ;;
+demo) pkgs="$build_pkgs $view_pkgs $demo_pkgs" ;;
+test) pkgs="$build_pkgs $view_pkgs $demo_pkgs $test_pkgs" ;;
+bench) pkgs="$build_pkgs $view_pkgs $demo_pkgs $test_pkgs $bench_pkgs" ;;
+*) echo "usage: deps.sh build|view|demo|test|bench" >&2; exit 2 ;;
 esac
 
 missing=""
@@ -37,11 +47,16 @@ done
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	echo "deps: installing$missing"
 	export DEBIAN_FRONTEND=noninteractive
+	# A new machine has no package lists yet: update only when needed.
 	apt-get install -y -qq $missing >/dev/null 2>&1 ||
-		{ apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq $missing >/dev/null; }
+		{ apt-get update -qq >/dev/null 2>&1 &&
+			apt-get install -y -qq $missing >/dev/null; } ||
+		{ echo "deps: apt-get install$missing failed" >&2; exit 1; }
 	# Debian starts services on install; tests start their own on loopback.
 	for svc in redis-server memcached; do
-		service "$svc" stop >/dev/null 2>&1 || true
+		case "$missing" in
+		*" $svc"*) service "$svc" stop >/dev/null 2>&1 || true ;;
+		esac
 	done
 else
 	echo "deps: missing Debian packages:$missing" >&2
