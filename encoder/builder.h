@@ -6,7 +6,7 @@
  * caller declares the sample types, then adds samples (a stack from the
  * stack table, one value per sample type, optional labels); the builder
  * interns strings, turns each distinct PC into a Location (exact address for
- * an interrupted leaf, return address - 1 for callers, REFERENCE.md 2),
+ * an interrupted leaf, return address - 1 for callers, docs/profiles.md),
  * resolves its mapping and function name, and emits only the mappings that
  * samples reference (the main program's always, first).  pb_finish() packs
  * the message with protobuf-c and gzips it, into region memory.

@@ -1,5 +1,5 @@
 /*
- * prof_cpu.c - the CPU profile, as Go's (REFERENCE.md 1, 4).
+ * prof_cpu.c - the CPU profile, as Go's (docs/profiles.md, "cpu").
  *
  * Sample types samples/count and cpu/nanoseconds; period cpu/nanoseconds =
  * 1e9 / CPROF_CPU_HZ; values [n, n * period] with n counting timer

@@ -1,5 +1,5 @@
 /*
- * prof_heap.c - the heap profile, exactly as Go's (REFERENCE.md 1, 3).
+ * prof_heap.c - the heap profile, exactly as Go's (docs/profiles.md, "heap").
  *
  * Sample types alloc_objects/count, alloc_space/bytes, inuse_objects/count,
  * inuse_space/bytes; period space/bytes = the sampling rate; no default

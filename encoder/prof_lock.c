@@ -1,5 +1,5 @@
 /*
- * prof_lock.c - the mutex and block profiles, as Go's (REFERENCE.md 1, 5).
+ * prof_lock.c - the mutex and block profiles, as Go's (docs/profiles.md, "mutex and block").
  *
  * Both: period contentions/count = 1; sample types contentions/count and
  * delay/nanoseconds, so `go tool pprof -contentions`, `-total_delay` and

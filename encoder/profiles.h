@@ -2,7 +2,7 @@
  * profiles.h - the profile types cprof writes, and how each is encoded.
  *
  * Each kind turns the runtime's tables into samples of one pprof Profile
- * (REFERENCE.md section 1 gives the sample types), on the thread holding
+ * (docs/profiles.md gives the sample types), on the thread holding
  * dump_lock.  The table below drives files, the HTTP endpoints and the
  * index page alike.
  */

@@ -6,7 +6,7 @@
  * priority-inheritance and -protect, process-shared): the real function
  * does all the work; cprof only observes.
  *
- * Locks: a try first (REFERENCE.md 5).  The try form of each lock returns
+ * Locks: a try first (docs/profiles.md, "mutex and block").  The try form of each lock returns
  * what the blocking form would whenever it does not have to wait: 0 for a
  * free or recursively owned mutex, EOWNERDEAD for a robust mutex whose
  * owner died, EINVAL/EAGAIN/ENOTRECOVERABLE alike.  Only EBUSY means

@@ -7,6 +7,7 @@
  * allocation, no I/O, so the parser can be fuzzed (test/fuzz/).
  */
 #include <signal.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "config.h"
@@ -78,6 +79,71 @@ static const struct {
 	{"goroutine", PROF_THREADS}, {"threadcreate", PROF_THREADCREATE},
 	{"all", PROF_ALL},       {"none", 0},
 };
+
+/* Optimal-string-alignment distance between a (alen) and b, ignoring
+ * case, or SIZE_MAX for words too long to matter. */
+static size_t distance(const char *a, size_t alen, const char *b)
+{
+	enum { MAX = 64 };
+	size_t blen = strlen(b), d[3][MAX + 1];
+	if (alen > MAX || blen > MAX)
+		return SIZE_MAX;
+	for (size_t j = 0; j <= blen; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= alen; i++) {
+		size_t *cur = d[i % 3], *prev = d[(i - 1) % 3], *prev2 = d[(i + 1) % 3];
+		cur[0] = i;
+		for (size_t j = 1; j <= blen; j++) {
+			char x = a[i - 1], y = b[j - 1];
+			x = (char)(x >= 'a' && x <= 'z' ? x - 32 : x);
+			y = (char)(y >= 'a' && y <= 'z' ? y - 32 : y);
+			size_t best = prev[j - 1] + (x != y);
+			if (prev[j] + 1 < best)
+				best = prev[j] + 1;
+			if (cur[j - 1] + 1 < best)
+				best = cur[j - 1] + 1;
+			if (i > 1 && j > 1 && x != y) {
+				char px = a[i - 2], py = b[j - 2];
+				px = (char)(px >= 'a' && px <= 'z' ? px - 32 : px);
+				py = (char)(py >= 'a' && py <= 'z' ? py - 32 : py);
+				if (x == py && px == y && prev2[j - 2] + 1 < best)
+					best = prev2[j - 2] + 1;
+			}
+			cur[j] = best;
+		}
+	}
+	return d[alen % 3][blen];
+}
+
+const char *config_nearest(const char *word, size_t len, const char *const *words)
+{
+	const char *best = NULL;
+	size_t best_d = SIZE_MAX;
+	/* At most 2 edits, and fewer than half the word: "cpuu" -> "cpu",
+	 * "CPROF_PROFILE" -> "CPROF_PROFILES", never "x" -> "cpu". */
+	size_t limit = len / 2 < 2 ? len / 2 : 2;
+	for (; *words; words++) {
+		size_t dd = distance(word, len, *words);
+		if (dd == 0) {
+			/* Differs only in case: suggest it. */
+			return strncmp(word, *words, len) == 0 ? NULL : *words;
+		}
+		if (dd <= limit && dd < best_d) {
+			best = *words;
+			best_d = dd;
+		}
+	}
+	return best;
+}
+
+static const char *const profile_words[] = {
+	"cpu", "heap", "allocs", "mutex", "block", "threads", "goroutine", "threadcreate", "all", "none", NULL,
+};
+
+const char *config_nearest_profile(const char *word)
+{
+	return config_nearest(word, strlen(word), profile_words);
+}
 
 const char *config_profile_name(unsigned bit)
 {
@@ -215,9 +281,18 @@ int config_set(struct cprof_config *c, const char *name, const char *value,
 	if (strcmp(name, "CPROF_PROFILES") == 0) {
 		unsigned mask;
 		char bad[32];
-		if (config_parse_profiles(value, &mask, bad, sizeof(bad)) != 0)
-			BAD("unknown profile '%s'; expected a comma list of cpu,heap,mutex,block,threads,threadcreate (or all, none); using the default",
-			    bad);
+		if (config_parse_profiles(value, &mask, bad, sizeof(bad)) != 0) {
+			const char *near = config_nearest_profile(bad);
+			const char *alias = !near                          ? ""
+					    : strcmp(near, "goroutine") == 0 ? ", the threads profile"
+					    : strcmp(near, "allocs") == 0    ? ", the heap profile"
+									     : "";
+			char hint[96] = "";
+			if (near)
+				cprof_fmt(hint, sizeof(hint), " (did you mean '%s'%s?)", near, alias);
+			BAD("unknown profile '%s'%s; expected a comma list of cpu,heap,mutex,block,threads,threadcreate (goroutine = threads, allocs = heap; or all, none); using the default",
+			    bad, hint);
+		}
 		c->profiles = mask;
 	} else if (strcmp(name, "CPROF_HEAP_RATE") == 0) {
 		if (parse_u64(value, &v) != 0 || v > (1ULL << 40))

@@ -73,6 +73,12 @@ int config_parse_profiles(const char *s, unsigned *out, char *bad, size_t badlen
 /* Name of a single profile bit ("cpu", "heap", ...). */
 const char *config_profile_name(unsigned bit);
 
+/* The word of the NULL-terminated list nearest to word[0..len) (at most
+ * two edits, case ignored; an exact match other than in case counts), or
+ * NULL: the "did you mean" of a misspelt variable or profile name. */
+const char *config_nearest(const char *word, size_t len, const char *const *words);
+const char *config_nearest_profile(const char *word);
+
 /* Parse a signal given as a name (USR2, SIGUSR2, RTMIN+3) or number. */
 int config_parse_signal(const char *s);
 

@@ -1,7 +1,7 @@
 /*
  * cpuprof.h - the CPU profile: per-thread CPU-time timers and their signal.
  *
- * DESIGN (REFERENCE.md 4)
+ * DESIGN (docs/profiles.md, "cpu")
  * Every thread gets a POSIX timer on its own CPU-time clock
  * (CLOCK_THREAD_CPUTIME_ID, or the clock derived from its tid for threads
  * cprof did not start) firing every 1/CPROF_CPU_HZ seconds of that

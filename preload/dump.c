@@ -257,7 +257,34 @@ static int rename_noreplace(const char *from, const char *to)
 	return 0;
 }
 
-int dump_write_file(const char *path, const void *buf, size_t len, char *final, size_t finallen)
+/* Swap the contents of two names atomically; -1 with errno EINVAL or
+ * ENOSYS where the filesystem or kernel cannot. */
+static int rename_exchange(const char *a, const char *b)
+{
+#ifdef SYS_renameat2
+	return (int)syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, 2 /* RENAME_EXCHANGE */);
+#else
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+/* Move the file at `from` to the first free suffixed form of `path`. */
+static int move_aside(const char *from, const char *path, char *out, size_t outlen)
+{
+	for (unsigned k = 1; k < 10000; k++) {
+		with_suffix(path, k, out, outlen);
+		if (rename_noreplace(from, out) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return -1;
+	}
+	errno = EEXIST;
+	return -1;
+}
+
+int dump_write_file(const char *path, const void *buf, size_t len, char *final, size_t finallen,
+		    char *moved, size_t movedlen)
 {
 	static atomic_uint tmp_counter;
 	char tmp[4200], dir[4096];
@@ -283,14 +310,46 @@ int dump_write_file(const char *path, const void *buf, size_t len, char *final, 
 		errno = err;
 		return -1;
 	}
+	if (moved && movedlen)
+		moved[0] = '\0';
 	cprof_fmt(final, finallen, "%s", path);
-	for (unsigned k = 1; k < 10000; k++) {
-		if (rename_noreplace(tmp, final) == 0)
+	for (int tries = 0; tries < 8; tries++) {
+		if (rename_noreplace(tmp, path) == 0)
 			return 0;
 		if (errno != EEXIST)
-			break;
-		with_suffix(path, k, final, finallen);
+			goto fail;
+		/* Taken: the newest takes the name; tmp then holds the older
+		 * file, which moves to a free suffixed name. */
+		if (rename_exchange(tmp, path) == 0) {
+			char aside[4200];
+			if (move_aside(tmp, path, aside, sizeof(aside)) == 0) {
+				if (moved && movedlen)
+					cprof_fmt(moved, movedlen, "%s", aside);
+				return 0;
+			}
+			/* Nowhere to keep the older file: put it back. */
+			err = errno;
+			if (rename_exchange(tmp, path) != 0) {
+				/* Cannot happen short of a concurrent removal;
+				 * keep the older file under the temporary name
+				 * rather than lose it. */
+				errno = err;
+				return -1;
+			}
+			errno = err;
+			goto fail;
+		}
+		if (errno == ENOENT)
+			continue; /* removed meanwhile: try the plain rename again */
+		if (errno != EINVAL && errno != ENOSYS)
+			goto fail;
+		/* No RENAME_EXCHANGE here: the new file takes the suffix. */
+		if (move_aside(tmp, path, final, finallen) == 0)
+			return 0;
+		goto fail;
 	}
+	errno = EEXIST;
+fail:
 	err = errno;
 	unlink(tmp);
 	errno = err;
@@ -317,7 +376,7 @@ static void report_failure(const char *path, int err)
 
 static int write_kind(struct dump_ctx *d, const struct profile_kind *k, unsigned long n)
 {
-	char path[4200], final[4200];
+	char path[4200], final[4200], moved[4200];
 	void *buf;
 	size_t len;
 
@@ -330,12 +389,15 @@ static int write_kind(struct dump_ctx *d, const struct profile_kind *k, unsigned
 		cprof_warn("output path for the %s profile is too long; skipped", k->name);
 		return 0;
 	}
-	if (dump_write_file(path, buf, len, final, sizeof(final)) != 0) {
+	if (dump_write_file(path, buf, len, final, sizeof(final), moved, sizeof(moved)) != 0) {
 		report_failure(path, errno);
 		return 0;
 	}
 	atomic_store(&last_error, 0);
-	cprof_info("wrote %s", final);
+	if (moved[0])
+		cprof_info("wrote %s (the earlier file of that name is now %s)", final, moved);
+	else
+		cprof_info("wrote %s", final);
 	return 1;
 }
 

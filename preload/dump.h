@@ -6,15 +6,24 @@
  * reentrancy guard held for its whole life (its work is never profiled and
  * its allocations, if libc makes any, pass straight through the hooks).  It
  * sleeps on a futex and wakes for: a dump request (the trigger signal's
- * handler, which does nothing else: REFERENCE.md 6), the periodic interval
+ * handler, which does nothing else: see
+ * "Rules every module follows" in docs/architecture.md), the periodic interval
  * (CPROF_INTERVAL), and housekeeping every 100 ms (draining the CPU sample
  * ring).
  *
  * A dump writes every enabled profile with the same sequence number.  Each
  * file is written to a temporary name in the target directory and renamed
- * into place without replacing anything (renameat2 RENAME_NOREPLACE, or
- * link+unlink), so a reader never sees a partial profile and no file is
- * ever overwritten; a name already taken gets a "-1", "-2"... suffix.
+ * into place, so a reader never sees a partial profile, and no file is ever
+ * overwritten.  When the name is taken (a pattern without %p run again, or
+ * without %n dumped again), the newest profile takes the name and the
+ * file that had it is kept under the next free "-1", "-2"... name:
+ * `go tool pprof app.heap.pb.gz` always reads the latest run, as with
+ * Go's -memprofile, and nothing is lost.  The swap is one atomic
+ * renameat2(RENAME_EXCHANGE), after which the temporary name holds the
+ * older file, which is then renamed (RENAME_NOREPLACE) to a free suffixed
+ * name.  Two processes writing one name at once each move aside whatever
+ * they displaced, so every file ends under some name.  Filesystems without
+ * RENAME_EXCHANGE keep the older rule: the new file takes the suffix.
  *
  * dump_lock serialises dumps: the writer thread's, the exit dump (run on
  * the exiting thread) and HTTP requests.  It is taken around fork.
@@ -51,8 +60,10 @@ int dump_final(void);
 int dump_expand(const char *pattern, const char *type, unsigned long seq, char *out, size_t outlen);
 
 /* Write buf to its final name atomically (see above).  Returns 0, or -1
- * with errno set; `final` receives the name actually used. */
-int dump_write_file(const char *path, const void *buf, size_t len, char *final, size_t finallen);
+ * with errno set; `final` receives the name actually used and `moved` (may
+ * be NULL) the name an older file of that name was moved to, or "". */
+int dump_write_file(const char *path, const void *buf, size_t len, char *final, size_t finallen,
+		    char *moved, size_t movedlen);
 
 /* Install the trigger signal handler unless the program owns the signal. */
 int dump_install_signal(int sig);

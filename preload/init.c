@@ -77,8 +77,13 @@ static void load_config(void)
 		bool known = false;
 		for (const char *const *name = config_names; *name && !known; name++)
 			known = strlen(*name) == len && strncmp(*name, *e, len) == 0;
-		if (!known)
-			cprof_warn("unknown variable %.*s ignored", (int)len, *e);
+		if (known)
+			continue;
+		const char *near = config_nearest(*e, len, config_names);
+		if (near)
+			cprof_warn("unknown variable %.*s ignored (did you mean %s?)", (int)len, *e, near);
+		else
+			cprof_warn("unknown variable %.*s ignored; the variables are listed in cprof(1)", (int)len, *e);
 	}
 }
 
@@ -189,7 +194,9 @@ static bool should_profile(void)
 	}
 	if (!rt.cfg.follow_exec && rt.cfg.root_pid && rt.cfg.root_pid != (long)getpid())
 		return false; /* started by the profiled program: --no-follow-exec */
-	if (rt.cfg.profiles == 0)
+	/* No profiles to write: nothing to do, unless the HTTP server is to
+	 * serve profiles on demand (CPU over a window, threads). */
+	if (rt.cfg.profiles == 0 && !rt.cfg.http[0])
 		return false;
 	return true;
 }

@@ -1,6 +1,6 @@
 /*
  * lockprof.h - mutex and block profiles with Go's semantics
- * (REFERENCE.md 5).
+ * (docs/profiles.md, "mutex and block").
  *
  * DESIGN
  * Block profile: where threads waited.  A wrapped blocking call first

@@ -22,7 +22,7 @@ view_pkgs="golang-go graphviz"
 demo_pkgs="g++"
 test_pkgs="binutils python3 python3-protobuf protobuf-compiler libjemalloc2
  libgoogle-perftools4 redis-server redis-tools memcached sqlite3 curl procps
- libpython3.11-testsuite clang libclang-rt-14-dev"
+ libpython3.11-testsuite clang libclang-rt-14-dev groff-base"
 bench_pkgs="linux-perf heaptrack libgoogle-perftools-dev"
 
 case "${1:-build}" in

@@ -639,20 +639,64 @@ def test_view_without_pprof():
 
 @timeout(120)
 def test_view_serves_the_web_ui():
-    """`cprof view FILE` starts pprof's web UI on a free port (options after
-    the file are passed on: -no_browser)."""
+    """`cprof view FILE` starts pprof's web UI on a free loopback port (no
+    name lookup: a machine without /etc/hosts works too) and opens the
+    browser ($BROWSER here) on the flame graph, the view Go's tutorials lead
+    with; options after the file are passed on."""
     need("go")
     cprof(["-q", "--profiles", "heap", prog("heap_truth"), 1, 0])
     [f] = profiles(kind="heap")
-    p = start([CPROF, "view", f.path, "-no_browser"], env=go_env(), preload=False, name="view")
+    opened = os.path.join(tmpdir(), "opened")
+    browser = os.path.join(tmpdir(), "browser")
+    with open(browser, "w") as b:
+        b.write("#!/bin/sh\necho \"$1\" > '%s'\n" % opened)
+    os.chmod(browser, 0o755)
+    env = dict(go_env(), BROWSER=browser, DISPLAY=None, WAYLAND_DISPLAY=None)
+    p = start([CPROF, "view", f.path, "-nodefraction=0"], env=env, preload=False, name="view")
     try:
-        m = wait_for(lambda: re.search(r"Serving web UI on (http://\S+)", p.err()), 60, "pprof web UI")
+        m = wait_for(lambda: re.search(r"cprof: flame graph at (http://127\.0\.0\.1:\d+/ui/flamegraph)\n", p.err()),
+                     60, "pprof web UI")
+        assert "Serving web UI on http://127.0.0.1:" in p.err(), p.err()
+        assert "graphviz" not in p.err(), p.err()   # dot comes with the view packages
+        wait_for(lambda: os.path.exists(opened) and os.path.getsize(opened), 10, "the browser")
+        with open(opened) as o:
+            assert o.read().strip() == m.group(1)
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        with opener.open(m.group(1) + "/ui/top", timeout=30) as r:
+        with opener.open(m.group(1), timeout=30) as r:
             body = r.read().decode(errors="replace")
-        assert r.status == 200 and "site_keep" in body, body[:500]
+        assert r.status == 200 and "site_keep" in body and "flame" in body.lower(), body[:500]
+        # The graph view draws (graphviz is there): no "Could not execute dot".
+        with opener.open(m.group(1).replace("/ui/flamegraph", "/ui/"), timeout=30) as r:
+            body = r.read().decode(errors="replace")
+        assert r.status == 200 and "<svg" in body and "Could not execute dot" not in body, body[:500]
     finally:
         p.kill_group()
+
+
+def test_view_no_browser_and_top_of_several_files():
+    """-no_browser starts no browser; `cprof top` given several files says
+    it adds them up (pprof would merge them silently)."""
+    need("go")
+    for _ in range(2):
+        cprof(["-q", "--profiles", "heap", prog("heap_truth"), 1, 0])
+    fs = [f.path for f in profiles(kind="heap")]
+    assert len(fs) == 2, fs
+    opened = os.path.join(tmpdir(), "opened")
+    browser = os.path.join(tmpdir(), "browser")
+    with open(browser, "w") as b:
+        b.write("#!/bin/sh\necho \"$1\" > '%s'\n" % opened)
+    os.chmod(browser, 0o755)
+    p = start([CPROF, "view", "-no_browser", fs[0]], env=dict(go_env(), BROWSER=browser), preload=False, name="view")
+    try:
+        wait_for(lambda: "cprof: flame graph at" in p.err(), 60, "pprof web UI")
+        time.sleep(1)
+        assert not os.path.exists(opened)
+    finally:
+        p.kill_group()
+    cp = run([CPROF, "top"] + fs, env=go_env(), preload=False)
+    assert "cprof: adding up 2 profiles" in cp.stderr, cp.stderr
+    cp = run([CPROF, "top", fs[0]], env=go_env(), preload=False)
+    assert "adding up" not in cp.stderr, cp.stderr
 
 
 # ---------------------------------------------------------------- finding the library

@@ -64,12 +64,34 @@ def test_relative_pattern_uses_start_directory():
 
 
 def test_names_never_collide():
-    """A pattern without %p or %n: later files get -1, -2 suffixes instead
-    of replacing earlier ones; no temporary file is left behind."""
+    """A pattern without %p or %n, run three times: the newest profile
+    always has the name the pattern gives (so re-running a recipe reads the
+    run just made), the earlier ones are kept as -1 (oldest) and -2, each
+    move is announced, and no temporary file is left behind."""
+    errs = []
     for i in range(3):
-        run_prog("heap_truth", [1, 0], env={"CPROF_OUTPUT": "fixed.%t.pb.gz", "CPROF_PROFILES": "heap"})
+        cp, _ = run_prog("heap_truth", [1, 0], env={"CPROF_OUTPUT": "fixed.%t.pb.gz", "CPROF_PROFILES": "heap"})
+        errs.append(cp.stderr)
+        time.sleep(0.01)
     files = sorted(f for f in os.listdir(tmpdir()) if f.startswith("fixed"))
     assert files == ["fixed.heap-1.pb.gz", "fixed.heap-2.pb.gz", "fixed.heap.pb.gz"], files
+    assert not [f for f in os.listdir(tmpdir()) if f.startswith(".cprof-tmp")], os.listdir(tmpdir())
+    times = [load_checked(f, pprof_too=False).time_ns for f in files]
+    assert times[0] < times[1] < times[2], (files, times)
+    assert "is now" not in errs[0], errs[0]
+    assert re.search(r"wrote \S*/fixed\.heap\.pb\.gz \(the earlier file of that name is now \S*/fixed\.heap-2\.pb\.gz\)",
+                     errs[2]), errs[2]
+
+
+def test_concurrent_writers_lose_nothing():
+    """Sixteen processes exiting at once with one fixed name: sixteen files,
+    every one a complete profile, no temporary file left."""
+    procs = [start([prog("heap_truth"), "1", "0"], env={"CPROF_OUTPUT": "same.%t.pb.gz", "CPROF_PROFILES": "heap"})
+             for _ in range(16)]
+    for p in procs:
+        p.wait(60)
+    files = sorted(f for f in os.listdir(tmpdir()) if f.startswith("same"))
+    assert len(files) == 16 and "same.heap.pb.gz" in files, files
     assert not [f for f in os.listdir(tmpdir()) if f.startswith(".cprof-tmp")], os.listdir(tmpdir())
     for f in files:
         load_checked(f, pprof_too=False)

@@ -15,11 +15,19 @@ README.md marks its examples with an HTML comment before the code block:
 
 A block without a marker is not an example to run (a diagram, a table) -
 the test fails if a shell block has no marker, so none is forgotten.
+
+The README is run twice in the same directory, as a user re-running a
+recipe would: on the second pass, every profile file a command reads (a
+`.pb.gz` argument of pprof or `cprof top`/`view`, globs expanded) must
+have been written by that pass, never left over from the first.
 """
 
+import glob
 import os
 import re
+import shlex
 import subprocess
+import time
 
 from harness import *
 
@@ -74,9 +82,29 @@ def rows(text):
     return [m.group(1) for m in map(ROW.match, text.splitlines()) if m]
 
 
-@timeout(300)
-def test_readme_examples_run():
-    d = setup_dir()
+def profiles_read(cmd, cwd):
+    """The profile files a command line hands to pprof or cprof top/view."""
+    try:
+        words = shlex.split(cmd.split("#")[0])
+    except ValueError:
+        return []
+    if not any(w in ("pprof", "top", "view") for w in words):
+        return []
+    out = []
+    for w in words:
+        if w.endswith(".pb.gz") and "://" not in w:
+            out += glob.glob(os.path.join(cwd, w)) or [os.path.join(cwd, w)]
+    return out
+
+
+def check_fresh(files, since, where, cmd):
+    for f in files:
+        assert os.path.exists(f), "%s: `%s` reads %s, which does not exist" % (where, cmd, f)
+        assert os.stat(f).st_mtime >= since, \
+            "%s: `%s` reads %s, left over from an earlier run (the recipe is not repeatable)" % (where, cmd, f)
+
+
+def run_readme(d, fresh):
     shell_blocks = [b for b in blocks() if b[1] in ("sh", "bash", "shell", "console")]
     assert shell_blocks, "no shell examples found"
     for marker, lang, body, line in shell_blocks:
@@ -84,8 +112,12 @@ def test_readme_examples_run():
         assert marker in ("run", "output"), "%s has no test marker" % where
         if marker == "run":
             cmds = [l for l in body if l.strip() and not l.strip().startswith("make")]
+            start = time.time() - 0.01
             r = sh("\n".join(cmds), d)
             assert r.returncode == 0, "%s failed:\n%s\n%s" % (where, r.stdout[-2000:], r.stderr[-2000:])
+            if fresh:
+                for c in cmds:
+                    check_fresh(profiles_read(c, d), start, where, c)
             continue
         # output block: "$ cmd" then expected lines
         cmd, expected = None, []
@@ -98,6 +130,8 @@ def test_readme_examples_run():
             else:
                 expected.append(l)
         for cmd, expected in pairs:
+            if fresh:
+                check_fresh(profiles_read(cmd, d), fresh, where, cmd)
             r = sh(cmd, d)
             assert r.returncode == 0, "%s: `%s` failed: %s" % (where, cmd, r.stderr[-2000:])
             got = r.stdout
@@ -111,3 +145,10 @@ def test_readme_examples_run():
                 assert name in have, "%s: `%s` does not list %s:\n%s" % (where, cmd, name, got)
                 assert have.index(name) > pos, "%s: `%s` ranks %s differently:\n%s" % (where, cmd, name, got)
                 pos = have.index(name)
+
+
+@timeout(600)
+def test_readme_examples_run():
+    d = setup_dir()
+    run_readme(d, None)
+    run_readme(d, time.time() - 0.01)

@@ -24,6 +24,34 @@ int main(void)
 	CHECK_EQ(c.mutex_fraction, 1);
 	CHECK(c.follow_exec);
 
+	/* "did you mean": at most two edits, fewer than half the word, case
+	 * ignored, transpositions count once. */
+	{
+		const char *n;
+		n = config_nearest("CPROF_PROFILE", 13, config_names);
+		CHECK(n && strcmp(n, "CPROF_PROFILES") == 0);
+		n = config_nearest("CPROF_HEAPRATE", 14, config_names);
+		CHECK(n && strcmp(n, "CPROF_HEAP_RATE") == 0);
+		n = config_nearest("cprof_quiet", 11, config_names);
+		CHECK(n && strcmp(n, "CPROF_QUIET") == 0);
+		CHECK(config_nearest("CPROF_QUIET", 11, config_names) == NULL); /* exact */
+		CHECK(config_nearest("CPROF_WHATEVER", 14, config_names) == NULL);
+		n = config_nearest_profile("goroutines");
+		CHECK(n && strcmp(n, "goroutine") == 0);
+		n = config_nearest_profile("hepa");   /* a transposition */
+		CHECK(n && strcmp(n, "heap") == 0);
+		n = config_nearest_profile("cpuu");
+		CHECK(n && strcmp(n, "cpu") == 0);
+		CHECK(config_nearest_profile("x") == NULL);
+		CHECK(config_nearest_profile("zzzz") == NULL);
+		char big[200];
+		memset(big, 'a', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		CHECK(config_nearest_profile(big) == NULL);
+		CHECK_EQ(config_set(&c, "CPROF_PROFILES", "heap,goroutines", err, sizeof(err)), -1);
+		CHECK(strstr(err, "did you mean 'goroutine', the threads profile?") != NULL);
+	}
+
 	/* profiles */
 	CHECK_EQ(set(&c, "CPROF_PROFILES", "cpu,heap"), 0);
 	CHECK_EQ(c.profiles, PROF_CPU | PROF_HEAP);
