@@ -9,7 +9,8 @@
 #   make check-exports   the library exports only the interposed symbols and the API
 #
 # V=1 shows the commands; WERROR= builds without -Werror (for packagers);
-# SANITIZE=address,undefined builds an instrumented library in build-san/.
+# SANITIZE=address,undefined builds an instrumented library in build-san/;
+# WITNESS=-DCPROF_WITNESS checks the lock rules in any build.
 
 V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
@@ -18,9 +19,12 @@ PYTHON ?= /usr/bin/python3
 PREFIX ?= /usr/local
 DESTDIR ?=
 
+# Sanitizer builds also check cprof's lock rules on every acquisition
+# (preload/lock.h, the witness).
 ifdef SANITIZE
 BUILD ?= build-san
 SANFLAGS := -fsanitize=$(SANITIZE) -fno-sanitize-recover=all
+WITNESS ?= -DCPROF_WITNESS
 else
 BUILD ?= build
 SANFLAGS :=
@@ -37,15 +41,17 @@ GEN := $(BUILD)/gen
 # cross the operator new wrappers).
 CFLAGS_LIB := -std=gnu11 $(OPT) -g -fPIC -fvisibility=hidden -fno-semantic-interposition \
 	-ftls-model=initial-exec -fno-omit-frame-pointer -fasynchronous-unwind-tables \
-	-fno-strict-aliasing -D_GNU_SOURCE -Ipreload -Ihooks -Iencoder -I$(GEN) $(SANFLAGS)
+	-fno-strict-aliasing -D_GNU_SOURCE -Ipreload -Ihooks -Iencoder -I$(GEN) $(SANFLAGS) $(WITNESS)
 WARN := -Wall -Wextra -Wshadow -Wno-unused-parameter $(WERROR)
-LDFLAGS_LIB := -shared -Wl,-z,now -Wl,-z,relro -Wl,-z,nodelete -Wl,--no-undefined \
+LDFLAGS_LIB := -shared -Wl,-z,now -Wl,-z,relro -Wl,-z,nodelete -Wl,--no-undefined -Wl,-z,start-stop-visibility=hidden \
 	-Wl,--exclude-libs,ALL $(SANFLAGS)
 LIBS := -lprotobuf-c -lz -lm -ldl -lpthread
 
 LIB_SRC := $(sort $(wildcard preload/*.c hooks/*.c encoder/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/profile.pb-c.o
 LIB := $(BUILD)/libcprof.so
+
+.DELETE_ON_ERROR:
 
 all: $(LIB)
 

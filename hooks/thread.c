@@ -33,6 +33,7 @@ struct start {
 };
 
 static spinlock_t free_lock;
+CPROF_LOCK_CLASS(thread_starts, LOCK_RANK_THREAD_STARTS, free_lock);
 static struct start *free_starts;
 
 static struct start *start_get(void)

@@ -38,6 +38,7 @@ void pages_free(void *p, size_t size)
 }
 
 static spinlock_t arena_lock;
+CPROF_LOCK_CLASS(arena, LOCK_RANK_ARENA, arena_lock);
 static char *arena_cur;
 static size_t arena_left;
 static size_t arena_total;
@@ -79,20 +80,8 @@ size_t arena_mapped(void)
 	return __atomic_load_n(&arena_total, __ATOMIC_RELAXED);
 }
 
-void arena_fork_prepare(void)
-{
-	spin_lock(&arena_lock);
-}
 
-void arena_fork_parent(void)
-{
-	spin_unlock(&arena_lock);
-}
 
-void arena_fork_child(void)
-{
-	spin_init(&arena_lock);
-}
 
 /* ---- regions ---------------------------------------------------------- */
 

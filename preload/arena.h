@@ -49,8 +49,5 @@ void *region_array_push(struct region *r, void **v, size_t *n, size_t *cap, size
 			size_t initial);
 
 /* fork protection (see init.c). */
-void arena_fork_prepare(void);
-void arena_fork_parent(void);
-void arena_fork_child(void);
 
 #endif

@@ -46,6 +46,7 @@
 #include "tstate.h"
 
 cprof_mutex_t dump_lock;
+CPROF_MUTEX_CLASS(dump, LOCK_RANK_DUMP, dump_lock);
 
 static atomic_int wake_word;
 static atomic_uint requests;
@@ -356,6 +357,74 @@ fail:
 	return -1;
 }
 
+/* ---- where files go when the output directory fails ----------------------
+ *
+ * A profile that cannot be written where the pattern says (the directory
+ * does not exist, is not writable, the filesystem is read-only or full) is
+ * written under the same name in the first directory that takes it: the
+ * directory the program started in, then $TMPDIR (read at start), then
+ * /tmp.  Each dump tries the pattern's directory first, so files go back
+ * there as soon as it works.  The unusable directory is reported once, at
+ * start when it can be checked then, naming where files will go instead. */
+
+static char tmp_dir[256];
+
+static bool dir_failure(int err)
+{
+	return err == ENOENT || err == ENOTDIR || err == EACCES || err == EPERM ||
+	       err == EROFS || err == ENOSPC || err == EDQUOT || err == ENAMETOOLONG;
+}
+
+static size_t dir_len(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash ? (size_t)(slash - path) : 0;
+}
+
+/* The i-th fallback directory (NULL past the last). */
+static const char *fallback_dir(int i)
+{
+	switch (i) {
+	case 0: return rt.start_dir[0] ? rt.start_dir : NULL;
+	case 1: return tmp_dir[0] ? tmp_dir : NULL;
+	case 2: return "/tmp";
+	default: return NULL;
+	}
+}
+
+static bool same_dir(const char *path, const char *dir)
+{
+	size_t n = dir_len(path);
+	return strlen(dir) == n && memcmp(path, dir, n) == 0;
+}
+
+/* First fallback directory, other than path's own, that is writable now. */
+static const char *usable_fallback(const char *path)
+{
+	for (int i = 0; fallback_dir(i); i++) {
+		const char *d = fallback_dir(i);
+		if (!same_dir(path, d) && access(d, W_OK | X_OK) == 0)
+			return d;
+	}
+	return NULL;
+}
+
+static int write_fallback(const char *path, const void *buf, size_t len, char *final, size_t finallen,
+			  char *moved, size_t movedlen)
+{
+	const char *base = path + dir_len(path) + (strchr(path, '/') ? 1 : 0);
+	for (int i = 0; fallback_dir(i); i++) {
+		char alt[4200];
+		const char *d = fallback_dir(i);
+		if (same_dir(path, d))
+			continue;
+		cprof_fmt(alt, sizeof(alt), "%s/%s", d, base);
+		if (dump_write_file(alt, buf, len, final, finallen, moved, movedlen) == 0)
+			return 0;
+	}
+	return -1;
+}
+
 static void report_failure(const char *path, int err)
 {
 	if (atomic_exchange(&last_error, err) == err)
@@ -370,6 +439,61 @@ static void report_failure(const char *path, int err)
 	const char *why = strerrordesc_np(err);
 	cprof_warn("cannot write profiles in %s: %s; the program continues and the next dump will try again",
 		   dir, why ? why : "error");
+}
+
+/* Written elsewhere: say where, once per failure (as report_failure). */
+static void report_fallback(const char *path, int err, const char *final)
+{
+	if (atomic_exchange(&last_error, err) != err) {
+		char dir[4096];
+		size_t n = dir_len(path);
+		if (n >= sizeof(dir))
+			n = sizeof(dir) - 1;
+		memcpy(dir, n ? path : ".", n ? n : 1);
+		dir[n ? n : 1] = '\0';
+		const char *why = strerrordesc_np(err);
+		cprof_warn("cannot write profiles in %s: %s; writing them in %.*s instead until it works",
+			   dir, why ? why : "error", (int)dir_len(final), final);
+	}
+	cprof_info("wrote %s", final);
+}
+
+/* At start: is the directory the pattern names usable?  Checked only when
+ * the directory part is known now (no %n or %t in it). */
+static void check_output_dir(void)
+{
+	const char *env = secure_getenv("TMPDIR");
+	if (env && env[0] == '/' && strlen(env) < sizeof(tmp_dir))
+		cprof_fmt(tmp_dir, sizeof(tmp_dir), "%s", env);
+	const char *slash = strrchr(rt.cfg.output, '/');
+	if (slash) {
+		for (const char *p = rt.cfg.output; p < slash; p++)
+			if (p[0] == '%' && (p[1] == 'n' || p[1] == 't'))
+				return;
+	}
+	char path[4200];
+	if (dump_expand(rt.cfg.output, "heap", 1, path, sizeof(path)) != 0)
+		return;
+	char dir[4096];
+	size_t n = dir_len(path);
+	if (n == 0 || n >= sizeof(dir))
+		return;
+	memcpy(dir, path, n);
+	dir[n] = '\0';
+	if (access(dir, W_OK | X_OK) == 0)
+		return;
+	int err = errno;
+	if (!dir_failure(err))
+		return;
+	atomic_store(&last_error, err);
+	const char *why = strerrordesc_np(err);
+	const char *alt = usable_fallback(path);
+	if (alt)
+		cprof_warn("cannot write profiles in %s: %s; until it can be, they will be written in %s",
+			   dir, why ? why : "error", alt);
+	else
+		cprof_warn("cannot write profiles in %s: %s, nor in any fallback directory", dir,
+			   why ? why : "error");
 }
 
 /* ---- dumping -------------------------------------------------------------- */
@@ -390,8 +514,14 @@ static int write_kind(struct dump_ctx *d, const struct profile_kind *k, unsigned
 		return 0;
 	}
 	if (dump_write_file(path, buf, len, final, sizeof(final), moved, sizeof(moved)) != 0) {
-		report_failure(path, errno);
-		return 0;
+		int err = errno;
+		if (!dir_failure(err) ||
+		    write_fallback(path, buf, len, final, sizeof(final), moved, sizeof(moved)) != 0) {
+			report_failure(path, err);
+			return 0;
+		}
+		report_fallback(path, err, final);
+		return 1;
 	}
 	atomic_store(&last_error, 0);
 	if (moved[0])
@@ -579,6 +709,8 @@ int dump_install_signal(int sig)
 
 int dump_init(void)
 {
+	if (rt.profiles)
+		check_output_dir();
 	dump_install_signal(rt.cfg.dump_signal);
 	install_term();
 	return dump_start_writer();

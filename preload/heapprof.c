@@ -25,6 +25,7 @@ struct heap_shard heap_shards[HEAP_SHARDS];
 uint64_t heap_filter[(1u << HEAP_FILTER_BITS) / 64];
 static uint16_t filter_count[1u << HEAP_FILTER_BITS];
 static spinlock_t filter_lock;
+CPROF_LOCK_CLASS(heap_filter, LOCK_RANK_HEAP_FILTER, filter_lock);
 
 static void filter_add(uintptr_t key)
 {
@@ -83,6 +84,8 @@ struct bucket {
 #define BMAX (1u << 22)
 
 static spinlock_t bucket_lock;
+CPROF_LOCK_CLASS(heap_buckets, LOCK_RANK_HEAP_BUCKETS, bucket_lock);
+CPROF_LOCK_ARRAY(heap_shards, LOCK_RANK_HEAP_SHARDS, heap_shards, lock);
 static struct bucket *bsegs[BMAX / BSEG_SIZE];
 static uint32_t bcount;          /* published with release */
 static uint32_t *bindex;
@@ -403,26 +406,5 @@ int heap_init(uint64_t r)
 	return 0;
 }
 
-void heap_fork_prepare(void)
-{
-	spin_lock(&bucket_lock);
-	for (int i = 0; i < HEAP_SHARDS; i++)
-		spin_lock(&heap_shards[i].lock);
-	spin_lock(&filter_lock);
-}
 
-void heap_fork_parent(void)
-{
-	spin_unlock(&filter_lock);
-	for (int i = HEAP_SHARDS - 1; i >= 0; i--)
-		spin_unlock(&heap_shards[i].lock);
-	spin_unlock(&bucket_lock);
-}
 
-void heap_fork_child(void)
-{
-	for (int i = 0; i < HEAP_SHARDS; i++)
-		spin_init(&heap_shards[i].lock);
-	spin_init(&bucket_lock);
-	spin_init(&filter_lock);
-}

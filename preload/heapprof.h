@@ -142,8 +142,5 @@ uint64_t heap_rate(void);
 /* Sampled pointers currently tracked (for tests and the index page). */
 uint64_t heap_live_count(void);
 
-void heap_fork_prepare(void);
-void heap_fork_parent(void);
-void heap_fork_child(void);
 
 #endif

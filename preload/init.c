@@ -42,6 +42,7 @@
 #include "dump.h"
 #include "heapprof.h"
 #include "http.h"
+#include "lock.h"
 #include "lockprof.h"
 #include "mappings.h"
 #include "log.h"
@@ -129,36 +130,23 @@ static void process_facts(void)
 static void fork_prepare(void)
 {
 	guard_enter();
-	cprof_mutex_lock(&dump_lock);
-	threads_fork_prepare();
-	stacktab_fork_prepare();
-	lockprof_fork_prepare();
-	heap_fork_prepare();
-	arena_fork_prepare();
+	lockset_fork_prepare(); /* every cprof lock, in rank order (lock.h) */
 	unwind_gate_close();
 }
 
 static void fork_parent(void)
 {
 	unwind_gate_open();
-	arena_fork_parent();
-	heap_fork_parent();
-	lockprof_fork_parent();
-	stacktab_fork_parent();
-	threads_fork_parent();
-	cprof_mutex_unlock(&dump_lock);
+	lockset_fork_parent();
 	guard_leave();
 }
 
 static void fork_child(void)
 {
 	unwind_fork_child();
-	arena_fork_child();
-	heap_fork_child();
+	lockset_fork_child();
 	lockprof_fork_child();
-	stacktab_fork_child();
 	threads_fork_child();
-	atomic_store(&dump_lock.v, 0);
 	rt.pid = getpid();
 	if (rt_running()) {
 		cpuprof_fork_child();

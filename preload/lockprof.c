@@ -52,6 +52,7 @@ struct wshard {
 } __attribute__((aligned(CPROF_CACHELINE)));
 
 static struct wshard *wtab;
+CPROF_LOCK_TABLE(lockprof_waiters, LOCK_RANK_LOCKPROF_WAITERS, wtab, struct wshard, lock, WSHARDS);
 
 static inline int64_t now_ns(void)
 {
@@ -215,6 +216,7 @@ struct ltable {
 };
 
 static spinlock_t bucket_lock;
+CPROF_LOCK_CLASS(lockprof_buckets, LOCK_RANK_LOCKPROF_BUCKETS, bucket_lock);
 static struct ltable tables[2];
 
 static bool lt_grow(struct ltable *t)
@@ -318,19 +320,7 @@ int lockprof_init(void)
 	return 0;
 }
 
-void lockprof_fork_prepare(void)
-{
-	spin_lock(&bucket_lock);
-	for (int i = 0; wtab && i < WSHARDS; i++)
-		spin_lock(&wtab[i].lock);
-}
 
-void lockprof_fork_parent(void)
-{
-	for (int i = WSHARDS - 1; wtab && i >= 0; i--)
-		spin_unlock(&wtab[i].lock);
-	spin_unlock(&bucket_lock);
-}
 
 void lockprof_fork_child(void)
 {
@@ -338,7 +328,6 @@ void lockprof_fork_child(void)
 	if (wtab)
 		memset(wtab, 0, sizeof(struct wshard) * WSHARDS);
 	atomic_store(&lockprof_waiters, 0);
-	spin_init(&bucket_lock);
 	/* The child's contention profiles start empty (the parent's events
 	 * are in the parent's files). */
 	for (int k = 0; k < 2; k++) {

@@ -68,8 +68,6 @@ typedef void (*lock_bucket_fn)(const struct lock_bucket_view *v, void *arg);
 void lockprof_foreach(int which, lock_bucket_fn fn, void *arg);
 uint32_t lockprof_count(int which);
 
-void lockprof_fork_prepare(void);
-void lockprof_fork_parent(void);
 void lockprof_fork_child(void);
 
 #endif

@@ -20,6 +20,7 @@
 #define NSEGS (STACKTAB_MAX / SEG_SIZE)
 
 static spinlock_t lock;
+CPROF_LOCK_CLASS(stacktab, LOCK_RANK_STACKTAB, lock);
 static uint32_t *index_;
 static uint32_t index_mask;
 static struct stack **segs[NSEGS];
@@ -141,17 +142,5 @@ int stacktab_init(void)
 	return full_id ? 0 : -1;
 }
 
-void stacktab_fork_prepare(void)
-{
-	spin_lock(&lock);
-}
 
-void stacktab_fork_parent(void)
-{
-	spin_unlock(&lock);
-}
 
-void stacktab_fork_child(void)
-{
-	spin_init(&lock);
-}

@@ -42,8 +42,5 @@ uint32_t stacktab_count(void);
 /* Id of a one-frame stack holding a synthetic PC (enum cprof_synthetic_pc). */
 uint32_t stacktab_synthetic(uintptr_t pc);
 
-void stacktab_fork_prepare(void);
-void stacktab_fork_parent(void);
-void stacktab_fork_child(void);
 
 #endif

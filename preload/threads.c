@@ -31,6 +31,7 @@
 #define INDEX_SIZE 4096
 
 static spinlock_t lock;
+CPROF_LOCK_CLASS(threads, LOCK_RANK_THREADS, lock);
 static struct thread_rec *head;
 static struct thread_rec *free_list;
 static struct thread_rec *index_[INDEX_SIZE];
@@ -426,15 +427,7 @@ void threads_foreach_create(threads_create_fn fn, void *arg)
 		fn(i + 1, creates[i].stack, creates[i].count, arg);
 }
 
-void threads_fork_prepare(void)
-{
-	spin_lock(&lock);
-}
 
-void threads_fork_parent(void)
-{
-	spin_unlock(&lock);
-}
 
 void threads_fork_child(void)
 {
@@ -442,7 +435,6 @@ void threads_fork_child(void)
 	/* Only the forking thread exists now: keep its record, drop the
 	 * rest (their timers did not survive the fork). */
 	int self = cprof_gettid();
-	spin_init(&lock);
 	for (struct thread_rec *r = head, *next; r; r = next) {
 		next = r->next;
 		r->has_timer = false;

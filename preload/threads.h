@@ -76,8 +76,6 @@ typedef void (*threads_fn)(struct thread_rec *r, void *arg);
 void threads_foreach(threads_fn fn, void *arg);
 size_t threads_count(void);
 
-void threads_fork_prepare(void);
-void threads_fork_parent(void);
 void threads_fork_child(void);
 
 /* threadcreate profile: count one thread creation at `stack`. */

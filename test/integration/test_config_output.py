@@ -97,6 +97,28 @@ def test_concurrent_writers_lose_nothing():
         load_checked(f, pprof_too=False)
 
 
+def test_missing_output_directory_said_at_start_and_nothing_lost():
+    """CPROF_OUTPUT in a directory that does not exist: one line at start
+    (before the program has done anything) naming the directory and where
+    profiles will go instead; the exit profiles are written there, each
+    announced; the exit status is the program's."""
+    d = os.path.join(tmpdir(), "no", "such", "dir")
+    p = start([prog("alloc_loop"), "1", "1"], env={"CPROF_OUTPUT": d + "/cprof.%e.%p.%n.%t.pb.gz"})
+    wait_for(lambda: "ready" in p.out(), 10, "start")
+    lines = cprof_lines(p.err())
+    assert lines and lines[0] == ("cprof: cannot write profiles in %s: No such file or directory; until it "
+                                  "can be, they will be written in %s" % (d, tmpdir())), lines
+    assert p.wait(30) == 0
+    lines = cprof_lines(p.err())
+    assert sum("cannot write profiles" in l for l in lines) == 1, lines
+    written = [l[len("cprof: wrote "):] for l in lines if l.startswith("cprof: wrote ")]
+    assert written and all(os.path.dirname(w) == tmpdir() for w in written), lines
+    assert set(kinds_of()) >= {"heap", "cpu"}, kinds_of()
+    for w in written:
+        load_checked(w, pprof_too=False)
+    assert not os.path.exists(d)
+
+
 def test_unwritable_directory_then_recovery():
     """An unwritable directory: one clear line, no crash, exit status
     unaffected; once the directory becomes writable the next dump works."""
@@ -124,7 +146,9 @@ def test_unwritable_directory_then_recovery():
     finally:
         p.kill_group()
     line = [l for l in p.err().splitlines() if "cannot write" in l][0]
-    assert d in line and "next dump will try again" in line, line
+    assert d in line and "they will be written in %s" % tmpdir() in line, line
+    # The dumps made meanwhile went to the directory the program started in.
+    assert glob.glob(os.path.join(tmpdir(), "cprof.*.1.heap.pb.gz")), os.listdir(tmpdir())
     for f in glob.glob(d + "/*.pb.gz"):
         load_checked(f, pprof_too=False)
 
