@@ -117,8 +117,9 @@ unit: $(UNIT_BIN)
 
 # Test programs (ground truth, demos, stress subjects).
 PROG_C := $(sort $(filter-out test/progs/lib%.c,$(wildcard test/progs/*.c)))
-PROG_LIB := $(patsubst test/progs/%.c,$(BUILD)/test/progs/%.so,$(sort $(wildcard test/progs/lib*.c)))
-PROG_CXX := $(sort $(wildcard test/progs/*.cc))
+PROG_LIB := $(patsubst test/progs/%.c,$(BUILD)/test/progs/%.so,$(sort $(wildcard test/progs/lib*.c))) \
+	$(patsubst test/progs/%.cc,$(BUILD)/test/progs/%.so,$(sort $(wildcard test/progs/lib*.cc)))
+PROG_CXX := $(sort $(filter-out test/progs/lib%.cc,$(wildcard test/progs/*.cc)))
 PROG_BIN := $(PROG_C:test/progs/%.c=$(BUILD)/test/progs/%) $(PROG_CXX:test/progs/%.cc=$(BUILD)/test/progs/%) $(PROG_LIB)
 CFLAGS_PROG := -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -fno-inline-functions -pthread -Wall -Wno-unused-result
 
@@ -131,6 +132,13 @@ $(BUILD)/test/progs/lib%.so: test/progs/lib%.c
 	@echo "  CC      $<"
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) -std=gnu11 $(CFLAGS_PROG) -shared -fPIC $< -o $@
+
+# C++ plugins: shared objects linked with libstdc++, for C hosts that
+# dlopen them (cxx_plugin_host) and are not linked with it themselves.
+$(BUILD)/test/progs/lib%.so: test/progs/lib%.cc
+	@echo "  CXX     $<"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CXX) -std=gnu++17 $(CFLAGS_PROG) -shared -fPIC $< -o $@
 
 # Linked with libearly.so, whose constructor runs before cprof's.
 $(BUILD)/test/progs/early_threads: test/progs/early_threads.c $(BUILD)/test/progs/libearly.so

@@ -15,11 +15,73 @@
  *
  * Exceptions (std::bad_alloc) propagate through these C frames: they are
  * compiled with unwind tables.
+ *
+ * FINDING THE NEXT DEFINITION
+ * dlsym(RTLD_NEXT) searches the global scope only.  A C program that
+ * dlopen()s a C++ plugin with RTLD_LOCAL (python3 importing an extension
+ * module, binutils loading its LTO plugin) brings the C++ runtime in
+ * privately: the plugin's references to operator new still bind to cprof's
+ * definitions, because the global scope is searched first, yet RTLD_NEXT
+ * finds nothing behind them.  The definition the program would have used
+ * without cprof is then found by walking the loaded objects
+ * (dl_iterate_phdr, link-map order, libcprof skipped) and reading each
+ * one's dynamic symbol table in memory.  An object that is the C++ runtime
+ * (libstdc++, libc++) or an allocator (it defines malloc too) is preferred
+ * to any other object that happens to define the operator, so all plugins
+ * share one runtime's operators.
+ *
+ * The whole family is resolved together, on the first call of any
+ * operator: every delete then has its definition before the first
+ * allocation it could free, never for the first time inside the
+ * destructors of a dlclose.
+ *
+ * PINNING
+ * The object providing a definition, found either way, is reopened with
+ * RTLD_NOLOAD | RTLD_NODELETE before its address is cached, so a later
+ * dlclose of the plugin can never leave cprof calling into unmapped code.
+ * (glibc already keeps libstdc++ loaded for good: it defines unique
+ * symbols.)  A search that finds nothing is not cached: it is repeated
+ * once the loader reports a new object (dlpi_adds), since a plugin loaded
+ * later may bring the runtime.
+ *
+ * NO DEFINITION ANYWHERE
+ * A program linked against an operator always has a definition loaded, so
+ * reaching a wrapper with none takes a probe such as dlsym(RTLD_DEFAULT,
+ * "_Znwm"), which finds cprof's.  Such a process has no C++ runtime.  The
+ * operators then do what the runtime's own do, on top of the program's
+ * malloc (so the allocation is sampled once, by the malloc hook): new
+ * allocates with malloc, or posix_memalign for the aligned forms, a size 0
+ * becoming 1; delete calls free; the nothrow forms return NULL when
+ * allocation fails.  A throwing new that cannot allocate calls the
+ * new-handler and tries again, if some loaded object defines
+ * std::get_new_handler and a handler is installed (a handler that throws
+ * std::bad_alloc propagates through these frames).  Otherwise the runtime
+ * would throw std::bad_alloc, but its type lives in the runtime, so nothing
+ * could catch it and std::terminate would abort the program: cprof writes
+ * one `cprof:` line and aborts.  Returning NULL instead, as before, made
+ * the caller crash later at an unrelated place.
+ *
+ * Contexts: the operators run on any program thread, possibly before
+ * cprof's constructor, from library constructors while the loader holds
+ * its lock (a plugin's constructor inside dlopen: glibc's lock is
+ * recursive), and on many threads at once.  Resolution runs with the
+ * guard held (dlsym and dlopen allocate; those allocations pass straight
+ * through), takes only the loader's locks, as dlsym(RTLD_NEXT) always did,
+ * and preserves errno.  Threads resolving at once each find a pinned
+ * definition; a slot, once set, never changes.  own_mode is decided once,
+ * from the first definition of operator new(size_t) found.
  */
 #include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <limits.h>
+#include <link.h>
+#include <stdalign.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "alloc_hooks.h"
+#include "log.h"
 #include "real.h"
 
 enum { NEW, NEW_NT, NEW_AL, NEW_AL_NT, ANEW, ANEW_NT, ANEW_AL, ANEW_AL_NT,
@@ -37,32 +99,302 @@ static const char *const names[NFN] = {
 
 static void *fns[NFN];
 static int own_mode = -1;   /* -1 unknown, 0 forward only, 1 account here */
+/* The loader's count of added objects (dlpi_adds) when a resolution last
+ * left some operator without a definition; 0 when none did. */
+static unsigned long long missing_at;
+
+static bool is_cxx_runtime(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	return strncmp(base, "libstdc++", 9) == 0 || strncmp(base, "libc++", 6) == 0;
+}
 
 static bool in_cxx_runtime(void *fn)
 {
 	Dl_info info;
 	if (!dladdr(fn, &info) || !info.dli_fname)
 		return true; /* unknown: assume the runtime, never double count */
-	const char *base = strrchr(info.dli_fname, '/');
-	base = base ? base + 1 : info.dli_fname;
-	return strncmp(base, "libstdc++", 9) == 0 || strncmp(base, "libc++", 6) == 0;
+	return is_cxx_runtime(info.dli_fname);
+}
+
+/* ---- reading a loaded object's dynamic symbols ----------------------------- */
+
+/* Is [p, p + len) inside one of the object's loaded segments?  Every read
+ * below is checked first: the tables are the object's, not ours. */
+static bool mapped(const struct dl_phdr_info *info, const void *p, size_t len)
+{
+	uintptr_t a = (uintptr_t)p;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD)
+			continue;
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+		if (a >= lo && a <= hi && len <= hi - a)
+			return true;
+	}
+	return false;
+}
+
+struct dynsyms {
+	const struct dl_phdr_info *info;
+	const ElfW(Sym) *symtab;
+	const char *strtab;
+	size_t strsz;
+	const uint32_t *gnu_hash, *sysv_hash;
+	const ElfW(Half) *versym;
+};
+
+static bool dynsyms_open(struct dynsyms *d, const struct dl_phdr_info *info)
+{
+	const ElfW(Dyn) *dyn = NULL;
+	size_t count = 0;
+	uintptr_t base = info->dlpi_addr;
+
+	memset(d, 0, sizeof(*d));
+	d->info = info;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		if (info->dlpi_phdr[i].p_type == PT_DYNAMIC) {
+			dyn = (const ElfW(Dyn) *)(base + info->dlpi_phdr[i].p_vaddr);
+			count = info->dlpi_phdr[i].p_memsz / sizeof(ElfW(Dyn));
+		}
+	}
+	if (!dyn || !mapped(info, dyn, count * sizeof(ElfW(Dyn))))
+		return false;
+	for (size_t i = 0; i < count && dyn[i].d_tag != DT_NULL; i++) {
+		/* ld.so relocates these entries in place, except where the
+		 * dynamic section is read-only (the vDSO): then they are
+		 * offsets from the load address. */
+		uintptr_t v = dyn[i].d_un.d_ptr;
+		const void *p = (const void *)(v < base ? v + base : v);
+		switch (dyn[i].d_tag) {
+		case DT_SYMTAB: d->symtab = p; break;
+		case DT_STRTAB: d->strtab = p; break;
+		case DT_STRSZ: d->strsz = dyn[i].d_un.d_val; break;
+		case DT_GNU_HASH: d->gnu_hash = p; break;
+		case DT_HASH: d->sysv_hash = p; break;
+		case DT_VERSYM: d->versym = p; break;
+		default: break;
+		}
+	}
+	return d->symtab && d->strtab && d->strsz && mapped(info, d->strtab, d->strsz) &&
+	       (d->gnu_hash || d->sysv_hash);
+}
+
+/* Does symbol i define `name` as an exported function a lookup without a
+ * version can bind to? */
+static bool defines_at(const struct dynsyms *d, uint32_t i, const char *name, size_t len)
+{
+	const ElfW(Sym) *s = &d->symtab[i];
+	if (!mapped(d->info, s, sizeof(*s)) || s->st_shndx == SHN_UNDEF || !s->st_value)
+		return false;
+	if (s->st_name >= d->strsz || d->strsz - s->st_name <= len ||
+	    memcmp(d->strtab + s->st_name, name, len + 1) != 0)
+		return false;
+	/* (the ELF32 macros serve both classes) */
+	unsigned type = ELF32_ST_TYPE(s->st_info), bind = ELF32_ST_BIND(s->st_info);
+	unsigned vis = ELF32_ST_VISIBILITY(s->st_other);
+	if ((type != STT_FUNC && type != STT_GNU_IFUNC) || (bind != STB_GLOBAL && bind != STB_WEAK) ||
+	    (vis != STV_DEFAULT && vis != STV_PROTECTED))
+		return false;
+	/* A hidden (non-default) version is not what an unversioned
+	 * reference binds to. */
+	if (d->versym && (!mapped(d->info, &d->versym[i], sizeof(d->versym[i])) || (d->versym[i] & 0x8000)))
+		return false;
+	return true;
+}
+
+static bool dynsyms_defines(const struct dynsyms *d, const char *name)
+{
+	size_t len = strlen(name);
+	if (d->gnu_hash) {
+		const uint32_t *h = d->gnu_hash;
+		if (!mapped(d->info, h, 4 * sizeof(uint32_t)))
+			return false;
+		uint32_t nbuckets = h[0], symoffset = h[1], bloom_size = h[2];
+		const uint32_t *buckets = (const uint32_t *)((const ElfW(Addr) *)(h + 4) + bloom_size);
+		if (!nbuckets || !mapped(d->info, buckets, (size_t)nbuckets * sizeof(uint32_t)))
+			return false;
+		const uint32_t *chain = buckets + nbuckets;
+		uint32_t hash = 5381;
+		for (const char *s = name; *s; s++)
+			hash = hash * 33 + (unsigned char)*s;
+		uint32_t i = buckets[hash % nbuckets];
+		if (i < symoffset)
+			return false;
+		for (;; i++) {
+			const uint32_t *ch = &chain[i - symoffset];
+			if (!mapped(d->info, ch, sizeof(*ch)))
+				return false;
+			if ((*ch | 1) == (hash | 1) && defines_at(d, i, name, len))
+				return true;
+			if (*ch & 1)
+				return false;
+		}
+	}
+	const uint32_t *h = d->sysv_hash;
+	if (!mapped(d->info, h, 2 * sizeof(uint32_t)))
+		return false;
+	uint32_t nbucket = h[0], nchain = h[1];
+	if (!nbucket || !mapped(d->info, h + 2, ((size_t)nbucket + nchain) * sizeof(uint32_t)))
+		return false;
+	uint32_t hash = 0;
+	for (const char *s = name; *s; s++) {
+		hash = (hash << 4) + (unsigned char)*s;
+		uint32_t g = hash & 0xf0000000u;
+		hash ^= g >> 24;
+		hash &= ~g;
+	}
+	const uint32_t *chain = h + 2 + nbucket;
+	uint32_t steps = 0;
+	for (uint32_t i = h[2 + hash % nbucket]; i != STN_UNDEF && i < nchain && steps < nchain;
+	     i = chain[i], steps++)
+		if (defines_at(d, i, name, len))
+			return true;
+	return false;
+}
+
+/* ---- finding and pinning a definition -------------------------------------- */
+
+#define MAX_EXCLUDED 4
+
+struct walk {
+	const char *name;
+	uintptr_t excluded[MAX_EXCLUDED];
+	int nexcluded;
+	/* the best candidate so far: rank 0 (C++ runtime or allocator)
+	 * before rank 1 (anything else), link-map order within a rank */
+	int rank;
+	uintptr_t base;
+	char path[PATH_MAX];
+};
+
+static int walk_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct walk *w = arg;
+	struct dynsyms d;
+
+	/* The main program (no name) precedes cprof in every scope; cprof
+	 * itself is what is being looked behind. */
+	if (!info->dlpi_name || !info->dlpi_name[0] || mapped(info, (const void *)walk_cb, 1))
+		return 0;
+	for (int i = 0; i < w->nexcluded; i++)
+		if (info->dlpi_addr == w->excluded[i])
+			return 0;
+	if (!dynsyms_open(&d, info) || !dynsyms_defines(&d, w->name))
+		return 0;
+	int rank = is_cxx_runtime(info->dlpi_name) || dynsyms_defines(&d, "malloc") ? 0 : 1;
+	size_t len = strlen(info->dlpi_name);
+	if (rank >= w->rank || len >= sizeof(w->path))
+		return 0;
+	w->rank = rank;
+	w->base = info->dlpi_addr;
+	memcpy(w->path, info->dlpi_name, len + 1);
+	return rank == 0; /* the first runtime in link-map order ends the walk */
+}
+
+/* Keep the object at `path`, loaded at `base`, loaded for good.  Returns
+ * its handle, or NULL if it is gone or is not that object (another
+ * namespace). */
+static void *pin(const char *path, uintptr_t base)
+{
+	struct link_map *lm = NULL;
+	void *h = dlopen(path, RTLD_NOLOAD | RTLD_NODELETE | RTLD_LAZY | RTLD_LOCAL);
+	if (!h)
+		return NULL;
+	if (dlinfo(h, RTLD_DI_LINKMAP, &lm) != 0 || !lm || lm->l_addr != base) {
+		REAL(dlclose)(h);
+		return NULL;
+	}
+	return h;
+}
+
+static bool in_cprof(const void *p)
+{
+	Dl_info a, b;
+	return dladdr(p, &a) && dladdr((const void *)in_cprof, &b) && a.dli_fbase == b.dli_fbase;
+}
+
+/* The definition of `name` the program would reach without cprof, in an
+ * object now pinned; NULL if no loaded object defines it.  Guard held. */
+static void *find_definition(const char *name)
+{
+	void *fn = dlsym(RTLD_NEXT, name);
+	if (fn) {
+		Dl_info info;
+		struct link_map *lm = NULL;
+		if (dladdr1(fn, &info, (void **)&lm, RTLD_DL_LINKMAP) && lm &&
+		    (!lm->l_name || !lm->l_name[0] || pin(lm->l_name, lm->l_addr)))
+			return fn; /* the main program needs no pin: it never unloads */
+	}
+	/* Not in the global scope: a copy loaded with RTLD_LOCAL.  An object
+	 * that vanishes or belongs to another namespace before it is pinned
+	 * is passed over and the walk repeated. */
+	struct walk w = {.name = name};
+	for (;;) {
+		w.rank = 2;
+		REAL(dl_iterate_phdr)(walk_cb, &w);
+		if (w.rank == 2)
+			return NULL;
+		void *h = pin(w.path, w.base);
+		/* The object defines the symbol, so dlsym on its handle finds
+		 * that definition first, as the loader would. */
+		fn = h ? dlsym(h, name) : NULL;
+		if (fn && !in_cprof(fn))
+			return fn;
+		if (w.nexcluded == MAX_EXCLUDED)
+			return NULL;
+		w.excluded[w.nexcluded++] = w.base;
+	}
+}
+
+static int adds_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	if (size >= offsetof(struct dl_phdr_info, dlpi_adds) + sizeof(info->dlpi_adds))
+		*(unsigned long long *)arg = info->dlpi_adds;
+	return 1;
+}
+
+/* How many objects the loader has added so far (0 if it cannot say). */
+static unsigned long long loaded_adds(void)
+{
+	unsigned long long adds = 0;
+	REAL(dl_iterate_phdr)(adds_cb, &adds);
+	return adds;
 }
 
 CPROF_COLD static void *resolve(int which)
 {
+	int saved = errno;
 	guard_enter();
 	if (!real_ready())
 		real_resolve();
-	void *fn = dlsym(RTLD_NEXT, names[which]);
-	if (fn)
-		__atomic_store_n(&fns[which], fn, __ATOMIC_RELEASE);
-	if (__atomic_load_n(&own_mode, __ATOMIC_ACQUIRE) < 0) {
-		void *n = fns[NEW] ? fns[NEW] : dlsym(RTLD_NEXT, names[NEW]);
+	unsigned long long adds = loaded_adds();
+	if (!adds || adds != __atomic_load_n(&missing_at, __ATOMIC_RELAXED)) {
+		bool missing = false;
+		for (int i = 0; i < NFN; i++) {
+			if (__atomic_load_n(&fns[i], __ATOMIC_ACQUIRE))
+				continue;
+			void *fn = find_definition(names[i]), *none = NULL;
+			if (fn)
+				__atomic_compare_exchange_n(&fns[i], &none, fn, false, __ATOMIC_RELEASE,
+							    __ATOMIC_RELAXED);
+			else
+				missing = true;
+		}
+		/* Anything loaded from now on bumps the count and earns another
+		 * search. */
+		if (missing)
+			__atomic_store_n(&missing_at, adds, __ATOMIC_RELAXED);
+		void *n = __atomic_load_n(&fns[NEW], __ATOMIC_ACQUIRE);
+		int unknown = -1;
 		if (n)
-			__atomic_store_n(&own_mode, in_cxx_runtime(n) ? 0 : 1, __ATOMIC_RELEASE);
+			__atomic_compare_exchange_n(&own_mode, &unknown, in_cxx_runtime(n) ? 0 : 1, false,
+						    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 	}
 	guard_leave();
-	return fn;
+	errno = saved;
+	return __atomic_load_n(&fns[which], __ATOMIC_ACQUIRE);
 }
 
 CPROF_INLINE void *get(int which)
@@ -76,12 +408,49 @@ CPROF_INLINE bool own(void)
 	return __atomic_load_n(&own_mode, __ATOMIC_RELAXED) == 1;
 }
 
-/* An operator that does not exist anywhere cannot be called by a linked
- * program; reaching here means a dlsym probe.  Fail like a nothrow new. */
-#define NEW_BODY(which, call_args, size)                         \
+/* ---- no definition anywhere (see the top of the file) ---------------------- */
+
+typedef void (*new_handler_fn)(void);
+
+static new_handler_fn current_new_handler(void)
+{
+	guard_enter();
+	new_handler_fn (*get_handler)(void) =
+		(new_handler_fn (*)(void))find_definition("_ZSt15get_new_handlerv");
+	guard_leave();
+	return get_handler ? get_handler() : NULL;
+}
+
+CPROF_COLD static void *fallback_new(size_t n, size_t al, bool nothrow)
+{
+	if (n == 0)
+		n = 1;
+	for (;;) {
+		/* The program's malloc, through its global binding (usually
+		 * cprof's own hook), as the C++ runtime would call it. */
+		void *p = NULL;
+		if (al > alignof(max_align_t)) {
+			if (posix_memalign(&p, al, n) != 0)
+				p = NULL;
+		} else {
+			p = malloc(n);
+		}
+		if (p || nothrow)
+			return p;
+		new_handler_fn handler = current_new_handler();
+		if (!handler) {
+			cprof_warn("operator new(%zu) failed and no C++ runtime is loaded to throw "
+				   "std::bad_alloc: aborting, as std::terminate would", n);
+			abort();
+		}
+		handler();
+	}
+}
+
+#define NEW_BODY(which, call_args, size, align, nothrow)         \
 	void *(*fn)() = (void *(*)())get(which);                  \
 	if (unlikely(!fn))                                       \
-		return NULL;                                     \
+		return fallback_new(size, align, nothrow);       \
 	if (!own())                                              \
 		return fn call_args;                             \
 	void *p = ALLOC_CALL(fn call_args);                      \
@@ -89,8 +458,10 @@ CPROF_INLINE bool own(void)
 
 #define DEL_BODY(which, call_args, ptr)                          \
 	void (*fn)() = (void (*)())get(which);                    \
-	if (unlikely(!fn))                                       \
+	if (unlikely(!fn)) {                                     \
+		free(ptr);                                       \
 		return;                                          \
+	}                                                        \
 	if (!own()) {                                            \
 		fn call_args;                                    \
 		return;                                          \
@@ -100,14 +471,14 @@ CPROF_INLINE bool own(void)
 
 typedef struct { char c; } nothrow_t;
 
-CPROF_EXPORT void *_Znwm(size_t n) { NEW_BODY(NEW, (n), n) }
-CPROF_EXPORT void *_ZnwmRKSt9nothrow_t(size_t n, const nothrow_t *nt) { NEW_BODY(NEW_NT, (n, nt), n) }
-CPROF_EXPORT void *_ZnwmSt11align_val_t(size_t n, size_t al) { NEW_BODY(NEW_AL, (n, al), n) }
-CPROF_EXPORT void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t al, const nothrow_t *nt) { NEW_BODY(NEW_AL_NT, (n, al, nt), n) }
-CPROF_EXPORT void *_Znam(size_t n) { NEW_BODY(ANEW, (n), n) }
-CPROF_EXPORT void *_ZnamRKSt9nothrow_t(size_t n, const nothrow_t *nt) { NEW_BODY(ANEW_NT, (n, nt), n) }
-CPROF_EXPORT void *_ZnamSt11align_val_t(size_t n, size_t al) { NEW_BODY(ANEW_AL, (n, al), n) }
-CPROF_EXPORT void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t al, const nothrow_t *nt) { NEW_BODY(ANEW_AL_NT, (n, al, nt), n) }
+CPROF_EXPORT void *_Znwm(size_t n) { NEW_BODY(NEW, (n), n, 0, false) }
+CPROF_EXPORT void *_ZnwmRKSt9nothrow_t(size_t n, const nothrow_t *nt) { NEW_BODY(NEW_NT, (n, nt), n, 0, true) }
+CPROF_EXPORT void *_ZnwmSt11align_val_t(size_t n, size_t al) { NEW_BODY(NEW_AL, (n, al), n, al, false) }
+CPROF_EXPORT void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t al, const nothrow_t *nt) { NEW_BODY(NEW_AL_NT, (n, al, nt), n, al, true) }
+CPROF_EXPORT void *_Znam(size_t n) { NEW_BODY(ANEW, (n), n, 0, false) }
+CPROF_EXPORT void *_ZnamRKSt9nothrow_t(size_t n, const nothrow_t *nt) { NEW_BODY(ANEW_NT, (n, nt), n, 0, true) }
+CPROF_EXPORT void *_ZnamSt11align_val_t(size_t n, size_t al) { NEW_BODY(ANEW_AL, (n, al), n, al, false) }
+CPROF_EXPORT void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t al, const nothrow_t *nt) { NEW_BODY(ANEW_AL_NT, (n, al, nt), n, al, true) }
 
 CPROF_EXPORT void _ZdlPv(void *p) { DEL_BODY(DEL, (p), p) }
 CPROF_EXPORT void _ZdlPvm(void *p, size_t n) { DEL_BODY(DEL_SZ, (p, n), p) }

@@ -9,8 +9,9 @@
 # demo:  the demo programs (some are C++).
 # test:  what `make test` runs against: the independent decoder
 #        (python3-protobuf + protoc), the real programs used as test
-#        subjects, the allocators cprof must work with, and clang's
-#        libFuzzer for `make fuzz`.
+#        subjects (python3-apt and llvm-14-linker-tools: C++ code that
+#        python3 and nm load privately), the allocators cprof must work
+#        with, and clang's libFuzzer for `make fuzz`.
 # bench: the profilers `make bench` compares cprof with (perf, heaptrack;
 #        gperftools' headers for the tcmalloc sampling check).
 # Installing needs root and apt-get; without them the script only reports.
@@ -22,7 +23,7 @@ view_pkgs="golang-go graphviz"
 demo_pkgs="g++"
 test_pkgs="binutils python3 python3-protobuf protobuf-compiler libjemalloc2
  libgoogle-perftools4 redis-server redis-tools memcached sqlite3 curl procps
- libpython3.11-testsuite clang libclang-rt-14-dev groff-base"
+ libpython3.11-testsuite clang libclang-rt-14-dev groff-base python3-apt llvm-14-linker-tools"
 bench_pkgs="linux-perf heaptrack libgoogle-perftools-dev"
 
 case "${1:-build}" in
