@@ -35,5 +35,6 @@ show go tool pprof -top -nodecount=5 "$out/demo_locks.block.pb.gz"
 show go tool pprof -top -nodecount=5 "$out/demo_locks.mutex.pb.gz"
 
 echo
-echo "Profiles are in $out. Open one in the browser with:"
-echo "  go tool pprof -http=: $out/demo_leak.heap.pb.gz"
+echo "Profiles are in $out. Open one in the browser (pprof's web UI, on the"
+echo "flame graph) with:"
+echo "  scripts/cprof view $out/demo_leak.heap.pb.gz"
