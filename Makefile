@@ -45,7 +45,7 @@ CFLAGS_LIB := -std=gnu11 $(OPT) -g -fPIC -fvisibility=hidden -fno-semantic-inter
 WARN := -Wall -Wextra -Wshadow -Wno-unused-parameter $(WERROR)
 LDFLAGS_LIB := -shared -Wl,-z,now -Wl,-z,relro -Wl,-z,nodelete -Wl,--no-undefined -Wl,-z,start-stop-visibility=hidden \
 	-Wl,--exclude-libs,ALL $(SANFLAGS)
-LIBS := -lprotobuf-c -lz -lm -ldl -lpthread
+LIBS := -lprotobuf-c -lz -lm -ldl -lpthread -liberty
 
 LIB_SRC := $(sort $(wildcard preload/*.c hooks/*.c encoder/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/profile.pb-c.o
@@ -55,7 +55,7 @@ LIB := $(BUILD)/libcprof.so
 
 all: $(LIB)
 
-.PHONY: all deps test-deps test stress bench demo install clean check-exports unit test-san fuzz progs
+.PHONY: all deps test-deps test stress bench demo install clean check-exports unit test-san fuzz progs pprof
 
 # ---- dependencies (Debian) ----------------------------------------------------
 $(BUILD)/.deps-build: scripts/deps.sh
@@ -163,12 +163,26 @@ $(BUILD)/test/progs/%: test/progs/%.cc
 
 progs: $(PROG_BIN)
 
+# pprof itself (github.com/google/pprof), built offline from Debian's
+# source package (scripts/deps.sh view): `cprof view` and `cprof top` use it
+# because, unlike go tool pprof's built-in object reader, it reads DWARF
+# line tables through binutils, so the web UI's source view works for C,
+# C++ and Rust.
+PPROF := $(BUILD)/pprof
+$(PPROF):
+	@echo "  GO      $@"
+	$(Q)mkdir -p $(BUILD)
+	$(Q)GO111MODULE=off GOPATH=/usr/share/gocode GOFLAGS= GOCACHE=$(abspath $(BUILD))/gocache \
+		go build -o $@ github.com/google/pprof
+
+pprof: $(PPROF)
+
 test: test-deps
-	$(Q)$(MAKE) --no-print-directory all unit progs
+	$(Q)$(MAKE) --no-print-directory all unit progs pprof
 	$(Q)$(PYTHON) test/run.py --build $(BUILD)
 
 stress: test-deps
-	$(Q)$(MAKE) --no-print-directory all unit progs
+	$(Q)$(MAKE) --no-print-directory all unit progs pprof
 	$(Q)$(PYTHON) test/run.py --build $(BUILD) --stress -k stress/
 
 # The sanitizer job: the library built with UBSan (fully functional under
@@ -177,6 +191,7 @@ stress: test-deps
 # cannot be preloaded usefully: ASan's runtime must come first and takes
 # malloc.)
 test-san: test-deps
+	$(Q)$(MAKE) --no-print-directory pprof
 	$(Q)$(MAKE) --no-print-directory BUILD=build-ubsan SANITIZE=undefined all unit progs
 	$(Q)$(PYTHON) test/run.py --build build-ubsan
 	$(Q)$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=address,undefined unit
@@ -202,7 +217,7 @@ bench:
 # corpus.
 demo:
 	$(Q)sh scripts/deps.sh demo
-	$(Q)$(MAKE) --no-print-directory all progs
+	$(Q)$(MAKE) --no-print-directory all progs pprof
 	$(Q)sh scripts/demo.sh $(BUILD)
 
 # ---- install -------------------------------------------------------------------
@@ -212,6 +227,8 @@ install: $(LIB)
 	$(Q)sed "s|^CPROF_LIBDIR_INSTALLED=.*|CPROF_LIBDIR_INSTALLED='$(PREFIX)/lib'|" scripts/cprof > $(DESTDIR)$(PREFIX)/bin/cprof
 	$(Q)chmod 0755 $(DESTDIR)$(PREFIX)/bin/cprof
 	$(Q)install -m 0644 docs/cprof.1 $(DESTDIR)$(PREFIX)/share/man/man1/cprof.1
+	$(Q)if [ -x $(PPROF) ]; then install -d $(DESTDIR)$(PREFIX)/lib/cprof && \
+		install -m 0755 $(PPROF) $(DESTDIR)$(PREFIX)/lib/cprof/pprof; fi
 	@echo "installed $(DESTDIR)$(PREFIX)/lib/libcprof.so and $(DESTDIR)$(PREFIX)/bin/cprof"
 
 clean:

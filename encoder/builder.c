@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "builder.h"
+#include "demangle.h"
+#include "srclines.h"
 #include "gzip.h"
 #include "log.h"
 #include "profile.pb-c.h"
@@ -101,6 +103,7 @@ struct pb_builder {
 	uint64_t *strnext;      /* collision chains, parallel to strings */
 	size_t strnext_cap;
 	struct vec samples, mappings, locations, functions;
+	struct vec loc_names;   /* raw name of each location's function (trimming) */
 	struct u64map locmap;   /* address key -> location id */
 	struct u64map funcmap;  /* name string index -> function id */
 	struct vec comments;    /* int64 as pointers */
@@ -155,6 +158,20 @@ static int64_t intern(struct pb_builder *b, const char *s)
 	return (int64_t)idx;
 }
 
+/* Addresses are written as the object's own (file virtual) addresses, not
+ * where this run happened to load it: mapping ranges and location
+ * addresses of a file-backed object are shifted down by its load bias.
+ * Both of pprof's object readers then find the address in the file as it
+ * is (Go's bundled `go tool pprof` treats profile addresses as file
+ * addresses, so -disasm and -weblist of a position-independent executable
+ * only work this way), and profiles of different runs of one binary merge
+ * address by address.  The vDSO, which has no file, keeps its runtime
+ * addresses. */
+static uintptr_t addr_shift(const struct mapping *m)
+{
+	return m->mem_image || m->path[0] != '/' ? 0 : m->bias;
+}
+
 static uint64_t mapping_id(struct pb_builder *b, struct mapping *m)
 {
 	if (m->pb_id)
@@ -166,8 +183,8 @@ static uint64_t mapping_id(struct pb_builder *b, struct mapping *m)
 	}
 	perftools__profiles__mapping__init(pm);
 	pm->id = b->mappings.n;
-	pm->memory_start = m->start;
-	pm->memory_limit = m->limit;
+	pm->memory_start = m->start - addr_shift(m);
+	pm->memory_limit = m->limit - addr_shift(m);
 	pm->file_offset = m->offset;
 	pm->filename = intern(b, m->path);
 	pm->build_id = intern(b, m->build_id);
@@ -292,28 +309,134 @@ const char *pb_pc_name(struct pb_builder *b, uintptr_t pc)
 	return region_strdup(b->r, buf);
 }
 
-static uint64_t function_id(struct pb_builder *b, const char *name)
+/* The function (readable name, raw symbol, source file, first line): one
+ * Function message per distinct combination.  The key hashes the string
+ * indexes; a hash collision between two different functions is resolved by
+ * probing the next key. */
+static uint64_t function_id(struct pb_builder *b, const char *name, const char *sysname,
+			    const char *file, int64_t start_line)
 {
 	bool found;
-	int64_t si = intern(b, name);
-	uint64_t *slot = map_slot(b->r, &b->funcmap, (uint64_t)si, &found);
-	if (!slot) {
-		b->failed = true;
-		return 0;
+	int64_t ni = intern(b, name), si = intern(b, sysname ? sysname : name), fi = intern(b, file);
+	uint64_t key = cprof_hash64(((uint64_t)ni << 40) ^ ((uint64_t)si << 20) ^ (uint64_t)fi ^
+				    ((uint64_t)start_line << 52));
+	for (;; key++) {
+		uint64_t *slot = map_slot(b->r, &b->funcmap, key, &found);
+		if (!slot) {
+			b->failed = true;
+			return 0;
+		}
+		if (found) {
+			const PbFunction *f = b->functions.v[*slot - 1];
+			if (f->name == ni && f->system_name == si && f->filename == fi && f->start_line == start_line)
+				return *slot;
+			continue;
+		}
+		PbFunction *f = region_alloc(b->r, sizeof(*f));
+		if (!f || !vec_push(b->r, &b->functions, f)) {
+			b->failed = true;
+			return 0;
+		}
+		perftools__profiles__function__init(f);
+		f->id = b->functions.n;
+		f->name = ni;
+		f->system_name = si;
+		f->filename = fi;
+		f->start_line = start_line;
+		*slot = f->id;
+		return f->id;
 	}
-	if (found)
-		return *slot;
-	PbFunction *f = region_alloc(b->r, sizeof(*f));
-	if (!f || !vec_push(b->r, &b->functions, f)) {
+}
+
+/* One Line of a Location. */
+static PbLine *new_line(struct pb_builder *b, const char *sysname, const char *file, int64_t line,
+			int64_t start_line)
+{
+	PbLine *l = region_alloc(b->r, sizeof(*l));
+	if (!l) {
 		b->failed = true;
-		return 0;
+		return NULL;
 	}
-	perftools__profiles__function__init(f);
-	f->id = b->functions.n;
-	f->name = si;
-	f->system_name = si;
-	*slot = f->id;
-	return f->id;
+	perftools__profiles__line__init(l);
+	const char *name = demangle_simple(b->r, sysname);
+	l->function_id = function_id(b, name ? name : sysname, sysname, file, start_line);
+	l->line = line;
+	return l;
+}
+
+/* A name for pc in an object with no symbol for it: the object and the
+ * offset of the function's start from the unwind tables, so that every
+ * address of one function shares one name; else of pc itself. */
+static const char *unnamed(struct pb_builder *b, struct mapping *m, uintptr_t pc)
+{
+	char buf[512];
+	const char *base = strrchr(m->path, '/');
+	base = base ? base + 1 : m->path;
+	uintptr_t start = m->mem_image ? 0 : srclines_function_start(m->main ? "/proc/self/exe" : m->path,
+								      m->bias, m->build_id, pc);
+	if (!start && m->main)
+		start = srclines_function_start(m->path, m->bias, m->build_id, pc);
+	cprof_fmt(buf, sizeof(buf), "%s+0x%lx", base, (unsigned long)((start ? start : pc) - m->bias));
+	return region_strdup(b->r, buf);
+}
+
+/* Fill l->line for a pc in mapping m: the inline chain from DWARF where
+ * the object has it (innermost first, as pprof wants), else the symbol's
+ * name alone.  Sets the mapping's has_* flags from what was found.
+ * Returns the raw name of the outermost function (for trimming). */
+static const char *resolve_lines(struct pb_builder *b, PbLocation *l, struct mapping *m, uintptr_t addr)
+{
+	PbMapping *pm = m->pb_id ? b->mappings.v[m->pb_id - 1] : NULL;
+	const char *sym = pb_pc_name(b, addr);
+	bool real_sym = sym && strstr(sym, "+0x") == NULL;
+	struct src_frame fr[SRCLINES_MAX_FRAMES];
+	bool has_dwarf = false;
+	int nf = 0;
+	if (!m->mem_image) {
+		nf = srclines_lookup(b->r, m->main ? "/proc/self/exe" : m->path, m->bias, m->build_id, addr, fr,
+				     SRCLINES_MAX_FRAMES, &has_dwarf);
+		if (nf <= 0 && !has_dwarf && m->main)
+			nf = srclines_lookup(b->r, m->path, m->bias, m->build_id, addr, fr, SRCLINES_MAX_FRAMES,
+					     &has_dwarf);
+	}
+	if (!real_sym && nf <= 0)
+		sym = unnamed(b, m, addr);
+	if (nf < 0)
+		nf = 0;
+	size_t n = nf ? (size_t)nf : (sym ? 1 : 0);
+	if (!n)
+		return NULL;
+	PbLine **lines = region_alloc(b->r, n * sizeof(*lines));
+	if (!lines) {
+		b->failed = true;
+		return sym;
+	}
+	if (nf == 0) {
+		lines[0] = new_line(b, sym, NULL, 0, 0);
+	} else {
+		for (int i = 0; i < nf; i++) {
+			/* The outermost frame is the function really called:
+			 * its symbol names it when DWARF gives no name. */
+			const char *fn = fr[i].function;
+			if (!fn)
+				fn = (i == nf - 1 && sym) ? sym : "??";
+			lines[i] = new_line(b, fn, fr[i].file, fr[i].line, fr[i].start_line);
+			if (pm && fr[i].file)
+				pm->has_filenames = true;
+			if (pm && fr[i].line)
+				pm->has_line_numbers = true;
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!lines[i])
+			return sym;
+	l->line = lines;
+	l->n_line = n;
+	if (pm && (real_sym || nf))
+		pm->has_functions = true;
+	if (pm && has_dwarf)
+		pm->has_inline_frames = true;
+	return real_sym || !nf ? sym : fr[nf - 1].function;
 }
 
 /* Location for an address as pprof wants it: the exact PC of an
@@ -331,13 +454,11 @@ static uint64_t location_id(struct pb_builder *b, uintptr_t pc, bool exact, cons
 		return 0;
 	}
 	if (found) {
-		PbLocation *l = b->locations.v[*slot - 1];
-		*name_out = l->n_line ? b->strings.v[((PbFunction *)b->functions.v[l->line[0]->function_id - 1])->name]
-				      : NULL;
+		*name_out = b->loc_names.v[*slot - 1];
 		return *slot;
 	}
 	PbLocation *l = region_alloc(b->r, sizeof(*l));
-	if (!l || !vec_push(b->r, &b->locations, l)) {
+	if (!l || !vec_push(b->r, &b->locations, l) || !vec_push(b->r, &b->loc_names, NULL)) {
 		b->failed = true;
 		return 0;
 	}
@@ -347,23 +468,24 @@ static uint64_t location_id(struct pb_builder *b, uintptr_t pc, bool exact, cons
 	*slot = l->id;
 	*name_out = NULL;
 	struct mapping *m = synthetic || !b->ms ? NULL : mappings_find(b->ms, addr);
-	if (m)
+	const char *name = NULL;
+	if (m) {
 		l->mapping_id = mapping_id(b, m);
-	const char *name = (synthetic || m) ? pb_pc_name(b, synthetic ? pc : addr) : NULL;
-	if (name) {
-		PbLine *line = region_alloc(b->r, sizeof(*line));
+		l->address = addr - addr_shift(m);
+		name = resolve_lines(b, l, m, addr);
+	} else if (synthetic) {
+		name = pb_pc_name(b, pc);
 		PbLine **lines = region_alloc(b->r, sizeof(*lines));
-		if (!line || !lines) {
+		if (!lines) {
 			b->failed = true;
 			return l->id;
 		}
-		perftools__profiles__line__init(line);
-		line->function_id = function_id(b, name);
-		lines[0] = line;
+		lines[0] = new_line(b, name, NULL, 0, 0);
 		l->line = lines;
-		l->n_line = 1;
-		*name_out = name;
+		l->n_line = lines[0] ? 1 : 0;
 	}
+	b->loc_names.v[l->id - 1] = (void *)name;
+	*name_out = name;
 	return l->id;
 }
 

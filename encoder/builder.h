@@ -11,12 +11,22 @@
  * samples reference (the main program's always, first).  pb_finish() packs
  * the message with protobuf-c and gzips it, into region memory.
  *
- * Names are resolved in-process (symbols.c) and written as both name and
- * system_name, raw (mangled): pprof demangles.  has_functions stays false so
- * pprof still refines names to file:line when it finds the binary, and keeps
- * ours when it does not.  A PC with no symbol reads "libfoo.so+0x1234".
+ * Every location is symbolized in-process, at dump time, so that a profile
+ * reads the same with or without the binaries, here or elsewhere, as a Go
+ * profile does: the function (name: readable, as `go tool pprof` shows it
+ * by default, demangle.c; system_name: the raw symbol), and, where the
+ * object or its debug file has DWARF (srclines.c), the source file and
+ * line and every inlined call as its own Line, innermost first.  Mappings
+ * say what they hold (has_functions, has_filenames, has_line_numbers,
+ * has_inline_frames), so pprof keeps these names instead of re-deriving
+ * them; a mapping where nothing was found says nothing, so pprof may still
+ * try.  Without a symbol, a PC reads "libfoo.so+0x1230", the start of its
+ * function from the unwind tables when known.  Addresses are the objects'
+ * own (file) addresses: see addr_shift in builder.c.
  *
- * Context: the thread holding the dump lock; not thread-safe; no malloc.
+ * Context: the thread holding the dump lock; not thread-safe.  cprof's own
+ * memory comes from the region; libdw and the demangler allocate with
+ * malloc under the guard (unprofiled).
  */
 #ifndef CPROF_BUILDER_H
 #define CPROF_BUILDER_H

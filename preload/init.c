@@ -69,9 +69,10 @@ static void load_config(void)
 	}
 	/* A misspelt variable silently doing nothing is a classic trap. */
 	for (char **e = environ; e && *e; e++) {
-		/* CPROF_LIB is the cprof command's, CPROF_TEST_* the test suite's. */
+		/* CPROF_LIB and CPROF_PPROF are the cprof command's, CPROF_TEST_*
+		 * the test suite's. */
 		if (strncmp(*e, "CPROF_", 6) != 0 || strncmp(*e, "CPROF_TEST_", 11) == 0 ||
-		    strncmp(*e, "CPROF_LIB=", 10) == 0)
+		    strncmp(*e, "CPROF_LIB=", 10) == 0 || strncmp(*e, "CPROF_PPROF=", 12) == 0)
 			continue;
 		const char *eq = strchr(*e, '=');
 		size_t len = eq ? (size_t)(eq - *e) : strlen(*e);

@@ -3,9 +3,11 @@
 # target needs, if missing.  Each set holds the one before it:
 #
 # build: what compiling libcprof.so needs (libmicrohttpd for CPROF_HTTP).
-# view:  what reading profiles needs: pprof (golang-go) and graphviz, whose
-#        `dot` draws pprof's graph view (without it the web UI shows "Could
-#        not execute dot").
+# view:  what reading profiles needs: pprof (golang-go, and the source of
+#        github.com/google/pprof, from which make builds build/pprof, which
+#        reads DWARF lines through binutils), and graphviz, whose `dot`
+#        draws pprof's graph view (without it the web UI shows "Could not
+#        execute dot").
 # demo:  the demo programs (some are C++).
 # test:  what `make test` runs against: the independent decoder
 #        (python3-protobuf + protoc), the real programs used as test
@@ -18,12 +20,14 @@
 set -eu
 
 build_pkgs="gcc make libc6-dev libunwind-dev libunwind8 libprotobuf-c-dev
- protobuf-c-compiler zlib1g-dev libmicrohttpd-dev libmicrohttpd12"
-view_pkgs="golang-go graphviz"
+ protobuf-c-compiler zlib1g-dev libmicrohttpd-dev libmicrohttpd12 libdw-dev libdw1
+ libiberty-dev"
+view_pkgs="golang-go graphviz golang-github-google-pprof-dev binutils"
 demo_pkgs="g++"
 test_pkgs="binutils python3 python3-protobuf protobuf-compiler libjemalloc2
  libgoogle-perftools4 redis-server redis-tools memcached sqlite3 curl procps
- libpython3.11-testsuite clang libclang-rt-14-dev groff-base python3-apt llvm-14-linker-tools"
+ libpython3.11-testsuite clang libclang-rt-14-dev groff-base python3-apt llvm-14-linker-tools
+ chromium rustc"
 bench_pkgs="linux-perf heaptrack libgoogle-perftools-dev"
 
 case "${1:-build}" in

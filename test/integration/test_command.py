@@ -631,10 +631,17 @@ def test_view_without_pprof():
             os.symlink(os.path.join(d, name), os.path.join(fake, name))
     cprof(["-q", "--profiles", "heap", prog("heap_truth"), 1, 0])
     [f] = profiles(kind="heap")
+    # A copy of the command outside the build tree (no build/pprof beside it).
+    alone = os.path.join(tmpdir(), "alone", "scripts")
+    os.makedirs(alone)
+    shutil.copy(CPROF, alone)
     for sub in ("view", "top"):
-        cp = cprof([sub, f.path], env={"PATH": fake}, check=False)
+        cp = run([os.path.join(alone, "cprof"), sub, f.path], env={"PATH": fake, "CPROF_PPROF": None},
+                 preload=False, check=False)
         one_line_failure(cp, 1, "cprof: no pprof found: install golang-go (apt-get install golang-go) "
                                 "or github.com/google/pprof")
+    cp = cprof(["top", f.path], env={"CPROF_PPROF": "/nonexistent/pprof"}, check=False)
+    one_line_failure(cp, 1, "cprof: CPROF_PPROF=/nonexistent/pprof is not an executable")
 
 
 @timeout(120)

@@ -514,8 +514,9 @@ def parse_top(text):
         if not m:
             raise AssertionError("cannot parse pprof -top line %r" % line)
         name, inline = m.group(6), False
-        if name.endswith(" (inline)"):
-            name, inline = name[:-len(" (inline)")], True
+        for mark in (" (inline)", " (partial-inline)"):
+            if name.endswith(mark):
+                name, inline = name[:-len(mark)], True
         rows.append(Row(parse_value(m.group(1)), _pct(m.group(2)), _pct(m.group(3)),
                         parse_value(m.group(4)), _pct(m.group(5)), name, inline, line))
     return Top(rows, header)

@@ -1,0 +1,472 @@
+/*
+ * srclines.c - DWARF lines and inline chains through libdw (see srclines.h
+ * for the design and contexts).
+ *
+ * Invariants:
+ *  - dw.* are set once, by the first caller (dump lock held), then only
+ *    read.
+ *  - objs is a list of sessions, one per (path, build id), in arena memory;
+ *    entries are only added, never freed (a session lives as long as the
+ *    process: dwfl_end is never called).
+ *  - No descriptor of cprof's stays open: files are opened O_CLOEXEC,
+ *    libdw is made to map everything it will need (the file, its debug
+ *    file, unwind tables), libelf is told the descriptors are done with
+ *    (ELF_C_FDDONE), and cprof closes them.  A program that closes every
+ *    descriptor (closefrom) or execs cannot be touched by them.
+ */
+#include <dlfcn.h>
+#include <elfutils/libdwfl.h>
+#include <dwarf.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "srclines.h"
+#include "common.h"
+#include "log.h"
+
+static struct {
+	Dwfl *(*begin)(const Dwfl_Callbacks *);
+	void (*report_begin)(Dwfl *);
+	Dwfl_Module *(*report_elf)(Dwfl *, const char *, const char *, int, GElf_Addr, bool);
+	int (*report_end)(Dwfl *, int (*)(Dwfl_Module *, void *, const char *, Dwarf_Addr, void *), void *);
+	Elf *(*module_getelf)(Dwfl_Module *, GElf_Addr *);
+	Dwarf *(*module_getdwarf)(Dwfl_Module *, Dwarf_Addr *);
+	int (*module_build_id)(Dwfl_Module *, const unsigned char **, GElf_Addr *);
+	Dwarf_Die *(*module_addrdie)(Dwfl_Module *, Dwarf_Addr, Dwarf_Addr *);
+	Dwfl_Line *(*module_getsrc)(Dwfl_Module *, Dwarf_Addr);
+	const char *(*lineinfo)(Dwfl_Line *, Dwarf_Addr *, int *, int *, Dwarf_Word *, Dwarf_Word *);
+	Dwarf_CFI *(*module_eh_cfi)(Dwfl_Module *, Dwarf_Addr *);
+	Dwarf_CFI *(*module_dwarf_cfi)(Dwfl_Module *, Dwarf_Addr *);
+	int (*std_find_debuginfo)(Dwfl_Module *, void **, const char *, Dwarf_Addr, const char *,
+				  const char *, GElf_Word, char **);
+	int (*offline_section_address)(Dwfl_Module *, void **, const char *, Dwarf_Addr, const char *,
+				       GElf_Word, const GElf_Shdr *, Dwarf_Addr *);
+	Elf *(*dwarf_getelf)(Dwarf *);
+	int (*getscopes)(Dwarf_Die *, Dwarf_Addr, Dwarf_Die **);
+	int (*getscopes_die)(Dwarf_Die *, Dwarf_Die **);
+	int (*child)(Dwarf_Die *, Dwarf_Die *);
+	int (*siblingof)(Dwarf_Die *, Dwarf_Die *);
+	int (*haspc)(Dwarf_Die *, Dwarf_Addr);
+	int (*hasattr)(Dwarf_Die *, unsigned int);
+	int (*tag)(Dwarf_Die *);
+	Dwarf_Attribute *(*attr_integrate)(Dwarf_Die *, unsigned int, Dwarf_Attribute *);
+	const char *(*formstring)(Dwarf_Attribute *);
+	int (*formudata)(Dwarf_Attribute *, Dwarf_Word *);
+	int (*decl_line)(Dwarf_Die *, int *);
+	int (*getsrcfiles)(Dwarf_Die *, Dwarf_Files **, size_t *);
+	const char *(*filesrc)(Dwarf_Files *, size_t, Dwarf_Word *, Dwarf_Word *);
+	Dwarf_Die *(*diecu)(Dwarf_Die *, Dwarf_Die *, uint8_t *, uint8_t *);
+	int (*cfi_addrframe)(Dwarf_CFI *, Dwarf_Addr, Dwarf_Frame **);
+	int (*frame_info)(Dwarf_Frame *, Dwarf_Addr *, Dwarf_Addr *, bool *);
+	int (*elf_cntl)(Elf *, Elf_Cmd);
+} dw;
+
+static int dw_state; /* 0 not tried, 1 loaded, -1 unavailable */
+
+#define SYM(field, name)                                         \
+	do {                                                     \
+		*(void **)&dw.field = dlsym(h, name);            \
+		if (!dw.field)                                   \
+			return -1;                               \
+	} while (0)
+
+static int load(void)
+{
+	void *h = dlopen("libdw.so.1", RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		return -1;
+	SYM(begin, "dwfl_begin");
+	SYM(report_begin, "dwfl_report_begin");
+	SYM(report_elf, "dwfl_report_elf");
+	SYM(report_end, "dwfl_report_end");
+	SYM(module_getelf, "dwfl_module_getelf");
+	SYM(module_getdwarf, "dwfl_module_getdwarf");
+	SYM(module_build_id, "dwfl_module_build_id");
+	SYM(module_addrdie, "dwfl_module_addrdie");
+	SYM(module_getsrc, "dwfl_module_getsrc");
+	SYM(lineinfo, "dwfl_lineinfo");
+	SYM(module_eh_cfi, "dwfl_module_eh_cfi");
+	SYM(module_dwarf_cfi, "dwfl_module_dwarf_cfi");
+	SYM(std_find_debuginfo, "dwfl_standard_find_debuginfo");
+	SYM(offline_section_address, "dwfl_offline_section_address");
+	SYM(dwarf_getelf, "dwarf_getelf");
+	SYM(getscopes, "dwarf_getscopes");
+	SYM(getscopes_die, "dwarf_getscopes_die");
+	SYM(child, "dwarf_child");
+	SYM(siblingof, "dwarf_siblingof");
+	SYM(haspc, "dwarf_haspc");
+	SYM(hasattr, "dwarf_hasattr");
+	SYM(tag, "dwarf_tag");
+	SYM(attr_integrate, "dwarf_attr_integrate");
+	SYM(formstring, "dwarf_formstring");
+	SYM(formudata, "dwarf_formudata");
+	SYM(decl_line, "dwarf_decl_line");
+	SYM(getsrcfiles, "dwarf_getsrcfiles");
+	SYM(filesrc, "dwarf_filesrc");
+	SYM(diecu, "dwarf_diecu");
+	SYM(cfi_addrframe, "dwarf_cfi_addrframe");
+	SYM(frame_info, "dwarf_frame_info");
+	SYM(elf_cntl, "elf_cntl");  /* libelf, a dependency of libdw */
+	return 0;
+}
+
+bool srclines_available(void)
+{
+	if (dw_state == 0)
+		dw_state = load() == 0 ? 1 : -1;
+	return dw_state == 1;
+}
+
+/* ---- sessions ------------------------------------------------------------ */
+
+struct obj {
+	struct obj *next;
+	char *path;
+	char build_id[2 * 64 + 1];
+	Dwfl *dwfl;          /* NULL: the object could not be read */
+	Dwfl_Module *mod;
+	Dwarf_Addr dwarf_bias;
+	bool has_dwarf;
+};
+
+static struct obj *objs;
+
+/* The debug file's descriptor, opened by libdw's standard search, made
+ * close-on-exec and remembered so it can be closed once mapped. */
+static int last_debug_fd = -1;
+
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+			  const char *file_name, const char *debuglink_file, GElf_Word debuglink_crc,
+			  char **debuginfo_file_name)
+{
+	int fd = dw.std_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file,
+				       debuglink_crc, debuginfo_file_name);
+	if (fd >= 0) {
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		last_debug_fd = fd;
+	}
+	return fd;
+}
+
+static int find_elf_none(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+			 char **file_name, Elf **elfp)
+{
+	(void)mod, (void)userdata, (void)modname, (void)base, (void)file_name;
+	*elfp = NULL;
+	return -1;
+}
+
+static char *debuginfo_path;
+static Dwfl_Callbacks callbacks = {
+	.find_elf = find_elf_none,
+	.find_debuginfo = find_debuginfo,
+	.section_address = NULL, /* set in open_obj: dlsym'ed */
+	.debuginfo_path = &debuginfo_path,
+};
+
+static void hex(const unsigned char *b, int n, char *out, size_t outlen)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t j = 0;
+	for (int i = 0; i < n && j + 2 < outlen; i++) {
+		out[j++] = digits[b[i] >> 4];
+		out[j++] = digits[b[i] & 15];
+	}
+	out[j] = '\0';
+}
+
+static void open_obj(struct obj *o, const char *path, const char *build_id)
+{
+	callbacks.section_address = dw.offline_section_address;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	Dwfl *dwfl = dw.begin(&callbacks);
+	if (!dwfl) {
+		close(fd);
+		return;
+	}
+	dw.report_begin(dwfl);
+	/* Placed at its own virtual addresses: lookups use pc - bias. */
+	Dwfl_Module *mod = dw.report_elf(dwfl, path, path, fd, 0, true);
+	dw.report_end(dwfl, NULL, NULL);
+	if (!mod) {
+		close(fd);
+		return; /* the session is leaked: not an ELF file, rare */
+	}
+	if (build_id && build_id[0]) {
+		const unsigned char *bits;
+		GElf_Addr vaddr;
+		char got[2 * 64 + 1] = "";
+		int n = dw.module_build_id(mod, &bits, &vaddr);
+		if (n > 0 && n <= 64)
+			hex(bits, n, got, sizeof(got));
+		if (strcmp(got, build_id) != 0 && strncmp(path, "/proc/", 6) != 0) {
+			close(fd);
+			return; /* replaced on disk since it was loaded */
+		}
+	}
+	/* Make libdw map all it will read, then let go of the descriptors. */
+	last_debug_fd = -1;
+	GElf_Addr ebias;
+	Elf *elf = dw.module_getelf(mod, &ebias);
+	Dwarf_Addr dbias = 0;
+	Dwarf *dwarf = dw.module_getdwarf(mod, &dbias);
+	Dwarf_Addr cbias;
+	(void)dw.module_eh_cfi(mod, &cbias);
+	(void)dw.module_dwarf_cfi(mod, &cbias);
+	if (elf)
+		dw.elf_cntl(elf, ELF_C_FDDONE);
+	if (dwarf) {
+		Elf *delf = dw.dwarf_getelf(dwarf);
+		if (delf && delf != elf)
+			dw.elf_cntl(delf, ELF_C_FDDONE);
+	}
+	if (last_debug_fd >= 0 && last_debug_fd != fd)
+		close(last_debug_fd);
+	last_debug_fd = -1;
+	close(fd);
+	o->dwfl = dwfl;
+	o->mod = mod;
+	o->dwarf_bias = dbias;
+	o->has_dwarf = dwarf != NULL;
+}
+
+static struct obj *obj_for(const char *path, const char *build_id)
+{
+	if (!srclines_available() || !path || path[0] != '/')
+		return NULL;
+	if (!build_id)
+		build_id = "";
+	for (struct obj *o = objs; o; o = o->next)
+		if (strcmp(o->path, path) == 0 && strcmp(o->build_id, build_id) == 0)
+			return o->dwfl ? o : NULL;
+	struct obj *o = arena_alloc(sizeof(*o));
+	size_t len = strlen(path);
+	char *copy = arena_alloc(len + 1);
+	if (!o || !copy)
+		return NULL;
+	memcpy(copy, path, len + 1);
+	o->path = copy;
+	cprof_fmt(o->build_id, sizeof(o->build_id), "%s", build_id);
+	open_obj(o, path, build_id);
+	o->next = objs;
+	objs = o;
+	return o->dwfl ? o : NULL;
+}
+
+/* ---- lookups --------------------------------------------------------------- */
+
+static const char *copy_str(struct region *r, const char *s)
+{
+	return s ? region_strdup(r, s) : NULL;
+}
+
+/* A file name as the line table spells it, made absolute with the
+ * compilation directory when it is relative (pprof -list opens it). */
+static const char *file_path(struct region *r, Dwarf_Die *cu, const char *file)
+{
+	if (!file || file[0] == '/')
+		return copy_str(r, file);
+	Dwarf_Attribute a;
+	const char *dir = dw.attr_integrate(cu, DW_AT_comp_dir, &a) ? dw.formstring(&a) : NULL;
+	if (!dir || dir[0] != '/')
+		return copy_str(r, file);
+	size_t dl = strlen(dir), fl = strlen(file);
+	char *out = region_alloc(r, dl + fl + 2);
+	if (!out)
+		return NULL;
+	memcpy(out, dir, dl);
+	size_t k = dl;
+	if (k && out[k - 1] != '/')
+		out[k++] = '/';
+	while (file[0] == '.' && file[1] == '/')
+		file += 2, fl -= 2;
+	memcpy(out + k, file, fl + 1);
+	return out;
+}
+
+static const char *die_name(Dwarf_Die *die)
+{
+	Dwarf_Attribute a;
+	const char *s = NULL;
+	if (dw.attr_integrate(die, DW_AT_linkage_name, &a))
+		s = dw.formstring(&a);
+	if (!s && dw.attr_integrate(die, DW_AT_MIPS_linkage_name, &a))
+		s = dw.formstring(&a);
+	if (!s && dw.attr_integrate(die, DW_AT_name, &a))
+		s = dw.formstring(&a);
+	return s;
+}
+
+/* Under `parent`, the inlined calls whose code holds pc, outermost first,
+ * appended to chain[depth..max); returns the new depth.  Descends into
+ * lexical blocks (and try/catch blocks) that hold pc; one without address
+ * ranges (some compilers emit them) is searched too, and left if nothing
+ * in it matches. */
+static int inline_chain(Dwarf_Die *parent, Dwarf_Addr pc, Dwarf_Die *chain, int depth, int max, int level)
+{
+	Dwarf_Die child;
+	if (depth >= max || level > 64 || dw.child(parent, &child) != 0)
+		return depth;
+	do {
+		int tag = dw.tag(&child);
+		bool block = tag == DW_TAG_lexical_block || tag == DW_TAG_try_block || tag == DW_TAG_catch_block;
+		if (tag != DW_TAG_inlined_subroutine && !block)
+			continue;
+		bool ranged = dw.hasattr(&child, DW_AT_low_pc) || dw.hasattr(&child, DW_AT_ranges);
+		if (ranged && dw.haspc(&child, pc) != 1)
+			continue;
+		if (!ranged && !block)
+			continue;
+		if (tag == DW_TAG_inlined_subroutine) {
+			chain[depth] = child;
+			return inline_chain(&child, pc, chain, depth + 1, max, level + 1);
+		}
+		int d = inline_chain(&child, pc, chain, depth, max, level + 1);
+		if (d > depth || ranged)
+			return d;
+	} while (dw.siblingof(&child, &child) == 0);
+	return depth;
+}
+
+/* The subprogram holding pc among parent's children, looking through
+ * namespaces and types (Rust nests every function in its module's
+ * namespace, where dwarf_getscopes does not look). */
+static bool find_subprogram(Dwarf_Die *parent, Dwarf_Addr pc, Dwarf_Die *out, int level)
+{
+	Dwarf_Die child;
+	if (level > 32 || dw.child(parent, &child) != 0)
+		return false;
+	do {
+		switch (dw.tag(&child)) {
+		case DW_TAG_subprogram:
+			if (dw.haspc(&child, pc) == 1) {
+				*out = child;
+				return true;
+			}
+			break;
+		case DW_TAG_namespace:
+		case DW_TAG_module:
+		case DW_TAG_class_type:
+		case DW_TAG_structure_type:
+		case DW_TAG_union_type:
+		case DW_TAG_interface_type:
+			if (find_subprogram(&child, pc, out, level + 1))
+				return true;
+			break;
+		default:
+			break;
+		}
+	} while (dw.siblingof(&child, &child) == 0);
+	return false;
+}
+
+int srclines_lookup(struct region *r, const char *path, uintptr_t bias, const char *build_id,
+		    uintptr_t pc, struct src_frame *out, int max, bool *has_dwarf)
+{
+	if (has_dwarf)
+		*has_dwarf = false;
+	struct obj *o = obj_for(path, build_id);
+	if (!o)
+		return 0;
+	if (has_dwarf)
+		*has_dwarf = o->has_dwarf;
+	if (!o->has_dwarf || max <= 0)
+		return 0;
+	Dwarf_Addr addr = pc - bias, cubias = 0;
+	Dwarf_Die *cu = dw.module_addrdie(o->mod, addr, &cubias);
+	if (!cu)
+		return 0;
+	const char *file = NULL;
+	int line = 0;
+	Dwfl_Line *l = dw.module_getsrc(o->mod, addr);
+	if (l)
+		file = dw.lineinfo(l, NULL, &line, NULL, NULL, NULL);
+
+	/* dwarf_getscopes finds the innermost scope holding the address but
+	 * continues outward through the abstract definition of an inlined
+	 * function; the concrete chain is that scope's tree of parents
+	 * (dwarf_getscopes_die), which leads to the concrete subprogram.  It
+	 * does not always find the innermost inlined call (lexical blocks
+	 * without ranges stop it), so the inline chain is then walked down
+	 * from the subprogram. */
+	Dwarf_Die *found = NULL, *scopes = NULL;
+	int n = dw.getscopes(cu, addr - cubias, &found);
+	if (n > 0)
+		n = dw.getscopes_die(&found[0], &scopes);
+	free(found);
+	Dwarf_Die sub;
+	bool have_sub = false;
+	for (int i = 0; i < n && !have_sub; i++) {
+		if (dw.tag(&scopes[i]) == DW_TAG_subprogram) {
+			sub = scopes[i];
+			have_sub = true;
+		}
+	}
+	free(scopes);
+	if (!have_sub)
+		have_sub = find_subprogram(cu, addr - cubias, &sub, 0);
+	int nf = 0;
+	if (have_sub) {
+		Dwarf_Die chain[SRCLINES_MAX_FRAMES];
+		int depth = inline_chain(&sub, addr - cubias, chain, 0, max - 1 < SRCLINES_MAX_FRAMES ? max - 1 : SRCLINES_MAX_FRAMES - 1, 0);
+		Dwarf_Files *files = NULL;
+		size_t nfiles = 0;
+		/* Innermost first: the deepest inlined call holds the line-table
+		 * position; each call site is the position in the scope above. */
+		for (int i = depth; i >= 0; i--) {
+			Dwarf_Die *die = i ? &chain[i - 1] : &sub;
+			int decl = 0;
+			dw.decl_line(die, &decl);
+			out[nf].function = copy_str(r, die_name(die));
+			out[nf].file = file_path(r, cu, file);
+			out[nf].line = line > 0 ? line : 0;
+			out[nf].start_line = decl > 0 ? decl : 0;
+			nf++;
+			if (i == 0)
+				break;
+			Dwarf_Attribute a;
+			Dwarf_Word cf = 0, cl = 0;
+			if (dw.attr_integrate(die, DW_AT_call_file, &a))
+				dw.formudata(&a, &cf);
+			if (dw.attr_integrate(die, DW_AT_call_line, &a))
+				dw.formudata(&a, &cl);
+			if (!files && dw.getsrcfiles(cu, &files, &nfiles) != 0)
+				files = NULL;
+			file = files && cf < nfiles ? dw.filesrc(files, cf, NULL, NULL) : NULL;
+			line = (int)cl;
+		}
+	}
+	if (nf == 0 && file) {
+		/* A line without a function DIE (assembly, or a CU without
+		 * subprograms): the line alone. */
+		out[0] = (struct src_frame){NULL, file_path(r, cu, file), line > 0 ? line : 0, 0};
+		nf = 1;
+	}
+	return nf;
+}
+
+uintptr_t srclines_function_start(const char *path, uintptr_t bias, const char *build_id, uintptr_t pc)
+{
+	struct obj *o = obj_for(path, build_id);
+	if (!o)
+		return 0;
+	Dwarf_Addr addr = pc - bias;
+	for (int which = 0; which < 2; which++) {
+		Dwarf_Addr cbias = 0;
+		Dwarf_CFI *cfi = which == 0 ? dw.module_eh_cfi(o->mod, &cbias) : dw.module_dwarf_cfi(o->mod, &cbias);
+		Dwarf_Frame *fr = NULL;
+		if (!cfi || dw.cfi_addrframe(cfi, addr - cbias, &fr) != 0 || !fr)
+			continue;
+		Dwarf_Addr start = 0, end = 0;
+		bool sig = false;
+		int rc = dw.frame_info(fr, &start, &end, &sig);
+		free(fr);
+		if (rc >= 0 && start <= addr - cbias && addr - cbias < end)
+			return (uintptr_t)(start + cbias + bias);
+	}
+	return 0;
+}
