@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 #include "text.h"
+#include "demangle.h"
+#include "srclines.h"
 #include "config.h"
 #include "heapprof.h"
 #include "lockprof.h"
@@ -562,6 +564,44 @@ int text_threads(struct dump_ctx *d, const char *name, struct text_out *o)
 	return o->failed || a.failed || rs.failed ? -1 : 0;
 }
 
+/* One frame as Go's goroutine?debug=2 prints it: "function(...)" and, on
+ * the next line, "\tfile:line +0xoff" where DWARF gives the line (each
+ * inlined call its own frame, innermost first), else "\tobject+0xoff". */
+static void put_source_frames(struct tctx *c, const struct frame *f, struct text_out *o)
+{
+	struct src_frame fr[SRCLINES_MAX_FRAMES];
+	int nf = 0;
+	struct mapping *m = f->path && c->d->ms ? mappings_find(c->d->ms, f->addr) : NULL;
+	if (m && !m->mem_image)
+		nf = srclines_lookup(c->d->r, m->main ? "/proc/self/exe" : m->path, m->bias, m->build_id,
+				     f->addr, fr, SRCLINES_MAX_FRAMES, NULL);
+	for (int i = 0; i < nf; i++) {
+		const char *raw = fr[i].function ? fr[i].function : (i == nf - 1 ? f->name : "??");
+		const char *name = demangle_simple(c->d->r, raw);
+		text_puts(o, name ? name : raw);
+		text_puts(o, "(...)\n\t");
+		if (fr[i].file) {
+			text_printf(o, "%s:%ld", fr[i].file, (long)fr[i].line);
+			if (i == nf - 1 && f->sym)
+				text_printf(o, " +0x%lx", (unsigned long)f->off);
+			text_puts(o, "\n");
+		} else {
+			text_printf(o, "%s+0x%lx\n", f->path, (unsigned long)f->obj_off);
+		}
+	}
+	if (nf > 0)
+		return;
+	const char *name = f->sym ? demangle_simple(c->d->r, f->name) : NULL;
+	text_puts(o, name ? name : f->name);
+	text_puts(o, "(...)\n\t");
+	if (f->path) {
+		text_puts(o, f->path);
+		text_printf(o, "+0x%lx\n", (unsigned long)f->obj_off);
+	} else {
+		text_printf(o, "0x%lx\n", (unsigned long)f->addr);
+	}
+}
+
 int text_threads_full(struct dump_ctx *d, struct text_out *o)
 {
 	struct tctx c;
@@ -584,14 +624,7 @@ int text_threads_full(struct dump_ctx *d, struct text_out *o)
 		for (unsigned k = 0; st && k < st->depth; k++) {
 			struct frame f;
 			resolve(&c, st->pcs[k], k == 0 && (st->flags & STACK_LEAF_EXACT), &f);
-			text_puts(o, f.name);
-			text_puts(o, "(...)\n\t");
-			if (f.path) {
-				text_puts(o, f.path);
-				text_printf(o, "+0x%lx\n", (unsigned long)f.obj_off);
-			} else {
-				text_printf(o, "0x%lx\n", (unsigned long)f.addr);
-			}
+			put_source_frames(&c, &f, o);
 		}
 		text_puts(o, "\n");
 	}

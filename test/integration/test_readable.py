@@ -198,3 +198,23 @@ def test_web_ui_in_a_browser_shows_names_and_lines():
         assert "// HOT" in src and "cxx_names.cc" in src, src[:3000]
     finally:
         p.kill_group()
+
+
+@timeout(60)
+def test_threads_debug2_prints_file_and_line():
+    """goroutine?debug=2 prints each frame as Go does: the demangled
+    function, then its file:line (inlined calls as their own frames)."""
+    p = start([prog("cxx_names"), "220", "3000"], env={"CPROF_HTTP": "127.0.0.1:0", "CPROF_PROFILES": "cpu"})
+    try:
+        m = wait_for(lambda: re.search(r"serving /debug/pprof on (http://\S+)", p.err()), 10, "server")
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        body = ""
+        deadline = time.time() + 20
+        while time.time() < deadline and "dot_row" not in body:
+            with opener.open(m.group(1) + "/debug/pprof/goroutine?debug=2", timeout=20) as r:
+                body = r.read().decode()
+        assert re.search(r"^shop::detail::dot_row\(\.\.\.\)\n\t%s:24\n" % re.escape(CXX_SRC), body, re.M), body
+        assert re.search(r"^shop::detail::Matrix::mul\(\.\.\.\)\n\t%s:\d+ \+0x[0-9a-f]+\n" % re.escape(CXX_SRC),
+                         body, re.M), body
+    finally:
+        p.kill_group()
