@@ -207,7 +207,7 @@ def test_tls_destructors_free_after_cprof_state_is_gone():
     allocated at tls_site remains in use."""
     same_as_bare([prog("tls_dtors")], env={"CPROF_HEAP_RATE": "1"})
     heap = load_checked(one(kind="heap"))
-    site = "_Z8tls_sitem"  # profiles carry raw (mangled) names; pprof demangles
+    site = "tls_site"  # demangled in the profile (the raw name is its system_name)
     assert heap.flat("alloc_space").get(site, 0) == 64 * (3000 + 5000), heap.flat("alloc_space")
     assert heap.flat("inuse_space").get(site, 0) == 0, heap.flat("inuse_space")
 
