@@ -62,6 +62,11 @@ static void load_config(void)
 	char err[512];
 
 	config_defaults(&rt.cfg);
+	/* CPROF_QUIET first: it silences the lines about the others too (a
+	 * bad value of it is reported by the loop below). */
+	const char *q = getenv("CPROF_QUIET");
+	if (q && config_set(&rt.cfg, "CPROF_QUIET", q, err, sizeof(err)) == 0)
+		log_set_quiet(rt.cfg.quiet);
 	for (const char *const *name = config_names; *name; name++) {
 		const char *v = getenv(*name);
 		if (v && config_set(&rt.cfg, *name, v, err, sizeof(err)) == -1)

@@ -198,6 +198,8 @@ void cprof_info(const char *fmt, ...)
 
 void cprof_warn(const char *fmt, ...)
 {
+	if (atomic_load_explicit(&quiet, memory_order_relaxed))
+		return;
 	va_list ap;
 	va_start(ap, fmt);
 	vline(fmt, ap);
@@ -206,7 +208,7 @@ void cprof_warn(const char *fmt, ...)
 
 void cprof_warn_once(atomic_int *flag, const char *fmt, ...)
 {
-	if (atomic_exchange(flag, 1))
+	if (atomic_load_explicit(&quiet, memory_order_relaxed) || atomic_exchange(flag, 1))
 		return;
 	va_list ap;
 	va_start(ap, fmt);

@@ -6,9 +6,10 @@
  * context except a signal handler that interrupted another log call (lines
  * could interleave, nothing worse).
  *
- * cprof_info() lines (one per file written, where output goes) are silenced
- * by CPROF_QUIET=1; cprof_warn() lines (something cprof could not do) are
- * always written.  cprof_warn_once() writes a given message at most once per
+ * CPROF_QUIET=1 silences every line: cprof_info() (one per file written,
+ * where output goes) and cprof_warn() (something cprof could not do) alike,
+ * so a quiet program's output is byte for byte what it writes without
+ * cprof.  cprof_warn_once() writes a given message at most once per
  * process, keyed by the caller's flag.
  */
 #ifndef CPROF_LOG_H
