@@ -5,11 +5,16 @@
  * and the dump trigger (SIGUSR2 by default).  It installs them only when
  * the program had left them at their default (init), and afterwards:
  *
- *  - sigaction/signal: if the program installs its own disposition for one
- *    of them, the program wins: the dump trigger stops (one line says so),
- *    or CPU profiling stops (timers deleted first, so no stray timer
- *    signal reaches the program's handler).  A query of one of them
- *    reports SIG_DFL, what the program would have seen without cprof.
+ *  - sigaction/signal: if the program sets its own disposition for one of
+ *    them, the program wins: the dump trigger stops, or CPU profiling
+ *    stops (timers deleted first, so no stray timer signal reaches the
+ *    program's handler or kills it under SIG_DFL).  A handler of its own
+ *    is reported at once.  A reset to SIG_DFL or SIG_IGN is not "its own
+ *    handler": it is reported at the process's next dump, because the
+ *    common case is a child resetting every signal just before exec (git,
+ *    spawn libraries), where nothing is lost and a line would be noise.
+ *    A query of one of them reports SIG_DFL, what the program would have
+ *    seen without cprof.
  *
  *  - sigprocmask/pthread_sigmask: when a thread blocks the CPU signal, its
  *    timer is disarmed before the mask changes (a blocked, pending timer
@@ -64,13 +69,17 @@ CPROF_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigactio
 			fake_default(old);
 		return r;
 	}
-	/* The program takes the signal over. */
+	/* The program takes the signal over.  (sa_handler and sa_sigaction
+	 * share storage: SIG_DFL and SIG_IGN read the same through either.) */
 	int saved = errno;
+	enum sig_take how = act->sa_handler == SIG_DFL   ? TAKE_DEFAULT
+			    : act->sa_handler == SIG_IGN ? TAKE_IGNORE
+							 : TAKE_HANDLER;
 	guard_enter();
 	if (sig == cpuprof_signal())
-		cpuprof_signal_lost();
+		cpuprof_signal_lost(how);
 	if (dump_signal_is(sig))
-		dump_signal_lost(sig);
+		dump_signal_lost(sig, how);
 	dump_term_signal_lost(sig); /* the program's own SIGTERM/SIGINT handling wins, silently */
 	guard_leave();
 	errno = saved;

@@ -231,21 +231,29 @@ void cpuprof_stop_window(void)
 	threads_foreach(stop_timer, NULL);
 }
 
-void cpuprof_signal_lost(void)
+void cpuprof_signal_lost(enum sig_take how)
 {
 	static atomic_int said;
-	atomic_exchange(&enabled, false);
+	bool was_on = atomic_exchange(&enabled, false);
 	if (!sig)
 		return;
 	/* Deleting a timer also discards its pending signal, so none reaches
-	 * the handler the program is about to install. */
+	 * the handler the program is about to install (or kills it, under the
+	 * default action). */
 	threads_foreach(stop_timer, NULL);
 	int lost = sig;
-	sig = 0; /* no more thread stack requests on it either */
+	sig = 0; /* no more thread stack requests on it either (the threads
+		  * profile then says "no signal available" for each thread) */
 	rt.cpu_signal = 0;
-	cprof_warn_once(&said, "the program installed its own handler for signal %d (SIG%s), which CPU "
-			       "profiling was using; the CPU profile stops here", lost,
-			sigabbrev_np(lost) ? sigabbrev_np(lost) : "?");
+	if (!was_on)
+		return;
+	const char *name = sigabbrev_np(lost) ? sigabbrev_np(lost) : "?";
+	if (how == TAKE_HANDLER)
+		cprof_warn_once(&said, "the program installed its own handler for signal %d (SIG%s), which "
+				       "CPU profiling was using; the CPU profile stops here", lost, name);
+	else if (!atomic_exchange(&said, 1))
+		cprof_warn_later_signal(lost, "the program set signal %d (SIG%s), which CPU profiling was "
+					      "using, %s; the CPU profile stopped there");
 }
 
 /* ---- the table ------------------------------------------------------------------ */
@@ -303,12 +311,20 @@ static bool signal_free(int s)
 
 static int choose_signal(void)
 {
+	struct sigaction old;
 	if (signal_free(SIGPROF))
 		return SIGPROF;
+	/* Ignored from the start: inherited, and said by the first profiled
+	 * process of the tree that had it so (log.h). */
+	bool ignored = REAL(sigaction)(SIGPROF, NULL, &old) == 0 && old.sa_handler == SIG_IGN;
+	bool say = !ignored || !log_ignored_already_said(SIGPROF);
 	for (int s = SIGRTMAX; s >= SIGRTMIN + 2; s--) {
 		if (s != rt.cfg.dump_signal && signal_free(s)) {
-			cprof_warn("the program handles SIGPROF; CPU profiling uses signal %d (SIGRTMAX-%d) instead",
-				   s, SIGRTMAX - s);
+			if (say)
+				cprof_warn("the program %s SIGPROF; CPU profiling uses signal %d (SIGRTMAX-%d) "
+					   "instead", ignored ? "ignores" : "handles", s, SIGRTMAX - s);
+			if (say && ignored)
+				log_ignored_said(SIGPROF);
 			return s;
 		}
 	}

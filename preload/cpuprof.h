@@ -30,6 +30,7 @@
 #define CPROF_CPUPROF_H
 
 #include "common.h"
+#include "runtime.h"
 
 struct thread_rec;
 
@@ -48,8 +49,9 @@ void cpuprof_timer_stop(struct thread_rec *r);
 void cpuprof_pause(struct thread_rec *r);
 void cpuprof_resume(struct thread_rec *r);
 
-/* The program took the CPU signal over: stop every timer. */
-void cpuprof_signal_lost(void);
+/* The program took the CPU signal over (how: a handler, SIG_DFL, SIG_IGN):
+ * stop every timer; say so (a reset at the next dump, see dump.h). */
+void cpuprof_signal_lost(enum sig_take how);
 
 /* Move ring contents into the table.  Caller holds dump_lock. */
 void cpuprof_drain(void);

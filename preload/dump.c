@@ -548,6 +548,7 @@ static int dump_run(bool final)
 	}
 	if (final)
 		atomic_store(&finished, true);
+	cprof_warn_flush_later(); /* what the program did that these files lack */
 	unsigned long n = atomic_fetch_add(&seq, 1) + 1;
 	struct dump_ctx d = {.r = &r, .ms = &ms, .reset = true};
 	d.now_real_ns = cprof_realtime_ns();
@@ -672,15 +673,25 @@ bool dump_signal_is(int sig)
 	return sig > 0 && sig == trigger_signal;
 }
 
-void dump_signal_lost(int sig)
+static const char *abbrev(int sig)
+{
+	const char *a = sigabbrev_np(sig);
+	return a ? a : "?";
+}
+
+void dump_signal_lost(int sig, enum sig_take how)
 {
 	static atomic_int said;
 	if (!dump_signal_is(sig))
 		return;
 	trigger_signal = 0;
-	cprof_warn_once(&said, "the program installed its own handler for signal %d (%s); "
-			       "dumps on that signal stop (set CPROF_SIGNAL to another signal)",
-			sig, sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
+	if (how == TAKE_HANDLER)
+		cprof_warn_once(&said, "the program installed its own handler for signal %d (SIG%s); "
+				       "dumps on that signal stop (set CPROF_SIGNAL to another signal)",
+				sig, abbrev(sig));
+	else if (!atomic_exchange(&said, 1))
+		cprof_warn_later_signal(sig, "the program set signal %d (SIG%s) %s; dumps on that signal "
+					     "stopped there (set CPROF_SIGNAL to another signal)");
 }
 
 int dump_install_signal(int sig)
@@ -692,9 +703,18 @@ int dump_install_signal(int sig)
 	if (REAL(sigaction)(sig, NULL, &old) != 0)
 		return -1;
 	if (old.sa_handler != SIG_DFL) {
-		cprof_warn("signal %d (SIG%s) already has a handler or is ignored in this program; "
-			   "cprof leaves it alone and writes profiles at exit (set CPROF_SIGNAL to another signal)",
-			   sig, sigabbrev_np(sig) ? sigabbrev_np(sig) : "?");
+		/* Ignored from the start: inherited, and said by the first
+		 * profiled process of the tree that had it so (log.h). */
+		if (old.sa_handler != SIG_IGN)
+			cprof_warn("signal %d (SIG%s) already has a handler in this program; cprof leaves it "
+				   "alone and writes profiles at exit (set CPROF_SIGNAL to another signal)",
+				   sig, abbrev(sig));
+		else if (!log_ignored_already_said(sig)) {
+			cprof_warn("signal %d (SIG%s) is ignored in this program (it was started that way); "
+				   "cprof leaves it alone and writes profiles at exit (set CPROF_SIGNAL to "
+				   "another signal)", sig, abbrev(sig));
+			log_ignored_said(sig);
+		}
 		return -1;
 	}
 	memset(&sa, 0, sizeof(sa));

@@ -40,6 +40,7 @@
 
 #include "arena.h"
 #include "lock.h"
+#include "runtime.h"
 
 extern cprof_mutex_t dump_lock;
 
@@ -68,9 +69,12 @@ int dump_write_file(const char *path, const void *buf, size_t len, char *final, 
 /* Install the trigger signal handler unless the program owns the signal. */
 int dump_install_signal(int sig);
 
-/* Called by the sigaction hook when the program takes `sig` over. */
+/* Called by the sigaction hook when the program takes `sig` over: the
+ * program wins.  A handler of its own is reported at once; a reset to
+ * SIG_DFL or SIG_IGN at the next dump (cprof_warn_later), since the usual
+ * reason is a child resetting every signal right before exec. */
 bool dump_signal_is(int sig);
-void dump_signal_lost(int sig);
+void dump_signal_lost(int sig, enum sig_take how);
 
 /* SIGTERM/SIGINT handled by cprof (the program left them at default):
  * queries report the default; a program installing its own wins. */

@@ -75,9 +75,11 @@ static void load_config(void)
 	/* A misspelt variable silently doing nothing is a classic trap. */
 	for (char **e = environ; e && *e; e++) {
 		/* CPROF_LIB and CPROF_PPROF are the cprof command's, CPROF_TEST_*
-		 * the test suite's. */
+		 * the test suite's, CPROF_IGNORED_SAID cprof's own note to
+		 * descendants (log.h). */
 		if (strncmp(*e, "CPROF_", 6) != 0 || strncmp(*e, "CPROF_TEST_", 11) == 0 ||
-		    strncmp(*e, "CPROF_LIB=", 10) == 0 || strncmp(*e, "CPROF_PPROF=", 12) == 0)
+		    strncmp(*e, "CPROF_LIB=", 10) == 0 || strncmp(*e, "CPROF_PPROF=", 12) == 0 ||
+		    strncmp(*e, "CPROF_IGNORED_SAID=", 19) == 0)
 			continue;
 		const char *eq = strchr(*e, '=');
 		size_t len = eq ? (size_t)(eq - *e) : strlen(*e);
@@ -273,6 +275,7 @@ __attribute__((constructor(101))) static void cprof_init(void)
 	dump_init();
 	http_init();
 	atexit(at_exit);
+	log_publish_said(); /* before the program runs: see log.h */
 out:
 	guard_leave();
 	errno = saved;

@@ -1,13 +1,17 @@
 /*
- * log.c - "cprof: ..." lines on stderr, formatted without stdio.
+ * log.c - "cprof: ..." lines on stderr, formatted without stdio, and the
+ * rules that keep each problem to one line (log.h).
  *
  * The formatter is deliberately tiny (the subset cprof's own messages use);
  * glibc's snprintf may allocate and takes locale locks, which cprof cannot
  * afford on the paths it logs from (fork child, exit, writer thread while
  * the program holds malloc locks).
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -175,20 +179,31 @@ long cprof_read_file(const char *path, char *buf, size_t len)
 	return n;
 }
 
+static size_t format_line(char *buf, size_t n, const char *fmt, va_list ap)
+{
+	size_t len = cprof_fmt(buf, n, "%s", "cprof: ");
+	len += cprof_vfmt(buf + len, n - len - 1, fmt, ap);
+	buf[len++] = '\n';
+	return len;
+}
+
 static void vline(const char *fmt, va_list ap)
 {
 	char buf[1024];
 	int saved = errno;
-	size_t len = cprof_fmt(buf, sizeof(buf), "%s", "cprof: ");
-	len += cprof_vfmt(buf + len, sizeof(buf) - len - 1, fmt, ap);
-	buf[len++] = '\n';
+	size_t len = format_line(buf, sizeof(buf), fmt, ap);
 	(void)cprof_write_all(2, buf, len);
 	errno = saved;
 }
 
+static bool is_quiet(void)
+{
+	return atomic_load_explicit(&quiet, memory_order_relaxed);
+}
+
 void cprof_info(const char *fmt, ...)
 {
-	if (atomic_load_explicit(&quiet, memory_order_relaxed))
+	if (is_quiet())
 		return;
 	va_list ap;
 	va_start(ap, fmt);
@@ -198,7 +213,7 @@ void cprof_info(const char *fmt, ...)
 
 void cprof_warn(const char *fmt, ...)
 {
-	if (atomic_load_explicit(&quiet, memory_order_relaxed))
+	if (is_quiet())
 		return;
 	va_list ap;
 	va_start(ap, fmt);
@@ -208,10 +223,200 @@ void cprof_warn(const char *fmt, ...)
 
 void cprof_warn_once(atomic_int *flag, const char *fmt, ...)
 {
-	if (atomic_load_explicit(&quiet, memory_order_relaxed) || atomic_exchange(flag, 1))
+	if (is_quiet() || atomic_exchange(flag, 1))
 		return;
 	va_list ap;
 	va_start(ap, fmt);
 	vline(fmt, ap);
 	va_end(ap);
+}
+
+/* ---- warnings that wait for the next dump ----------------------------------- */
+
+enum { LATER_FREE, LATER_TAKEN, LATER_READY, LATER_SAID };
+
+#define LATER_MAX 4
+
+static struct later {
+	atomic_int state;
+	int pid;          /* the process that made the note */
+	int sig;
+	const char *fmt;  /* a string literal */
+} later[LATER_MAX];
+
+/* Program threads (the sigaction hook, possibly inside a signal handler):
+ * fills a static slot, no allocation, no lock. */
+void cprof_warn_later_signal(int sig, const char *fmt)
+{
+	if (is_quiet())
+		return;
+	for (int i = 0; i < LATER_MAX; i++) {
+		int expect = LATER_FREE;
+		if (!atomic_compare_exchange_strong(&later[i].state, &expect, LATER_TAKEN))
+			continue;
+		later[i].pid = (int)getpid();
+		later[i].sig = sig;
+		later[i].fmt = fmt;
+		atomic_store(&later[i].state, LATER_READY);
+		return;
+	}
+}
+
+/* What the process has set sig to now, for the note. */
+static const char *disposition_now(int sig)
+{
+	struct sigaction old;
+	if (sigaction(sig, NULL, &old) != 0)
+		return "to something else";
+	if (old.sa_handler == SIG_DFL)
+		return "to SIG_DFL (its default action)";
+	if (old.sa_handler == SIG_IGN)
+		return "to SIG_IGN (ignored)";
+	return "to a handler of its own";
+}
+
+/* Before every dump (dump.c, guard held): print this process's notes. */
+void cprof_warn_flush_later(void)
+{
+	int saved = errno;
+	int me = (int)getpid();
+	for (int i = 0; i < LATER_MAX; i++) {
+		int expect = LATER_READY;
+		if (later[i].pid != me ||
+		    !atomic_compare_exchange_strong(&later[i].state, &expect, LATER_SAID))
+			continue;
+		const char *name = sigabbrev_np(later[i].sig);
+		cprof_warn(later[i].fmt, later[i].sig, name ? name : "?", disposition_now(later[i].sig));
+	}
+	errno = saved;
+}
+
+/* ---- inherited dispositions ---------------------------------------------------- */
+
+/* Bit sig-1 of the "SigIgn:" mask in /proc/<pid>/status. */
+static bool status_ignores(int pid, int sig)
+{
+	char path[64], buf[4096];
+	cprof_fmt(path, sizeof(path), "/proc/%d/status", pid);
+	if (cprof_read_file(path, buf, sizeof(buf)) <= 0)
+		return false;
+	const char *p = strstr(buf, "\nSigIgn:");
+	if (!p)
+		return false;
+	p += 8;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	unsigned long long mask = 0;
+	for (int digits = 0; digits < 16; digits++, p++) {
+		int d = (*p >= '0' && *p <= '9')   ? *p - '0'
+			: (*p >= 'a' && *p <= 'f') ? *p - 'a' + 10
+						   : -1;
+		if (d < 0)
+			break;
+		mask = mask << 4 | (unsigned long long)d;
+	}
+	return sig >= 1 && sig <= 64 && (mask >> (sig - 1) & 1);
+}
+
+/* Is a file named like this library (".../libcprof.so") mapped in pid?
+ * Streams /proc/<pid>/maps through a small buffer, keeping an overlap so a
+ * name split across two reads is still found. */
+static bool maps_has_cprof(int pid)
+{
+	Dl_info info;
+	char needle[256], path[64], buf[4096];
+	if (!dladdr((void *)maps_has_cprof, &info) || !info.dli_fname)
+		return false;
+	const char *base = strrchr(info.dli_fname, '/');
+	base = base ? base + 1 : info.dli_fname;
+	size_t nlen = cprof_fmt(needle, sizeof(needle), "/%s\n", base);
+	if (nlen < 3 || nlen + 1 >= sizeof(needle))
+		return false;
+	cprof_fmt(path, sizeof(path), "/proc/%d/maps", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	bool found = false;
+	size_t keep = 0;
+	for (;;) {
+		ssize_t r = read(fd, buf + keep, sizeof(buf) - 1 - keep);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		size_t have = keep + (size_t)r;
+		buf[have] = '\0';
+		if (memmem(buf, have, needle, nlen)) {
+			found = true;
+			break;
+		}
+		keep = nlen - 1 < have ? nlen - 1 : have;
+		memmove(buf, buf + have - keep, keep);
+	}
+	close(fd);
+	return found;
+}
+
+static bool parent_ignores_with_cprof(int sig)
+{
+	int ppid = (int)getppid();
+	return ppid > 0 && status_ignores(ppid, sig) && maps_has_cprof(ppid);
+}
+
+#define SAID_VAR "CPROF_IGNORED_SAID"
+
+/* Does "12,27" list sig? */
+static bool list_has(const char *list, int sig)
+{
+	while (list && *list) {
+		int v = 0;
+		bool digits = false;
+		while (*list >= '0' && *list <= '9') {
+			v = v * 10 + (*list++ - '0');
+			digits = true;
+			if (v > 1000)
+				break;
+		}
+		if (digits && v == sig)
+			return true;
+		while (*list && *list != ',')
+			list++;
+		if (*list == ',')
+			list++;
+	}
+	return false;
+}
+
+static uint64_t said_now; /* bit sig-1: said by this process image */
+
+bool log_ignored_already_said(int sig)
+{
+	int saved = errno;
+	bool r = list_has(getenv(SAID_VAR), sig) || parent_ignores_with_cprof(sig);
+	errno = saved;
+	return r;
+}
+
+void log_ignored_said(int sig)
+{
+	if (sig >= 1 && sig <= 64 && !is_quiet())
+		said_now |= 1ull << (sig - 1);
+}
+
+void log_publish_said(void)
+{
+	char buf[256];
+	size_t len = 0;
+	if (!said_now)
+		return;
+	int saved = errno;
+	const char *old = getenv(SAID_VAR);
+	if (old && *old)
+		len = cprof_fmt(buf, sizeof(buf), "%s", old);
+	for (int sig = 1; sig <= 64 && len + 4 < sizeof(buf); sig++)
+		if ((said_now >> (sig - 1) & 1) && !list_has(old, sig))
+			len += cprof_fmt(buf + len, sizeof(buf) - len, "%s%d", len ? "," : "", sig);
+	setenv(SAID_VAR, buf, 1);
+	said_now = 0;
+	errno = saved;
 }

@@ -11,6 +11,28 @@
  * so a quiet program's output is byte for byte what it writes without
  * cprof.  cprof_warn_once() writes a given message at most once per
  * process, keyed by the caller's flag.
+ *
+ * Said once per problem, not once per process:
+ *  - cprof_warn_later_signal() keeps a warning whose consequence only shows
+ *    in the profiles (the program set cprof's signal to SIG_DFL or SIG_IGN)
+ *    until the next dump of the process that caused it, which prints it
+ *    (cprof_warn_flush_later).  A process that execs or _exits first -
+ *    git's and every spawn library's child resets all signals right before
+ *    exec - never prints it: nothing it would have written was lost.  A
+ *    fork child inherits the note but leaves it to the process that made
+ *    it.
+ *  - A process that starts with one of cprof's signals ignored inherited
+ *    that from its parent, and so did every process the parent starts.
+ *    The first profiled process of the tree that sees it says so and, at
+ *    the end of its start-up, adds the signal's number to the variable
+ *    CPROF_IGNORED_SAID in its own environment, which its exec'ed images
+ *    and children inherit (log_ignored_said, log_publish_said).  A process
+ *    stays silent when that variable names the signal, or when its parent
+ *    has cprof loaded and ignores the signal too (a parent that set
+ *    SIG_IGN itself after start, like PostgreSQL's backends, reported it or
+ *    inherited the report; it cannot safely change its environment then).
+ *    A tree started with SIGUSR2 ignored thus gets one line, not one per
+ *    process.  Nothing is added under CPROF_QUIET=1 (nothing was said).
  */
 #ifndef CPROF_LOG_H
 #define CPROF_LOG_H
@@ -29,7 +51,22 @@ void cprof_info(const char *fmt, ...) CPROF_PRINTF(1, 2);
 void cprof_warn(const char *fmt, ...) CPROF_PRINTF(1, 2);
 void cprof_warn_once(atomic_int *flag, const char *fmt, ...) CPROF_PRINTF(2, 3);
 
+/* fmt (a string literal) takes the signal's number (%d), its name without
+ * "SIG" (%s) and, when printed, what the program has set it to (%s, "to
+ * SIG_IGN (ignored)"...): a program that queries with signal(s, SIG_DFL)
+ * and then ignores or handles s is described by where it ended. */
+void cprof_warn_later_signal(int sig, const char *fmt);
+void cprof_warn_flush_later(void);
+
 void log_set_quiet(bool quiet);
+
+/* The inherited-ignored-signal rule above.  log_ignored_already_said()
+ * reads the environment and /proc/<ppid>/status and maps (normal context,
+ * start-up); log_ignored_said() records a line said; log_publish_said()
+ * (end of the constructor, before the program runs) sets the variable. */
+bool log_ignored_already_said(int sig);
+void log_ignored_said(int sig);
+void log_publish_said(void);
 
 /* Write all of buf to fd, retrying on EINTR and short writes. */
 int cprof_write_all(int fd, const void *buf, size_t len);

@@ -36,6 +36,13 @@ struct cprof_runtime {
 
 extern struct cprof_runtime rt;
 
+/* What the program did to a signal cprof was using (hooks/signals.c). */
+enum sig_take {
+	TAKE_HANDLER, /* installed a handler of its own */
+	TAKE_DEFAULT, /* set SIG_DFL */
+	TAKE_IGNORE,  /* set SIG_IGN */
+};
+
 CPROF_INLINE bool rt_running(void)
 {
 	return atomic_load_explicit(&rt.state, memory_order_relaxed) == RT_RUNNING;
