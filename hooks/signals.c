@@ -33,6 +33,7 @@
 #include <signal.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cpuprof.h"
 #include "dump.h"
@@ -65,6 +66,16 @@ CPROF_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigactio
 		return REAL(sigaction)(sig, act, old);
 	if (!act) {
 		int r = REAL(sigaction)(sig, NULL, old);
+		if (r == 0)
+			fake_default(old);
+		return r;
+	}
+	/* A vfork child shares cprof's memory with its suspended parent until
+	 * it execs, but has dispositions of its own: its reset (git's loop,
+	 * from a vfork-based spawn) is its own business, and must not stop
+	 * the parent's CPU profile or dumps. */
+	if (getpid() != rt.pid) {
+		int r = REAL(sigaction)(sig, act, old);
 		if (r == 0)
 			fake_default(old);
 		return r;

@@ -41,6 +41,23 @@ def test_reset_to_default_before_exec_is_not_a_handler():
     assert len({f.pid for f in profiles(kind="cpu")}) == 2, profiles()
 
 
+def test_vfork_child_reset_leaves_the_parent_profiling():
+    """The same reset from a vfork child, which shares the parent's memory
+    until it execs: the parent keeps its CPU profile (its CPU loop after
+    the child is sampled; before, the child's reset stopped the parent's
+    profiling silently) and nobody prints a line."""
+    argv = [prog("signal_reset"), "vfork"]
+    bare = run(argv, preload=False)
+    cp = run(argv, env={"CPROF_PROFILES": "cpu"})
+    assert cp.stdout == bare.stdout == "child: usr2 default, prof default\nparent: child exited 0\n", cp.stdout
+    assert not_wrote(cp.stderr) == [], cp.stderr
+    cpus = [load_checked(f.path, pprof_too=False) for f in profiles(kind="cpu")]
+    assert len(cpus) == 2, profiles()
+    [cpu] = [p for p in cpus if any(c.endswith(" vfork") for c in p.comments)]
+    # burn_after: 3e8 dependent multiply-adds, a few hundred ms of CPU.
+    assert cpu.cum("cpu").get("burn_after", 0) >= 100_000_000, cpu.summary()
+
+
 def test_reset_to_default_yields_and_is_said_once_at_the_dump():
     """A program that keeps SIGUSR2 and SIGPROF at SIG_DFL for its life gets
     them: the CPU profile stops (no sample in its CPU loop), a SIGUSR2 kills

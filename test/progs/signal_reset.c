@@ -11,6 +11,10 @@
  *                         program keeps its reset for its whole life
  *   signal_reset raise    reset SIGUSR2, then raise it: the default action
  *                         (death by SIGUSR2), as without cprof
+ *   signal_reset vfork    as exec, from a vfork child, which shares the
+ *                         parent's memory until it execs; then the parent
+ *                         burns CPU in burn_after (its CPU profile must
+ *                         go on: the reset was the child's, not its own)
  *
  * Every mode prints what the program observed; the output is the same
  * with and without cprof.
@@ -29,6 +33,11 @@ static void burn(long n)
 	for (long i = 0; i < n; i++)
 		x = x * 1.0000001 + 1;
 	sink = x;
+}
+
+__attribute__((noinline)) static void burn_after(void)
+{
+	burn(300000000);
 }
 
 static const char *disposition(int sig)
@@ -58,6 +67,22 @@ int main(int argc, char **argv)
 		int st = 0;
 		waitpid(pid, &st, 0);
 		printf("parent: child exited %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+		return 0;
+	}
+	if (strcmp(mode, "vfork") == 0) {
+		fflush(stdout);
+		pid_t pid = vfork();
+		if (pid == 0) {
+			for (int sig = 1; sig < NSIG; sig++)
+				if (signal(sig, SIG_DFL) == SIG_IGN)
+					signal(sig, SIG_IGN);
+			execl("/proc/self/exe", argv[0], "child", (char *)NULL);
+			_exit(127);
+		}
+		int st = 0;
+		waitpid(pid, &st, 0);
+		printf("parent: child exited %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+		burn_after();
 		return 0;
 	}
 	if (strcmp(mode, "child") == 0) {
