@@ -10,28 +10,10 @@ import threading
 import time
 
 import pprofdec
-from checks import kinds_of, load_checked, one, run_prog
+from checks import free_port, kinds_of, load_checked, one, run_prog, wait_port
 from harness import *
 
 JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_port(port, timeout=15):
-    def up():
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return True
-        except OSError:
-            return False
-    wait_for(up, timeout, "port %d" % port)
 
 
 @timeout(180)

@@ -8,9 +8,10 @@ and `go tool pprof` itself.
 import json
 import math
 import os
+import socket
 
 import pprofdec
-from harness import BUILD, PROGS, eq_within, pprof, profiles, run, tmpdir
+from harness import BUILD, PROGS, eq_within, pprof, profiles, run, tmpdir, wait_for
 
 
 def run_prog(name, args=(), env=None, **kw):
@@ -78,3 +79,23 @@ def heap_sd(bytes_, size, rate):
     n = bytes_ / size
     p = -math.expm1(-size / rate)
     return math.sqrt(n * size * size * (1 - p) / p)
+
+
+def free_port():
+    """A loopback TCP port nothing listens on (now)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, timeout=15):
+    """Wait until something accepts connections on 127.0.0.1:port."""
+    def up():
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return True
+        except OSError:
+            return False
+    wait_for(up, timeout, "port %d" % port)
