@@ -12,8 +12,9 @@
 # test:  what `make test` runs against: the independent decoder
 #        (python3-protobuf + protoc), the real programs used as test
 #        subjects (python3-apt and llvm-14-linker-tools: C++ code that
-#        python3 and nm load privately), the allocators cprof must work
-#        with, and clang's libFuzzer for `make fuzz`.
+#        python3 and nm load privately; git, nginx and Debian's rustc for
+#        test_corpus.py), the allocators cprof must work with, and clang's
+#        libFuzzer for `make fuzz`.
 # bench: the profilers `make bench` compares cprof with (perf, heaptrack;
 #        gperftools' headers for the tcmalloc sampling check).
 # Installing needs root and apt-get; without them the script only reports.
@@ -27,7 +28,10 @@ demo_pkgs="g++"
 test_pkgs="binutils python3 python3-protobuf protobuf-compiler libjemalloc2
  libgoogle-perftools4 redis-server redis-tools memcached sqlite3 curl procps
  libpython3.11-testsuite clang libclang-rt-14-dev groff-base python3-apt llvm-14-linker-tools
- chromium rustc"
+ chromium rustc git nginx"
+# Installed without their recommendations (cargo and llvm for rustc; ssh,
+# less and patch for git): the tests use the programs themselves only.
+lean_pkgs="git nginx rustc"
 bench_pkgs="linux-perf heaptrack libgoogle-perftools-dev"
 
 case "${1:-build}" in
@@ -49,16 +53,27 @@ for p in $pkgs; do
 done
 [ -z "$missing" ] && exit 0
 
+# A new machine has no package lists yet: update only when needed.
+install() {
+	apt-get install -y -qq "$@" >/dev/null 2>&1 ||
+		{ apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq "$@" >/dev/null; } ||
+		{ echo "deps: apt-get install $* failed" >&2; exit 1; }
+}
+
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	echo "deps: installing$missing"
 	export DEBIAN_FRONTEND=noninteractive
-	# A new machine has no package lists yet: update only when needed.
-	apt-get install -y -qq $missing >/dev/null 2>&1 ||
-		{ apt-get update -qq >/dev/null 2>&1 &&
-			apt-get install -y -qq $missing >/dev/null; } ||
-		{ echo "deps: apt-get install$missing failed" >&2; exit 1; }
+	lean="" rest=""
+	for p in $missing; do
+		case " $lean_pkgs " in
+		*" $p "*) lean="$lean $p" ;;
+		*) rest="$rest $p" ;;
+		esac
+	done
+	[ -z "$rest" ] || install $rest
+	[ -z "$lean" ] || install --no-install-recommends $lean
 	# Debian starts services on install; tests start their own on loopback.
-	for svc in redis-server memcached; do
+	for svc in redis-server memcached nginx; do
 		case "$missing" in
 		*" $svc"*) service "$svc" stop >/dev/null 2>&1 || true ;;
 		esac
