@@ -314,17 +314,16 @@ static int choose_signal(void)
 	struct sigaction old;
 	if (signal_free(SIGPROF))
 		return SIGPROF;
-	/* Ignored from the start: inherited, and said by the first profiled
-	 * process of the tree that had it so (log.h). */
+	/* Ignored from the start: inherited, and said once per tree (log.h). */
 	bool ignored = REAL(sigaction)(SIGPROF, NULL, &old) == 0 && old.sa_handler == SIG_IGN;
-	bool say = !ignored || !log_ignored_already_said(SIGPROF);
 	for (int s = SIGRTMAX; s >= SIGRTMIN + 2; s--) {
 		if (s != rt.cfg.dump_signal && signal_free(s)) {
-			if (say)
-				cprof_warn("the program %s SIGPROF; CPU profiling uses signal %d (SIGRTMAX-%d) "
-					   "instead", ignored ? "ignores" : "handles", s, SIGRTMAX - s);
-			if (say && ignored)
-				log_ignored_said(SIGPROF);
+			if (!ignored)
+				cprof_warn("the program handles SIGPROF; CPU profiling uses signal %d "
+					   "(SIGRTMAX-%d) instead", s, SIGRTMAX - s);
+			else if (!log_parent_ignores(SIGPROF))
+				cprof_warn_tree("the program ignores SIGPROF; CPU profiling uses signal %d "
+						"(SIGRTMAX-%d) instead", s, SIGRTMAX - s);
 			return s;
 		}
 	}

@@ -703,18 +703,16 @@ int dump_install_signal(int sig)
 	if (REAL(sigaction)(sig, NULL, &old) != 0)
 		return -1;
 	if (old.sa_handler != SIG_DFL) {
-		/* Ignored from the start: inherited, and said by the first
-		 * profiled process of the tree that had it so (log.h). */
+		/* Ignored from the start: inherited, and said once per tree
+		 * (log.h). */
 		if (old.sa_handler != SIG_IGN)
 			cprof_warn("signal %d (SIG%s) already has a handler in this program; cprof leaves it "
 				   "alone and writes profiles at exit (set CPROF_SIGNAL to another signal)",
 				   sig, abbrev(sig));
-		else if (!log_ignored_already_said(sig)) {
-			cprof_warn("signal %d (SIG%s) is ignored in this program (it was started that way); "
-				   "cprof leaves it alone and writes profiles at exit (set CPROF_SIGNAL to "
-				   "another signal)", sig, abbrev(sig));
-			log_ignored_said(sig);
-		}
+		else if (!log_parent_ignores(sig))
+			cprof_warn_tree("signal %d (SIG%s) is ignored in this program (it was started that "
+					"way); cprof leaves it alone and writes profiles at exit (set "
+					"CPROF_SIGNAL to another signal)", sig, abbrev(sig));
 		return -1;
 	}
 	memset(&sa, 0, sizeof(sa));

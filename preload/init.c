@@ -67,19 +67,21 @@ static void load_config(void)
 	const char *q = getenv("CPROF_QUIET");
 	if (q && config_set(&rt.cfg, "CPROF_QUIET", q, err, sizeof(err)) == 0)
 		log_set_quiet(rt.cfg.quiet);
+	/* Every process of a tree inherits the same variables: each line is
+	 * said by the first one only (cprof_warn_tree, log.h). */
 	for (const char *const *name = config_names; *name; name++) {
 		const char *v = getenv(*name);
 		if (v && config_set(&rt.cfg, *name, v, err, sizeof(err)) == -1)
-			cprof_warn("%s", err);
+			cprof_warn_tree("%s", err);
 	}
 	/* A misspelt variable silently doing nothing is a classic trap. */
 	for (char **e = environ; e && *e; e++) {
 		/* CPROF_LIB and CPROF_PPROF are the cprof command's, CPROF_TEST_*
-		 * the test suite's, CPROF_IGNORED_SAID cprof's own note to
-		 * descendants (log.h). */
+		 * the test suite's, CPROF_SAID cprof's own note to descendants
+		 * (log.h). */
 		if (strncmp(*e, "CPROF_", 6) != 0 || strncmp(*e, "CPROF_TEST_", 11) == 0 ||
 		    strncmp(*e, "CPROF_LIB=", 10) == 0 || strncmp(*e, "CPROF_PPROF=", 12) == 0 ||
-		    strncmp(*e, "CPROF_IGNORED_SAID=", 19) == 0)
+		    strncmp(*e, "CPROF_SAID=", 11) == 0)
 			continue;
 		const char *eq = strchr(*e, '=');
 		size_t len = eq ? (size_t)(eq - *e) : strlen(*e);
@@ -90,9 +92,10 @@ static void load_config(void)
 			continue;
 		const char *near = config_nearest(*e, len, config_names);
 		if (near)
-			cprof_warn("unknown variable %.*s ignored (did you mean %s?)", (int)len, *e, near);
+			cprof_warn_tree("unknown variable %.*s ignored (did you mean %s?)", (int)len, *e, near);
 		else
-			cprof_warn("unknown variable %.*s ignored; the variables are listed in cprof(1)", (int)len, *e);
+			cprof_warn_tree("unknown variable %.*s ignored; the variables are listed in cprof(1)",
+					(int)len, *e);
 	}
 }
 
@@ -224,8 +227,8 @@ static void check_preloaded(void)
 				   strstr(info.dli_fname, ".so"))
 					  ? info.dli_fname
 					  : NULL;
-		if (who)
-			cprof_warn("the program's malloc comes from %s, not from libcprof (load libcprof.so "
+		if (who) /* LD_PRELOAD's order: the same in the whole tree */
+			cprof_warn_tree("the program's malloc comes from %s, not from libcprof (load libcprof.so "
 				   "first in LD_PRELOAD, before any allocator); heap, mutex and block profiles "
 				   "are unavailable", who);
 		else
@@ -275,8 +278,8 @@ __attribute__((constructor(101))) static void cprof_init(void)
 	dump_init();
 	http_init();
 	atexit(at_exit);
-	log_publish_said(); /* before the program runs: see log.h */
 out:
+	log_publish_said(); /* before the program runs: see log.h */
 	guard_leave();
 	errno = saved;
 }

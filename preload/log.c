@@ -321,14 +321,21 @@ static bool status_ignores(int pid, int sig)
 /* Is a file named like this library (".../libcprof.so") mapped in pid?
  * Streams /proc/<pid>/maps through a small buffer, keeping an overlap so a
  * name split across two reads is still found. */
-static bool maps_has_cprof(int pid)
+static const char *self_basename(void)
 {
 	Dl_info info;
-	char needle[256], path[64], buf[4096];
-	if (!dladdr((void *)maps_has_cprof, &info) || !info.dli_fname)
-		return false;
+	if (!dladdr((void *)self_basename, &info) || !info.dli_fname)
+		return NULL;
 	const char *base = strrchr(info.dli_fname, '/');
-	base = base ? base + 1 : info.dli_fname;
+	return base ? base + 1 : info.dli_fname;
+}
+
+static bool maps_has_cprof(int pid)
+{
+	char needle[256], path[64], buf[4096];
+	const char *base = self_basename();
+	if (!base)
+		return false;
 	size_t nlen = cprof_fmt(needle, sizeof(needle), "/%s\n", base);
 	if (nlen < 3 || nlen + 1 >= sizeof(needle))
 		return false;
@@ -357,66 +364,81 @@ static bool maps_has_cprof(int pid)
 	return found;
 }
 
-static bool parent_ignores_with_cprof(int sig)
-{
-	int ppid = (int)getppid();
-	return ppid > 0 && status_ignores(ppid, sig) && maps_has_cprof(ppid);
-}
-
-#define SAID_VAR "CPROF_IGNORED_SAID"
-
-/* Does "12,27" list sig? */
-static bool list_has(const char *list, int sig)
-{
-	while (list && *list) {
-		int v = 0;
-		bool digits = false;
-		while (*list >= '0' && *list <= '9') {
-			v = v * 10 + (*list++ - '0');
-			digits = true;
-			if (v > 1000)
-				break;
-		}
-		if (digits && v == sig)
-			return true;
-		while (*list && *list != ',')
-			list++;
-		if (*list == ',')
-			list++;
-	}
-	return false;
-}
-
-static uint64_t said_now; /* bit sig-1: said by this process image */
-
-bool log_ignored_already_said(int sig)
+bool log_parent_ignores(int sig)
 {
 	int saved = errno;
-	bool r = list_has(getenv(SAID_VAR), sig) || parent_ignores_with_cprof(sig);
+	int ppid = (int)getppid();
+	bool r = ppid > 0 && status_ignores(ppid, sig) && maps_has_cprof(ppid);
 	errno = saved;
 	return r;
 }
 
-void log_ignored_said(int sig)
+/* ---- lines said once per process tree --------------------------------------- */
+
+#define SAID_VAR "CPROF_SAID"
+#define SAID_MAX 16 /* lines remembered; more are said again (harmless) */
+#define TOKEN_LEN 16
+
+/* Does the comma-separated list hold token (TOKEN_LEN hex digits)? */
+static bool list_has(const char *list, const char *token)
 {
-	if (sig >= 1 && sig <= 64 && !is_quiet())
-		said_now |= 1ull << (sig - 1);
+	while (list && *list) {
+		const char *end = strchrnul(list, ',');
+		if (end - list == TOKEN_LEN && memcmp(list, token, TOKEN_LEN) == 0)
+			return true;
+		list = *end ? end + 1 : end;
+	}
+	return false;
+}
+
+static char said_now[SAID_MAX * (TOKEN_LEN + 1)]; /* said by this image, to publish */
+
+void cprof_warn_tree(const char *fmt, ...)
+{
+	char buf[1024], token[TOKEN_LEN + 1];
+	if (is_quiet())
+		return;
+	int saved = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	size_t len = format_line(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)buf[i]) * 0x100000001b3ull;
+	cprof_fmt(token, sizeof(token), "%016llx", (unsigned long long)h);
+	if (!list_has(getenv(SAID_VAR), token)) {
+		(void)cprof_write_all(2, buf, len);
+		size_t used = strlen(said_now);
+		if (!list_has(said_now, token) && used + TOKEN_LEN + 2 <= sizeof(said_now))
+			cprof_fmt(said_now + used, sizeof(said_now) - used, "%s%s", used ? "," : "", token);
+	}
+	errno = saved;
 }
 
 void log_publish_said(void)
 {
-	char buf[256];
-	size_t len = 0;
-	if (!said_now)
+	char buf[SAID_MAX * (TOKEN_LEN + 1) + 1];
+	if (!said_now[0])
+		return;
+	/* Only when preloaded, that is before the program runs: loaded later
+	 * (python's ctypes), the constructor must not touch the environment
+	 * of a program that is already running. */
+	const char *preload = getenv("LD_PRELOAD"), *base = self_basename();
+	if (!preload || !base || !strstr(preload, base))
 		return;
 	int saved = errno;
+	/* Keep the newest SAID_MAX: ours, then as many inherited as fit. */
 	const char *old = getenv(SAID_VAR);
-	if (old && *old)
-		len = cprof_fmt(buf, sizeof(buf), "%s", old);
-	for (int sig = 1; sig <= 64 && len + 4 < sizeof(buf); sig++)
-		if ((said_now >> (sig - 1) & 1) && !list_has(old, sig))
-			len += cprof_fmt(buf + len, sizeof(buf) - len, "%s%d", len ? "," : "", sig);
+	size_t len = cprof_fmt(buf, sizeof(buf), "%s", said_now);
+	while (old && *old) {
+		const char *end = strchrnul(old, ',');
+		if (end - old == TOKEN_LEN && !list_has(said_now, old) &&
+		    len + TOKEN_LEN + 2 <= sizeof(buf))
+			len += cprof_fmt(buf + len, sizeof(buf) - len, ",%.*s", TOKEN_LEN, old);
+		old = *end ? end + 1 : end;
+	}
 	setenv(SAID_VAR, buf, 1);
-	said_now = 0;
+	said_now[0] = '\0';
 	errno = saved;
 }

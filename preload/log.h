@@ -21,18 +21,20 @@
  *    exec - never prints it: nothing it would have written was lost.  A
  *    fork child inherits the note but leaves it to the process that made
  *    it.
- *  - A process that starts with one of cprof's signals ignored inherited
- *    that from its parent, and so did every process the parent starts.
- *    The first profiled process of the tree that sees it says so and, at
- *    the end of its start-up, adds the signal's number to the variable
- *    CPROF_IGNORED_SAID in its own environment, which its exec'ed images
- *    and children inherit (log_ignored_said, log_publish_said).  A process
- *    stays silent when that variable names the signal, or when its parent
- *    has cprof loaded and ignores the signal too (a parent that set
- *    SIG_IGN itself after start, like PostgreSQL's backends, reported it or
- *    inherited the report; it cannot safely change its environment then).
- *    A tree started with SIGUSR2 ignored thus gets one line, not one per
- *    process.  Nothing is added under CPROF_QUIET=1 (nothing was said).
+ *  - Start-up lines about what a process inherited (CPROF_* values,
+ *    LD_PRELOAD's order, a missing libunwind, a signal ignored from the
+ *    start) would repeat in every process of a tree: make, every gcc and
+ *    cc1; git and every child.  cprof_warn_tree() says such a line only if
+ *    no ancestor said it: at the end of its start-up, a process that said
+ *    some adds a hash of each (16 hex digits) to the variable CPROF_SAID in
+ *    its own environment (log_publish_said, before the program runs), and
+ *    its exec'ed images and children inherit it.  A line about other
+ *    settings hashes differently and is said.  A signal ignored from the
+ *    start is also left unsaid when the parent has cprof loaded and
+ *    ignores the signal too (log_parent_ignores): a parent that set
+ *    SIG_IGN after start, like PostgreSQL's backends, cannot safely change
+ *    its environment then, and reported it itself or inherited the report.
+ *    Nothing is added under CPROF_QUIET=1 (nothing was said).
  */
 #ifndef CPROF_LOG_H
 #define CPROF_LOG_H
@@ -60,13 +62,12 @@ void cprof_warn_flush_later(void);
 
 void log_set_quiet(bool quiet);
 
-/* The inherited-ignored-signal rule above.  log_ignored_already_said()
- * reads the environment and /proc/<ppid>/status and maps (normal context,
- * start-up); log_ignored_said() records a line said; log_publish_said()
- * (end of the constructor, before the program runs) sets the variable. */
-bool log_ignored_already_said(int sig);
-void log_ignored_said(int sig);
+/* The once-per-tree rule above.  cprof_warn_tree() and log_publish_said()
+ * are for the constructor (single-threaded start-up, before the program
+ * runs); log_parent_ignores() reads /proc/<ppid>/status and maps. */
+void cprof_warn_tree(const char *fmt, ...) CPROF_PRINTF(1, 2);
 void log_publish_said(void);
+bool log_parent_ignores(int sig);
 
 /* Write all of buf to fd, retrying on EINTR and short writes. */
 int cprof_write_all(int fd, const void *buf, size_t len);

@@ -112,8 +112,8 @@ int unwind_init(int want)
 		if (load_libunwind() == 0) {
 			mode = UNWIND_LIBUNWIND;
 		} else {
-			cprof_warn("libunwind.so.8 could not be loaded (install libunwind8); "
-				   "falling back to frame-pointer unwinding (CPROF_UNWIND=fp)");
+			cprof_warn_tree("libunwind.so.8 could not be loaded (install libunwind8); "
+					"falling back to frame-pointer unwinding (CPROF_UNWIND=fp)");
 		}
 	}
 	return 0;

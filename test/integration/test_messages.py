@@ -122,3 +122,28 @@ def test_ignored_after_start_by_a_parent_is_said_once():
     assert "the program set signal 12 (SIGUSR2) to SIG_IGN (ignored)" in lines[0], lines
     bash_pid = {f.pid for f in profiles(kind="heap", exe="bash")}
     assert len(bash_pid) == 1 and len({f.pid for f in profiles(kind="heap", exe="alloc_loop")}) == 2, profiles()
+
+
+def test_inherited_settings_said_once_per_tree():
+    """A misspelt and an invalid CPROF_* variable, inherited by every
+    process of a tree (an exec chain, children, a background child, a
+    grandchild under sh): each line once in the whole tree (before: once
+    per process, 19 lines for one misspelling in a make -j2 build); a
+    child given another invalid value says that one; no CPROF_SAID is
+    added to anyone's environment with CPROF_QUIET=1."""
+    loop = prog("alloc_loop")
+    inner = ("%s 0 1; %s 0 1 & wait; sh -c \"%s 0 1; true\"; CPROF_CPU_HZ=slow %s 0 1; "
+             "env | grep -c ^CPROF_SAID= || true" % (loop, loop, loop, loop))
+    cmd = ["bash", "-c", "exec bash -c '%s'" % inner]
+    env = {"CPROF_HEAPRATE": "1", "CPROF_CPU_HZ": "fast", "CPROF_PROFILES": "heap"}
+    bare = run(cmd, preload=False, env=env)
+    cp = run(cmd, env=env)
+    assert cp.stdout == bare.stdout.replace("\n0\n", "\n1\n"), (bare.stdout, cp.stdout)
+    lines = not_wrote(cp.stderr)
+    assert len([l for l in lines if "unknown variable CPROF_HEAPRATE" in l]) == 1, cp.stderr
+    assert len([l for l in lines if "CPROF_CPU_HZ=fast" in l]) == 1, cp.stderr
+    assert len([l for l in lines if "CPROF_CPU_HZ=slow" in l]) == 1, cp.stderr
+    assert len(lines) == 3, cp.stderr
+    assert len({f.pid for f in profiles(kind="heap", exe="alloc_loop")}) == 4, profiles()
+    quiet = run(cmd, env=dict(env, CPROF_QUIET="1"))
+    assert (quiet.stdout, quiet.stderr) == (bare.stdout, bare.stderr), (bare, quiet)
