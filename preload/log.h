@@ -27,8 +27,9 @@
  *    cc1; git and every child.  cprof_warn_tree() says such a line only if
  *    no ancestor said it: at the end of its start-up, a process that said
  *    some adds a hash of each (16 hex digits) to the variable CPROF_SAID in
- *    its own environment (log_publish_said, before the program runs), and
- *    its exec'ed images and children inherit it.  A line about other
+ *    its own environment (log_publish_said, before the program runs; not
+ *    when the library was loaded into a running program, whose environment
+ *    it must not touch), and its exec'ed images and children inherit it.  A line about other
  *    settings hashes differently and is said.  A signal ignored from the
  *    start is also left unsaid when the parent has cprof loaded and
  *    ignores the signal too (log_parent_ignores): a parent that set
