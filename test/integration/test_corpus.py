@@ -90,7 +90,9 @@ def test_objdump_and_readelf():
     assert top.header_value("File") == os.path.basename(objdump), top.header
     assert top.header_value("Build ID") == build_id(objdump), top.header
     assert "bfd_map_over_sections" in names, sorted(names)
-    assert names & {"__vfprintf_internal", "printf", "sprintf", "_IO_file_xsputn"}, sorted(names)
+    # glibc's names depend on the symbol tables at hand (printf, __printf,
+    # __vfprintf_internal); every disassembled line goes through one.
+    assert any("printf" in n for n in names), sorted(names)
     [heap] = [f.path for f in profiles(kind="heap")]
     names, _ = top_names(heap, "alloc_space")
     assert any(n.startswith("bfd_") for n in names), sorted(names)
@@ -107,7 +109,7 @@ def test_objdump_and_readelf():
     [cpu] = [f.path for f in profiles(kind="cpu")]
     names, top = top_names(cpu)
     assert top.header_value("Build ID") == build_id(readelf), top.header
-    assert "__libc_start_main" in names, sorted(names)
+    assert any(n.startswith("__libc_start_main") for n in names), sorted(names)
     for f in profiles():
         load_checked(f.path, pprof_too=False)
 
