@@ -488,12 +488,14 @@ static void check_output_dir(void)
 	atomic_store(&last_error, err);
 	const char *why = strerrordesc_np(err);
 	const char *alt = usable_fallback(path);
+	/* Start-up, and the same CPROF_OUTPUT in every process of a tree:
+	 * said once per tree (log.h); another fallback is another line. */
 	if (alt)
-		cprof_warn("cannot write profiles in %s: %s; until it can be, they will be written in %s",
-			   dir, why ? why : "error", alt);
+		cprof_warn_tree("cannot write profiles in %s: %s; until it can be, they will be written in %s",
+				dir, why ? why : "error", alt);
 	else
-		cprof_warn("cannot write profiles in %s: %s, nor in any fallback directory", dir,
-			   why ? why : "error");
+		cprof_warn_tree("cannot write profiles in %s: %s, nor in any fallback directory", dir,
+				why ? why : "error");
 }
 
 /* ---- dumping -------------------------------------------------------------- */

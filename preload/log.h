@@ -21,9 +21,9 @@
  *    exec - never prints it: nothing it would have written was lost.  A
  *    fork child inherits the note but leaves it to the process that made
  *    it.
- *  - Start-up lines about what a process inherited (CPROF_* values,
- *    LD_PRELOAD's order, a missing libunwind, a signal ignored from the
- *    start) would repeat in every process of a tree: make, every gcc and
+ *  - Start-up lines about what a process inherited (CPROF_* values, a
+ *    missing output directory, LD_PRELOAD's order, a missing libunwind, a
+ *    signal ignored from the start) would repeat in every process of a tree: make, every gcc and
  *    cc1; git and every child.  cprof_warn_tree() says such a line only if
  *    no ancestor said it: at the end of its start-up, a process that said
  *    some adds a hash of each (16 hex digits) to the variable CPROF_SAID in

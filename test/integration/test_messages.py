@@ -147,3 +147,18 @@ def test_inherited_settings_said_once_per_tree():
     assert len({f.pid for f in profiles(kind="heap", exe="alloc_loop")}) == 4, profiles()
     quiet = run(cmd, env=dict(env, CPROF_QUIET="1"))
     assert (quiet.stdout, quiet.stderr) == (bare.stdout, bare.stderr), (bare, quiet)
+
+
+def test_missing_output_directory_said_once_per_tree():
+    """CPROF_OUTPUT in a directory that does not exist, inherited by a tree
+    of processes started in the same directory: one line for the tree
+    (before: one per process), and every process's profile lands in that
+    start directory, the fallback the line names."""
+    loop = prog("alloc_loop")
+    cmd = ["bash", "-c", "%s 0 1; %s 0 1 & wait; sh -c \"%s 0 1; true\"; true" % (loop, loop, loop)]
+    missing = os.path.join(tmpdir(), "missing")
+    cp = run(cmd, env={"CPROF_PROFILES": "heap", "CPROF_OUTPUT": missing + "/cprof.%e.%p.%n.%t.pb.gz"})
+    lines = not_wrote(cp.stderr)
+    assert len(lines) == 1, cp.stderr
+    assert "cannot write profiles in %s" % missing in lines[0] and lines[0].endswith(tmpdir()), lines
+    assert len({f.pid for f in profiles(kind="heap", exe="alloc_loop")}) == 3, profiles()
