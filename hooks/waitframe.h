@@ -86,4 +86,28 @@ CPROF_INLINE void wait_done(uint32_t s)
 #define WAIT_PUBLISH(fn) \
 	wait_publish((void *)(fn), __builtin_return_address(0), __builtin_frame_address(0))
 
+/*
+ * The fast path of the libc wrappers (waits.c), for the common case that
+ * wait_publish handles on its first branch: guard not held, nothing
+ * published (wait_seq even).  The caller has checked both.
+ */
+CPROF_INLINE void wait_publish_fresh(struct tstate *t, void *fn, void *ret, void *frame)
+{
+	__atomic_store_n(&t->wait_fn, (uintptr_t)fn, __ATOMIC_RELAXED);
+	__atomic_store_n(&t->wait_pc, (uintptr_t)ret, __ATOMIC_RELAXED);
+	__atomic_store_n(&t->wait_sp, (uintptr_t)frame + 16, __ATOMIC_RELAXED);
+	__atomic_store_n(&t->wait_fp, *(const uintptr_t *)frame, __ATOMIC_RELAXED);
+	__atomic_store_n(&t->wait_seq, t->wait_seq + 1, __ATOMIC_RELEASE);
+}
+
+/* After a call published by wait_publish_fresh: withdraw whatever frame is
+ * still published (its own, or one a signal handler left stale). */
+CPROF_INLINE void wait_withdraw(struct tstate *t)
+{
+	uint32_t s = t->wait_seq;
+	if (likely(s & 1))
+		__atomic_store_n(&t->wait_seq, s + 1, __ATOMIC_RELEASE);
+	atomic_signal_fence(memory_order_seq_cst);
+}
+
 #endif

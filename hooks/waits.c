@@ -54,25 +54,39 @@ int __poll_chk(struct pollfd *, nfds_t, int, size_t);
 int __ppoll_chk(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *, size_t);
 
 /*
- * One wrapper.  `fail` is what to return, with errno ENOSYS, when the C
- * library has no such function (epoll_pwait2 before glibc 2.35): the call
- * the program made would not have linked then, so this never happens in
- * practice.
+ * One wrapper.  The exported function is the fast path: nothing published
+ * yet and the guard not held, so it publishes, calls, withdraws.
+ * Everything else (the guard held, a frame already published, the real
+ * function not bound yet) goes to name##_slow, tail-called, which keeps
+ * the caller's return address.  `fail` is what to return, with errno
+ * ENOSYS, when the C library has no such function (epoll_pwait2 before
+ * glibc 2.35): the program's call would not have linked then, so this
+ * never happens in practice.
  */
-#define WAIT_WRAP(type, name, params, args, fail)                      \
-	CPROF_EXPORT type name params                                   \
-	{                                                               \
-		type(*f_) params = REAL(name);                          \
-		if (unlikely(!f_)) {                                    \
-			errno = ENOSYS;                                 \
-			return fail;                                    \
-		}                                                       \
-		if (unlikely(cprof_tls.guard))                          \
-			return f_ args;                                 \
-		uint32_t w_ = WAIT_PUBLISH(f_);                         \
-		type r_ = f_ args;                                      \
-		wait_done(w_);                                          \
-		return r_;                                              \
+#define WAIT_WRAP(type, name, params, args, fail)                              \
+	CPROF_COLD static type name##_slow params                               \
+	{                                                                       \
+		type(*f_) params = REAL(name);                                  \
+		if (unlikely(!f_)) {                                            \
+			errno = ENOSYS;                                         \
+			return fail;                                            \
+		}                                                               \
+		uint32_t w_ = WAIT_PUBLISH(f_);                                 \
+		type r_ = f_ args;                                              \
+		wait_done(w_);                                                  \
+		return r_;                                                      \
+	}                                                                       \
+	CPROF_EXPORT type name params                                           \
+	{                                                                       \
+		type(*f_) params = real.name;                                   \
+		struct tstate *t_ = &cprof_tls;                                 \
+		if (unlikely(!f_ || ((t_->wait_seq & 1) | t_->guard)))          \
+			return name##_slow args;                                \
+		wait_publish_fresh(t_, (void *)f_, __builtin_return_address(0), \
+				   __builtin_frame_address(0));                 \
+		type r_ = f_ args;                                              \
+		wait_withdraw(t_);                                              \
+		return r_;                                                      \
 	}
 
 /* ---- sleeping ------------------------------------------------------------ */
