@@ -285,6 +285,17 @@ static void kernel_view_stack(int tid, pid_t pid, const struct kview *k, size_t 
 		q->note = "partial stack";
 }
 
+/* Has tid entered a wrapped blocking call since it was looked at? */
+static bool parked_now(int tid)
+{
+	struct thread_rec *r = threads_pin(tid);
+	if (!r)
+		return false;
+	bool odd = __atomic_load_n(&r->ts->wait_seq, __ATOMIC_ACQUIRE) & 1;
+	threads_unpin(r);
+	return odd;
+}
+
 /*
  * Learn tid's stack without a signal unless it is running.  Returns false
  * when the thread is to be asked by signal.
@@ -383,6 +394,13 @@ void threadstacks_collect(struct region *r, thread_stack_fn fn, void *arg)
 			}
 			if (blocks(tid, sig)) {
 				why[i] = "signal blocked";
+				continue;
+			}
+			/* Last look before the signal: did it park meanwhile? */
+			quiet[i] = (struct quiet){.pcs = qpcs[i]};
+			if (parked_now(tid) && learn_quietly(tid, pid, &quiet[i], copybuf, r)) {
+				done[i] = true;
+				why[i] = quiet[i].why;
 				continue;
 			}
 			s->depth = 0;
