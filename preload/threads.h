@@ -98,7 +98,10 @@ struct thread_rec *threads_pin(int tid);
 void threads_unpin(struct thread_rec *r);
 
 /* Bounds of a pinned thread's stack, computed on first use (normal
- * context; callers are serialised by dump_lock).  False when unknown. */
+ * context; callers are serialised by dump_lock) with pthread_getattr_np,
+ * which allocates a few bytes from the program's heap (guard held) once
+ * per thread; the main thread's are read from /proc/self/maps by glibc.
+ * False when unknown. */
 bool threads_stack_bounds(struct thread_rec *r, uintptr_t *lo, uintptr_t *hi);
 
 typedef void (*threads_fn)(struct thread_rec *r, void *arg);
