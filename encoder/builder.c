@@ -276,6 +276,7 @@ static const char *synthetic_name(uintptr_t pc)
 	case CPROF_PC_STACKTAB_FULL: return "cprof_stack_table_full";
 	case CPROF_PC_NO_STACK: return "cprof_stack_unavailable";
 	case CPROF_PC_THREAD_NO_REPLY: return "cprof_thread_did_not_answer";
+	case CPROF_PC_PARTIAL_STACK: return "cprof_partial_stack";
 	default: return "cprof_synthetic";
 	}
 }

@@ -7,8 +7,10 @@
  * the threads created there since start.
  * threads: the current stack of every thread, one sample per thread
  * labelled with its name and tid; threads that did not answer in time
- * appear under cprof_thread_did_not_answer (threadstacks.c).  Over a
- * window (?seconds=N) it is the difference between the end and the start.
+ * appear under cprof_thread_did_not_answer, stacks known only in part
+ * (a thread in a system call cprof does not wrap) end in the root frame
+ * cprof_partial_stack (threadstacks.h).  Over a window (?seconds=N) it is
+ * the difference between the end and the start.
  */
 #include <string.h>
 

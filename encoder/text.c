@@ -452,6 +452,7 @@ struct tentry {
 	uint32_t stack;
 	const char *name;
 	const char *state;
+	const char *note;
 };
 
 struct thread_acc {
@@ -487,6 +488,7 @@ static void thread_take(const struct thread_stack *ts, void *arg)
 	if (!e->name)
 		e->name = "?";
 	e->state = ts->state;
+	e->note = ts->note;
 }
 
 /* Order by (stack, tid) when by_stack, else by tid (shell sort, as above). */
@@ -556,6 +558,8 @@ int text_threads(struct dump_ctx *d, const char *name, struct text_out *o)
 			text_puts(o, e->name);
 			if (e->state)
 				text_printf(o, " (%s)", e->state);
+			else if (e->note)
+				text_printf(o, " (%s)", e->note);
 		}
 		text_puts(o, "\n");
 		put_frames(&c, st, 0);
@@ -618,6 +622,10 @@ int text_threads_full(struct dump_ctx *d, struct text_out *o)
 		if (e->state) {
 			text_printf(o, ", %s]:\n\t(no stack: %s)\n\n", e->state, e->state);
 			continue;
+		}
+		if (e->note) {
+			text_puts(o, ", ");
+			text_puts(o, e->note);
 		}
 		text_puts(o, "]:\n");
 		const struct stack *st = stacktab_get(e->stack);

@@ -22,6 +22,12 @@
  * charge: only their waits are recorded (block profile).  glibc's
  * pthread_cond_* are the GLIBC_2.3.2 versions (real.c).
  *
+ * Every wrapper that may block also publishes the caller's frame for the
+ * threads profile (waitframe.h), whether or not lock profiling is on, so a
+ * thread parked in a lock, condition variable, semaphore, join or barrier
+ * is seen without a signal.  The uncontended mutex paths do not: they do
+ * not wait.
+ *
  * Contexts: program threads.  With the guard held (cprof's own code,
  * libunwind's internal mutex) or profiling off, wrappers just forward.
  */
@@ -33,6 +39,7 @@
 #include "real.h"
 #include "runtime.h"
 #include "tstate.h"
+#include "waitframe.h"
 
 /* glibc 2.36 pthread_mutex_t internals (sysdeps/nptl/bits/struct_mutex.h):
  * __data.__lock is the futex word, __data.__kind the type and flags. */
@@ -90,6 +97,19 @@ CPROF_INLINE bool active_any(void)
  * NULL, never resolved from here. */
 #define NEED(fn, fail) ((void)0)
 
+/* The exported wrapper of a call that may block: the caller's frame is
+ * published around `name##_body`, which follows the macro. */
+#define PUBLISHED(type, name, params, args)                            \
+	static inline type name##_body params;                         \
+	CPROF_EXPORT type name params                                  \
+	{                                                              \
+		uint32_t w_ = WAIT_PUBLISH(REAL(name));                \
+		type r_ = name##_body args;                            \
+		wait_done(w_);                                         \
+		return r_;                                             \
+	}                                                              \
+	static inline type name##_body params
+
 /* ---- mutexes ----------------------------------------------------------------- */
 
 /*
@@ -107,7 +127,7 @@ CPROF_INLINE bool mutex_busy(const pthread_mutex_t *m)
 	return (__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) & 0x7ffff) != 0;
 }
 
-CPROF_COLD static int mutex_lock_slow(pthread_mutex_t *m)
+static inline int mutex_lock_wait(pthread_mutex_t *m)
 {
 	if (!active_any())
 		return REAL(pthread_mutex_lock)(m);
@@ -124,6 +144,17 @@ CPROF_COLD static int mutex_lock_slow(pthread_mutex_t *m)
 	return r;
 }
 
+/* Tail-called by pthread_mutex_lock, so the return address is still the
+ * program's (or, if the compiler made a call, cprof's wrapper frame, which
+ * the unwinder steps through). */
+CPROF_COLD static int mutex_lock_slow(pthread_mutex_t *m)
+{
+	uint32_t w = WAIT_PUBLISH(REAL(pthread_mutex_lock));
+	int r = mutex_lock_wait(m);
+	wait_done(w);
+	return r;
+}
+
 CPROF_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 {
 	int (*f)(pthread_mutex_t *) = real.pthread_mutex_lock;
@@ -133,7 +164,7 @@ CPROF_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 }
 
 #define TIMED_MUTEX(name, params, args)                                \
-	CPROF_EXPORT int name params                                   \
+	PUBLISHED(int, name, params, args)                             \
 	{                                                              \
 		NEED(name, EINVAL);                                    \
 		if (!active_any())                                     \
@@ -183,7 +214,7 @@ CPROF_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
 /* ---- rwlocks ------------------------------------------------------------------- */
 
 #define RWLOCK(name, tryname, params, args)                            \
-	CPROF_EXPORT int name params                                   \
+	PUBLISHED(int, name, params, args)                             \
 	{                                                              \
 		NEED(name, EINVAL);                                    \
 		if (!active_any())                                     \
@@ -235,7 +266,7 @@ CPROF_EXPORT int pthread_rwlock_unlock(pthread_rwlock_t *l)
 /* ---- waits without an owner: block profile only --------------------------------- */
 
 #define WAIT(name, params, args, failval)                              \
-	CPROF_EXPORT int name params                                   \
+	PUBLISHED(int, name, params, args)                             \
 	{                                                              \
 		NEED(name, failval);                                   \
 		if (!active_block())                                   \
@@ -258,7 +289,7 @@ WAIT(pthread_cond_clockwait,
 /* Semaphores: sem_trywait first; its EAGAIN must not leak into errno when
  * the blocking call then succeeds. */
 #define SEM_WAIT(name, params, args)                                   \
-	CPROF_EXPORT int name params                                   \
+	PUBLISHED(int, name, params, args)                             \
 	{                                                              \
 		NEED(name, -1);                                        \
 		if (!active_block())                                   \
@@ -281,7 +312,7 @@ SEM_WAIT(sem_clockwait, (sem_t *s, clockid_t c, const struct timespec *ts), (s, 
 
 /* Joins: a thread that already ended is reaped by the try without waiting. */
 #define JOIN(name, params, args)                                       \
-	CPROF_EXPORT int name params                                   \
+	PUBLISHED(int, name, params, args)                             \
 	{                                                              \
 		NEED(name, EINVAL);                                    \
 		if (!active_block())                                   \
@@ -306,7 +337,7 @@ JOIN(pthread_clockjoin_np, (pthread_t th, void **ret, clockid_t c, const struct 
 
 /* Barriers: the thread completing the round (PTHREAD_BARRIER_SERIAL_THREAD
  * in glibc) did not wait. */
-CPROF_EXPORT int pthread_barrier_wait(pthread_barrier_t *b)
+PUBLISHED(int, pthread_barrier_wait, (pthread_barrier_t *b), (b))
 {
 	NEED(pthread_barrier_wait, EINVAL);
 	if (!active_block())

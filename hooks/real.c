@@ -79,6 +79,36 @@ static const struct {
 	{offsetof(struct real_fns, sigtimedwait), "sigtimedwait", "GLIBC_2.2.5"},
 	{offsetof(struct real_fns, dl_iterate_phdr), "dl_iterate_phdr", "GLIBC_2.2.5"},
 	{offsetof(struct real_fns, dlclose), "dlclose", "GLIBC_2.34"},
+	{offsetof(struct real_fns, sleep), "sleep", "GLIBC_2.2.5"},
+	{offsetof(struct real_fns, usleep), "usleep", "GLIBC_2.2.5"},
+	{offsetof(struct real_fns, nanosleep), "nanosleep", "GLIBC_2.2.5"},
+	{offsetof(struct real_fns, clock_nanosleep), "clock_nanosleep", "GLIBC_2.17"},
+	{offsetof(struct real_fns, pause), "pause", "GLIBC_2.2.5"},
+	{offsetof(struct real_fns, sigsuspend), "sigsuspend", "GLIBC_2.2.5"},
+	{offsetof(struct real_fns, poll), "poll", "GLIBC_2.2.5"},
+	{offsetof(struct real_fns, ppoll), "ppoll", "GLIBC_2.4"},
+	{offsetof(struct real_fns, select), "select", "GLIBC_2.2.5"},
+	{offsetof(struct real_fns, pselect), "pselect", "GLIBC_2.2.5"},
+	{offsetof(struct real_fns, epoll_wait), "epoll_wait", "GLIBC_2.3.2"},
+	{offsetof(struct real_fns, epoll_pwait), "epoll_pwait", "GLIBC_2.6"},
+	{offsetof(struct real_fns, epoll_pwait2), "epoll_pwait2", "GLIBC_2.35"},
+	{offsetof(struct real_fns, read), "read", "GLIBC_2.2.5"},
+	{offsetof(struct real_fns, readv), "readv", "GLIBC_2.2.5"},
+	{offsetof(struct real_fns, recv), "recv", "GLIBC_2.2.5"},
+	{offsetof(struct real_fns, recvfrom), "recvfrom", "GLIBC_2.2.5"},
+	{offsetof(struct real_fns, recvmsg), "recvmsg", "GLIBC_2.2.5"},
+	{offsetof(struct real_fns, accept), "accept", "GLIBC_2.2.5"},
+	{offsetof(struct real_fns, accept4), "accept4", "GLIBC_2.10"},
+	{offsetof(struct real_fns, wait), "wait", "GLIBC_2.2.5"},
+	{offsetof(struct real_fns, waitpid), "waitpid", "GLIBC_2.2.5"},
+	{offsetof(struct real_fns, wait4), "wait4", "GLIBC_2.2.5"},
+	{offsetof(struct real_fns, waitid), "waitid", "GLIBC_2.2.5"},
+	{offsetof(struct real_fns, msgrcv), "msgrcv", "GLIBC_2.2.5"},
+	{offsetof(struct real_fns, __read_chk), "__read_chk", "GLIBC_2.4"},
+	{offsetof(struct real_fns, __recv_chk), "__recv_chk", "GLIBC_2.4"},
+	{offsetof(struct real_fns, __recvfrom_chk), "__recvfrom_chk", "GLIBC_2.4"},
+	{offsetof(struct real_fns, __poll_chk), "__poll_chk", "GLIBC_2.16"},
+	{offsetof(struct real_fns, __ppoll_chk), "__ppoll_chk", "GLIBC_2.16"},
 };
 
 void *libc_lookup(const char *name, const char *version);
@@ -212,6 +242,36 @@ static void resolve_all(void)
 	RESOLVE_KEEP(sigtimedwait);
 	RESOLVE_KEEP(dl_iterate_phdr);
 	RESOLVE_KEEP(dlclose);
+	RESOLVE_KEEP(sleep);
+	RESOLVE_KEEP(usleep);
+	RESOLVE_KEEP(nanosleep);
+	RESOLVE_KEEP(clock_nanosleep);
+	RESOLVE_KEEP(pause);
+	RESOLVE_KEEP(sigsuspend);
+	RESOLVE_KEEP(poll);
+	RESOLVE_KEEP(ppoll);
+	RESOLVE_KEEP(select);
+	RESOLVE_KEEP(pselect);
+	RESOLVE_KEEP(epoll_wait);
+	RESOLVE_KEEP(epoll_pwait);
+	RESOLVE_KEEP(epoll_pwait2);
+	RESOLVE_KEEP(read);
+	RESOLVE_KEEP(readv);
+	RESOLVE_KEEP(recv);
+	RESOLVE_KEEP(recvfrom);
+	RESOLVE_KEEP(recvmsg);
+	RESOLVE_KEEP(accept);
+	RESOLVE_KEEP(accept4);
+	RESOLVE_KEEP(wait);
+	RESOLVE_KEEP(waitpid);
+	RESOLVE_KEEP(wait4);
+	RESOLVE_KEEP(waitid);
+	RESOLVE_KEEP(msgrcv);
+	RESOLVE_KEEP(__read_chk);
+	RESOLVE_KEEP(__recv_chk);
+	RESOLVE_KEEP(__recvfrom_chk);
+	RESOLVE_KEEP(__poll_chk);
+	RESOLVE_KEEP(__ppoll_chk);
 
 	/* An allocator other than glibc's may take pthread mutexes inside
 	 * malloc; cprof's lock hooks must then stay out of its way. */

@@ -23,7 +23,8 @@
  *    altered.
  *
  *  - sigwait/sigwaitinfo/sigtimedwait: a belt-and-braces check that the
- *    program never receives a signal cprof's timers generated.
+ *    program never receives a signal cprof's timers generated.  The wait
+ *    publishes its caller's frame for the threads profile (waitframe.h).
  *
  * Contexts: program threads, including the program's own signal handlers
  * (these wrappers only make system calls and touch the registry's
@@ -42,6 +43,7 @@
 #include "runtime.h"
 #include "threads.h"
 #include "tstate.h"
+#include "waitframe.h"
 
 #define TIMER_MAGIC 0x63707266
 
@@ -178,6 +180,7 @@ static bool from_our_timer(const siginfo_t *si, int sig)
 
 CPROF_EXPORT int sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *ts)
 {
+	uint32_t w = WAIT_PUBLISH(REAL(sigtimedwait));
 	for (;;) {
 		siginfo_t si;
 		int r = REAL(sigtimedwait)(set, &si, ts);
@@ -185,6 +188,7 @@ CPROF_EXPORT int sigtimedwait(const sigset_t *set, siginfo_t *info, const struct
 			continue; /* ours: swallow it (the timeout restarts, rarely) */
 		if (r > 0 && info)
 			*info = si;
+		wait_done(w);
 		return r;
 	}
 }

@@ -47,6 +47,7 @@ enum cprof_synthetic_pc {
 	CPROF_PC_STACKTAB_FULL = 2,  /* "cprof_stack_table_full" */
 	CPROF_PC_NO_STACK = 3,       /* "cprof_stack_unavailable" */
 	CPROF_PC_THREAD_NO_REPLY = 4,/* "cprof_thread_did_not_answer" */
+	CPROF_PC_PARTIAL_STACK = 5,  /* "cprof_partial_stack": the root of a stack known only in part */
 	CPROF_PC_SYNTHETIC_MAX = 4096
 };
 

@@ -24,10 +24,10 @@ enum cprof_profile {
 };
 #define PROF_ALL (PROF_CPU | PROF_HEAP | PROF_MUTEX | PROF_BLOCK | PROF_THREADS | PROF_THREADCREATE)
 #define PROF_COUNT 6
-/* Default: every profile that never disturbs the program.  The threads
- * profile signals every thread (threadstacks.h) and is collected only when
- * asked for. */
-#define PROF_DEFAULT (PROF_ALL & ~PROF_THREADS)
+/* Default: every profile, as Go's goroutine profile is always there.  Each
+ * must never disturb the program; the threads profile signals only running
+ * threads, never one parked in a blocking call (threadstacks.h). */
+#define PROF_DEFAULT PROF_ALL
 
 enum cprof_unwind_mode { UNWIND_LIBUNWIND = 0, UNWIND_FP = 1 };
 

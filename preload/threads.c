@@ -9,10 +9,13 @@
  *  - Records are never unmapped; a recycled record may be reused for
  *    another thread only after its owner's destructor cleared its TLS
  *    pointer.
+ *  - A record with readers > 0 is never removed or recycled; `ts` is set
+ *    only for threads whose stack outlives their record (threads.h).
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -99,6 +102,7 @@ static void remove_locked(struct thread_rec *r)
 	}
 	cpuprof_timer_stop(r);
 	r->tid = 0;
+	r->ts = NULL;
 	r->next = free_list;
 	free_list = r;
 	count--;
@@ -147,11 +151,15 @@ struct thread_rec *threads_register_self(bool hooked)
 	sigset_t cur;
 	bool blocked = cpuprof_signal() && pthread_sigmask(SIG_BLOCK, NULL, &cur) == 0 &&
 		       sigismember(&cur, cpuprof_signal()) == 1;
+	bool unregisters = false;
 	if (hooked) {
 		pthread_once(&key_once, make_key);
 		if (key_ok)
-			pthread_setspecific(key, (void *)1);
+			unregisters = pthread_setspecific(key, (void *)1) == 0;
 	}
+	/* Its stack may be read while it is pinned: it unregisters before
+	 * its stack goes, or (the main thread) its stack never goes. */
+	struct tstate *ts = unregisters || t->tid == getpid() ? t : NULL;
 	spin_lock(&lock);
 	struct thread_rec *r = find_locked(t->tid);
 	if (r && (!r->hooked || hooked)) {
@@ -167,6 +175,9 @@ struct thread_rec *threads_register_self(bool hooked)
 		r->paused = blocked;
 		if (!r->name[0] || hooked)
 			memcpy(r->name, name, sizeof(name));
+		if (r->ts != ts)
+			r->stack_lo = r->stack_hi = 0;
+		r->ts = ts;
 		if (!r->internal)
 			cpuprof_timer_start(r, true);
 	}
@@ -184,6 +195,16 @@ void threads_unregister_self(void)
 	guard_enter();
 	spin_lock(&lock);
 	struct thread_rec *r = find_locked(t->tid);
+	if (r == t->rec && atomic_load(&r->readers)) {
+		/* A collector is copying this thread's stack: let it finish
+		 * (microseconds) before the stack can be released. */
+		r->exiting = true;
+		spin_unlock(&lock);
+		while (atomic_load(&r->readers))
+			sched_yield();
+		spin_lock(&lock);
+		r = find_locked(t->tid);
+	}
 	if (r == t->rec)
 		remove_locked(r);
 	spin_unlock(&lock);
@@ -302,8 +323,8 @@ void threads_scan(void)
 	/* Drop foreign records whose thread is gone. */
 	for (struct thread_rec *r = head, *next; r; r = next) {
 		next = r->next;
-		if (!r->hooked && !r->internal && syscall(SYS_tgkill, pid, r->tid, 0) != 0 &&
-		    errno == ESRCH)
+		if (!r->hooked && !r->internal && !atomic_load(&r->readers) &&
+		    syscall(SYS_tgkill, pid, r->tid, 0) != 0 && errno == ESRCH)
 			remove_locked(r);
 	}
 	/* Names of threads that have none yet. */
@@ -346,6 +367,44 @@ void threads_set_name(pthread_t th, const char *name)
 		}
 	}
 	spin_unlock(&lock);
+}
+
+struct thread_rec *threads_pin(int tid)
+{
+	spin_lock(&lock);
+	struct thread_rec *r = find_locked(tid);
+	if (r && r->ts && !r->exiting && !r->internal)
+		atomic_fetch_add(&r->readers, 1);
+	else
+		r = NULL;
+	spin_unlock(&lock);
+	return r;
+}
+
+void threads_unpin(struct thread_rec *r)
+{
+	atomic_fetch_sub(&r->readers, 1);
+}
+
+bool threads_stack_bounds(struct thread_rec *r, uintptr_t *lo, uintptr_t *hi)
+{
+	if (!r->stack_hi) {
+		/* The thread is pinned, so its pthread_t is valid; for the main
+		 * thread glibc reads /proc/self/maps (once per process). */
+		pthread_attr_t attr;
+		void *addr;
+		size_t size;
+		if (pthread_getattr_np(r->pth, &attr) != 0)
+			return false;
+		if (pthread_attr_getstack(&attr, &addr, &size) == 0 && size) {
+			r->stack_lo = (uintptr_t)addr;
+			r->stack_hi = (uintptr_t)addr + size;
+		}
+		pthread_attr_destroy(&attr);
+	}
+	*lo = r->stack_lo;
+	*hi = r->stack_hi;
+	return *hi != 0;
 }
 
 void threads_foreach(threads_fn fn, void *arg)
@@ -443,6 +502,8 @@ void threads_fork_child(void)
 	}
 	if (cprof_tls.rec) {
 		struct thread_rec *r = cprof_tls.rec;
+		atomic_store(&r->readers, 0);
+		r->exiting = false;
 		/* Re-index under the child's tid. */
 		for (struct thread_rec **p = &index_[slot(r->tid)]; *p; p = &HNEXT(*p)) {
 			if (*p == r) {

@@ -19,12 +19,27 @@
  * touches the registry.  `lock` (a spinlock) protects the list and the
  * tid index; it is taken around fork.  Records are recycled through a free
  * list; a thread's TLS points to its record until its destructor runs.
+ *
+ * Reading a live thread's stack (threads profile, threadstacks.c): a
+ * record whose thread is certain to unregister before its stack and TLS
+ * go away (started through the hook, with the exit destructor set) or
+ * whose stack never goes away (the main thread) carries `ts`, the address
+ * of the thread's tstate.  The collector pins such a record
+ * (threads_pin: `readers` + 1, under the lock, refused once `exiting`)
+ * for the few microseconds it reads the thread's TLS and copies its
+ * stack; the thread's exit (threads_unregister_self) marks it `exiting`
+ * and waits, yielding, for the readers to leave before the record is
+ * freed and the thread goes on to release its stack.  Pinned records are
+ * never removed or recycled: the scanner skips them.
  */
 #ifndef CPROF_THREADS_H
 #define CPROF_THREADS_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include "common.h"
+
+struct tstate;
 
 struct thread_rec {
 	struct thread_rec *next;       /* registry list / free list */
@@ -41,6 +56,11 @@ struct thread_rec {
 	_Atomic unsigned reply_seq;
 	unsigned reply_depth;
 	uintptr_t reply_pcs[CPROF_MAX_DEPTH];
+	/* threads profile: reading the stack of a parked thread (see above) */
+	struct tstate *ts;             /* the thread's TLS, or NULL: not pinnable */
+	atomic_int readers;            /* collectors reading its stack now */
+	bool exiting;                  /* unregistering: no new readers */
+	uintptr_t stack_lo, stack_hi;  /* its stack, 0 until the collector asked */
 };
 
 int threads_init(void);
@@ -69,6 +89,20 @@ void threads_scan(void);
  * /proc/self/task/<tid>/comm when `refresh`). */
 void threads_name(int tid, char *out, size_t outlen, bool refresh);
 void threads_set_name(pthread_t th, const char *name);
+
+/* Pin thread tid's record so its stack and TLS stay mapped while the
+ * caller reads them; NULL when it cannot be pinned (unknown, exiting, or
+ * not a thread whose stack cprof may read).  Keep pins short: the thread's
+ * exit waits for them. */
+struct thread_rec *threads_pin(int tid);
+void threads_unpin(struct thread_rec *r);
+
+/* Bounds of a pinned thread's stack, computed on first use (normal
+ * context; callers are serialised by dump_lock) with pthread_getattr_np,
+ * which allocates a few bytes from the program's heap (guard held) once
+ * per thread; the main thread's are read from /proc/self/maps by glibc.
+ * False when unknown. */
+bool threads_stack_bounds(struct thread_rec *r, uintptr_t *lo, uintptr_t *hi);
 
 typedef void (*threads_fn)(struct thread_rec *r, void *arg);
 /* Call fn for every registered non-internal thread, registry locked: fn

@@ -1,5 +1,13 @@
 /*
- * threadstacks.c - asking threads for their stacks (see threadstacks.h).
+ * threadstacks.c - learning every thread's stack without waking the
+ * parked ones (see threadstacks.h).
+ *
+ * Invariants:
+ *  - Only the holder of dump_lock collects (slots, the copy buffer).
+ *  - A thread whose wait frame is live, or which /proc shows in a system
+ *    call or stopped, is never sent a signal.
+ *  - Another thread's TLS and stack are read only while its record is
+ *    pinned, and its stack only inside the bounds the registry knows.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +22,7 @@
 #include "cpuprof.h"
 #include "log.h"
 #include "runtime.h"
+#include "stackcopy.h"
 #include "stacktab.h"
 #include "threads.h"
 #include "tstate.h"
@@ -21,6 +30,7 @@
 
 #define BATCH 64
 #define BATCH_WAIT_NS 200000000LL
+#define COPY_MAX (64 * 1024)
 
 enum { FREE = 0, ASKED = 1, ANSWERED = 2, WRITING = 3 };
 
@@ -95,6 +105,243 @@ static void sleep_ns(long ns)
 	nanosleep(&ts, NULL);
 }
 
+/* ---- learning a stack without a signal ------------------------------------------- */
+
+/* What the kernel says about a thread: /proc/self/task/TID/syscall. */
+enum kstate { K_UNKNOWN, K_GONE, K_RUNNING, K_STOPPED, K_SYSCALL };
+
+struct kview {
+	enum kstate st;
+	long nr;               /* K_SYSCALL: the system call */
+	uintptr_t sp, pc;      /* K_SYSCALL, K_STOPPED: user stack pointer, resume address */
+	char line[200];        /* as read, to tell whether it changed */
+};
+
+static bool parse_hex(const char **p, uintptr_t *out)
+{
+	const char *s = *p;
+	uintptr_t v = 0;
+	while (*s == ' ')
+		s++;
+	if (s[0] != '0' || s[1] != 'x')
+		return false;
+	s += 2;
+	const char *start = s;
+	for (;; s++) {
+		int d = *s >= '0' && *s <= '9' ? *s - '0' : *s >= 'a' && *s <= 'f' ? *s - 'a' + 10 : -1;
+		if (d < 0)
+			break;
+		v = v << 4 | (uintptr_t)d;
+	}
+	*p = s;
+	*out = v;
+	return s > start;
+}
+
+static void read_kview(int tid, pid_t pid, struct kview *k)
+{
+	char path[64];
+	k->st = K_UNKNOWN;
+	cprof_fmt(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
+	if (cprof_read_file(path, k->line, sizeof(k->line)) <= 0) {
+		if (syscall(SYS_tgkill, pid, tid, 0) != 0 && errno == ESRCH)
+			k->st = K_GONE;
+		return;
+	}
+	if (strncmp(k->line, "running", 7) == 0) {
+		k->st = K_RUNNING;
+		return;
+	}
+	/* "NR a1 a2 a3 a4 a5 a6 SP PC", or "-1 SP PC" outside a system call. */
+	const char *p = k->line;
+	bool neg = *p == '-';
+	long nr = 0;
+	if (neg)
+		p++;
+	if (*p < '0' || *p > '9')
+		return;
+	for (; *p >= '0' && *p <= '9'; p++)
+		nr = nr * 10 + (*p - '0');
+	uintptr_t w[8];
+	int n = 0;
+	while (n < 8 && parse_hex(&p, &w[n]))
+		n++;
+	if (neg ? n != 2 : n != 8)
+		return;
+	k->nr = neg ? -nr : nr;
+	k->sp = w[n - 2];
+	k->pc = w[n - 1];
+	k->st = neg ? K_STOPPED : K_SYSCALL;
+}
+
+struct quiet {
+	uintptr_t *pcs;
+	unsigned depth;
+	const char *why;       /* no stack: why */
+	const char *note;      /* partial stack: why */
+};
+
+static unsigned with_root_marker(uintptr_t *pcs, unsigned n)
+{
+	if (n == CPROF_MAX_DEPTH)
+		n--;
+	pcs[n++] = CPROF_PC_PARTIAL_STACK;
+	return n;
+}
+
+/* Copy [sp, min(sp + COPY_MAX, hi)) of a pinned thread into buf.  0 when sp
+ * is not inside the stack the registry knows (a fiber, an alternate signal
+ * stack): nothing is read then. */
+static size_t copy_stack(struct thread_rec *r, uintptr_t sp, unsigned char *buf)
+{
+	uintptr_t lo, hi;
+	if (!buf || !threads_stack_bounds(r, &lo, &hi) || sp < lo || sp >= hi)
+		return 0;
+	size_t len = hi - sp < COPY_MAX ? hi - sp : COPY_MAX;
+	memcpy(buf, (const void *)sp, len);
+	return len;
+}
+
+/* A wait frame read from a pinned thread's TLS (waitframe.h). */
+struct parked_view {
+	uintptr_t fn, pc, sp, fp;
+	size_t len;            /* bytes of stack copied above sp */
+	bool saw_odd;          /* wait_seq was odd at least once */
+	bool fields;           /* fn, pc, sp, fp read under one odd wait_seq */
+	bool copied;           /* and the copy too */
+};
+
+/* The seqlock read: the fields, then the copy, each checked against an
+ * unchanged odd wait_seq; one retry. */
+static void read_parked(struct thread_rec *r, struct tstate *ts, unsigned char *buf,
+			struct parked_view *v)
+{
+	for (int attempt = 0; attempt < 2 && !v->copied; attempt++) {
+		uint32_t s1 = __atomic_load_n(&ts->wait_seq, __ATOMIC_ACQUIRE);
+		if (!(s1 & 1))
+			return;
+		v->saw_odd = true;
+		uintptr_t fn = __atomic_load_n(&ts->wait_fn, __ATOMIC_RELAXED);
+		uintptr_t pc = __atomic_load_n(&ts->wait_pc, __ATOMIC_RELAXED);
+		uintptr_t sp = __atomic_load_n(&ts->wait_sp, __ATOMIC_RELAXED);
+		uintptr_t fp = __atomic_load_n(&ts->wait_fp, __ATOMIC_RELAXED);
+		atomic_thread_fence(memory_order_acquire);
+		if (__atomic_load_n(&ts->wait_seq, __ATOMIC_RELAXED) != s1)
+			continue;
+		v->fn = fn, v->pc = pc, v->sp = sp, v->fp = fp;
+		v->fields = true;
+		v->len = copy_stack(r, sp, buf);
+		atomic_thread_fence(memory_order_acquire);
+		v->copied = __atomic_load_n(&ts->wait_seq, __ATOMIC_RELAXED) == s1;
+	}
+}
+
+/* The blocking function (exact leaf), then its caller and what unwinds
+ * from the copy. */
+static void parked_stack(const struct parked_view *v, const unsigned char *buf, struct quiet *q)
+{
+	q->pcs[0] = v->fn;
+	q->depth = 1;
+	if (v->copied && v->len) {
+		struct stack_copy c = {.addr = v->sp, .len = v->len, .bytes = buf};
+		q->depth += stackcopy_unwind(&c, v->pc, true, v->sp, v->fp, true, q->pcs + 1,
+					     CPROF_MAX_DEPTH - 1);
+	}
+	if (q->depth == 1 && !unwind_pc_in_cprof(v->pc))
+		q->pcs[q->depth++] = v->pc;
+	if (!v->copied || !v->len) {
+		q->note = !v->copied ? "moving between blocking calls, partial stack"
+				     : "parked on a stack outside its thread's known bounds, partial stack";
+		q->depth = with_root_marker(q->pcs, q->depth);
+	}
+}
+
+/* A thread /proc shows in a system call, or stopped: its resume address,
+ * then what unwinds from the copy above its stack pointer (RBP unknown),
+ * if the copy was made (len) and /proc still says the same. */
+static void kernel_view_stack(int tid, pid_t pid, const struct kview *k, size_t len,
+			      const unsigned char *buf, struct quiet *q, struct region *reg)
+{
+	q->depth = 0;
+	if (len) {
+		struct kview again;
+		read_kview(tid, pid, &again);
+		if (strcmp(again.line, k->line) == 0) {
+			struct stack_copy c = {.addr = k->sp, .len = len, .bytes = buf};
+			q->depth = stackcopy_unwind(&c, k->pc, false, k->sp, 0, false, q->pcs,
+						    CPROF_MAX_DEPTH);
+		}
+	}
+	if (!q->depth)
+		q->pcs[q->depth++] = k->pc;
+	q->depth = with_root_marker(q->pcs, q->depth);
+	char note[96];
+	if (k->st == K_SYSCALL)
+		cprof_fmt(note, sizeof(note), "in system call %ld, partial stack", k->nr);
+	else
+		cprof_fmt(note, sizeof(note), "stopped, partial stack");
+	q->note = region_strdup(reg, note);
+	if (!q->note)
+		q->note = "partial stack";
+}
+
+/* Has tid entered a wrapped blocking call since it was looked at? */
+static bool parked_now(int tid)
+{
+	struct thread_rec *r = threads_pin(tid);
+	if (!r)
+		return false;
+	bool odd = __atomic_load_n(&r->ts->wait_seq, __ATOMIC_ACQUIRE) & 1;
+	threads_unpin(r);
+	return odd;
+}
+
+/*
+ * Learn tid's stack without a signal unless it is running.  Returns false
+ * when the thread is to be asked by signal.
+ */
+static bool learn_quietly(int tid, pid_t pid, struct quiet *q, unsigned char *buf,
+			  struct region *reg)
+{
+	struct kview k;
+	struct parked_view v = {0};
+	size_t klen = 0;
+
+	read_kview(tid, pid, &k);
+	if (k.st == K_GONE) {
+		q->why = "exited";
+		return true;
+	}
+	/* After /proc: the wait frame is the last thing read before a
+	 * signal would be sent. */
+	struct thread_rec *r = threads_pin(tid);
+	if (r) {
+		read_parked(r, r->ts, buf, &v);
+		if (!v.fields && (k.st == K_SYSCALL || k.st == K_STOPPED))
+			klen = copy_stack(r, k.sp, buf);
+		threads_unpin(r);
+	}
+	if (v.fields) {
+		parked_stack(&v, buf, q);
+		return true;
+	}
+	switch (k.st) {
+	case K_SYSCALL:
+	case K_STOPPED:
+		kernel_view_stack(tid, pid, &k, klen, buf, q, reg);
+		return true;
+	case K_RUNNING:
+		if (!v.saw_odd)
+			return false;
+		/* In and out of wrapped blocking calls: never signalled. */
+		q->why = "moving between blocking calls";
+		return true;
+	default:
+		q->why = "state unknown (/proc/self/task unreadable)";
+		return true;
+	}
+}
+
 void threadstacks_collect(struct region *r, thread_stack_fn fn, void *arg)
 {
 	int sig = cpuprof_signal();
@@ -104,7 +351,10 @@ void threadstacks_collect(struct region *r, thread_stack_fn fn, void *arg)
 
 	c.cap = threads_count() + 16;
 	c.v = region_alloc(r, c.cap * sizeof(*c.v));
-	if (!c.v)
+	struct quiet *quiet = region_alloc(r, BATCH * sizeof(*quiet));
+	uintptr_t(*qpcs)[CPROF_MAX_DEPTH] = region_alloc(r, BATCH * sizeof(*qpcs));
+	unsigned char *copybuf = region_alloc(r, COPY_MAX);
+	if (!c.v || !quiet || !qpcs)
 		return;
 	threads_foreach(take, &c);
 	for (size_t i = 0; i < c.n; i++)
@@ -117,9 +367,19 @@ void threadstacks_collect(struct region *r, thread_stack_fn fn, void *arg)
 	for (size_t base = 0; base < c.n; base += BATCH) {
 		size_t m = c.n - base < BATCH ? c.n - base : BATCH;
 		const char *why[BATCH] = {0};
+		bool done[BATCH] = {0};
 		for (size_t i = 0; i < m; i++) {
 			int tid = c.v[base + i].tid;
 			struct slot *s = &slots[i];
+			if (tid != self) {
+				struct quiet *q = &quiet[i];
+				*q = (struct quiet){.pcs = qpcs[i]};
+				if (learn_quietly(tid, pid, q, copybuf, r)) {
+					done[i] = true;
+					why[i] = q->why;
+					continue;
+				}
+			}
 			if (s->stuck) {
 				why[i] = "did not answer";
 				continue;
@@ -134,6 +394,13 @@ void threadstacks_collect(struct region *r, thread_stack_fn fn, void *arg)
 			}
 			if (blocks(tid, sig)) {
 				why[i] = "signal blocked";
+				continue;
+			}
+			/* Last look before the signal: did it park meanwhile? */
+			quiet[i] = (struct quiet){.pcs = qpcs[i]};
+			if (parked_now(tid) && learn_quietly(tid, pid, &quiet[i], copybuf, r)) {
+				done[i] = true;
+				why[i] = quiet[i].why;
 				continue;
 			}
 			s->depth = 0;
@@ -169,6 +436,10 @@ void threadstacks_collect(struct region *r, thread_stack_fn fn, void *arg)
 			int expected = ASKED;
 			if (ts.tid == self) {
 				depth = unwind_here(pcs, CPROF_MAX_DEPTH);
+			} else if (done[i]) {
+				depth = quiet[i].depth;
+				memcpy(pcs, quiet[i].pcs, depth * sizeof(uintptr_t));
+				ts.note = quiet[i].note;
 			} else if (s->stuck) {
 				/* reported above */
 			} else if (atomic_compare_exchange_strong(&s->state, &expected, FREE)) {

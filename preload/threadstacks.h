@@ -3,24 +3,57 @@
  * goroutine?debug=2).
  *
  * DESIGN
- * Native threads cannot be inspected from outside without ptrace, so each
- * thread is asked to unwind itself: the collector (holding dump_lock) fills
- * a batch of request slots with tids and sends each thread cprof's signal
- * with si_code SI_QUEUE and a magic value; the handler finds its slot,
- * unwinds from the interrupted context into it and marks it answered.  The
- * collector waits a bounded time per batch; a thread that blocks the
- * signal (seen in /proc/self/task/TID/status) or does not answer in time
- * (stopped, or stuck with signals blocked) is reported under the synthetic
- * frame cprof_thread_did_not_answer, never waited for forever.  The
- * collecting thread reports its own stack directly.
+ * Looking at a thread must never wake it: a signal ends blocking calls
+ * early (epoll_wait, poll, select, nanosleep, sigtimedwait fail with EINTR;
+ * sleep returns with time left; pause returns), and continuous profilers
+ * fetch /debug/pprof/goroutine every few seconds.  So the collector
+ * (holding dump_lock) decides per thread how to learn its stack:
+ *
+ *  1. It reads /proc/self/task/TID/syscall: "running" (executing, or
+ *     runnable), or the number of the system call the thread is in with
+ *     its user stack pointer and resume address, or -1 with the same two
+ *     for a thread stopped outside any system call.
+ *  2. If the thread is parked in a wrapped blocking call (its published
+ *     wait frame, hooks/waitframe.h, is live: odd wait_seq) it is never
+ *     signalled, whatever /proc said: its record is pinned (threads.h),
+ *     the frame read between two loads of wait_seq, its stack copied from
+ *     the published stack pointer up to at most 64 KiB (bounded by the
+ *     thread's stack as pthread_getattr_np reports it), wait_seq checked
+ *     unchanged (else one retry, then the published leaf and caller
+ *     only), the record unpinned, and the copy unwound (stackcopy.h).  The
+ *     stack is the blocking function (an exact leaf: the profile names
+ *     sleep, epoll_wait, pthread_cond_wait...) and then its callers.
+ *  3. Else, if /proc shows a system call (one cprof does not wrap: inside
+ *     libc, or syscall()), it is not signalled either: the stack is the
+ *     resume address /proc gives, plus what can be unwound from a copy
+ *     of the stack above the /proc stack pointer when the record can be
+ *     pinned (RBP is unknown, so the unwind stops at the first frame that
+ *     needs it), with the synthetic root frame cprof_partial_stack and a
+ *     note in the text forms.  The copy is kept only if /proc reports the
+ *     same state after it.  A thread stopped outside a system call (-1) is
+ *     reported the same way: a signal would only reach a debugger.
+ *  4. Else (running) it is asked by signal as before: the collector fills
+ *     a batch of request slots with tids and sends each thread cprof's
+ *     signal with si_code SI_QUEUE and a magic value; the handler finds
+ *     its slot, unwinds from the interrupted context into it and marks it
+ *     answered.  A running thread is not in a blocking call, so nothing is
+ *     interrupted; the residual race is a thread that enters a blocking
+ *     call in the microseconds between the check and the signal's
+ *     delivery: that call can fail with EINTR, the exposure every
+ *     signal-based CPU profiler has.  (wait_seq is read after /proc, just
+ *     before the signal is sent, to keep the window short.)  The collector
+ *     waits a bounded time per batch; a thread that blocks the signal
+ *     (seen in /proc/self/task/TID/status) or does not answer in time is
+ *     reported under the synthetic frame cprof_thread_did_not_answer,
+ *     never waited for forever.
+ *
+ * When /proc cannot be read, a thread that is not parked in a wrapped call
+ * is not signalled (it might be blocked): it is reported without a stack.
+ * The collecting thread reports its own stack directly.
  *
  * Slot protocol (state): 0 free, 1 asked, 2 answered, 3 being written.  The
  * handler moves 1 -> 3 -> 2 with atomics; the collector cancels
  * unanswered slots by CAS 1 -> 0, and waits out a 3 (bounded: an unwind).
- *
- * Signals can interrupt system calls that are never restarted (epoll_wait,
- * nanosleep...), so this profile is collected only when asked for: HTTP
- * /goroutine, or CPROF_PROFILES naming `threads`.
  */
 #ifndef CPROF_THREADSTACKS_H
 #define CPROF_THREADSTACKS_H
@@ -36,6 +69,7 @@ struct thread_stack {
 	const char *name;
 	uint32_t stack;        /* stack table id */
 	const char *state;     /* NULL, or why there is no stack */
+	const char *note;      /* NULL, or why the stack is partial */
 };
 
 typedef void (*thread_stack_fn)(const struct thread_stack *ts, void *arg);

@@ -28,6 +28,10 @@
  *    guard is released (dump.c).  Only the owning thread touches it.
  *  - rec: the thread's registry record (threads.c); NULL before the thread
  *    registered and after its exit destructor ran.
+ *  - wait_*: where the thread waits (hooks/waitframe.h).  Written only by
+ *    the owning thread around its blocking calls; read by the threads
+ *    profile's collector through the registry (threads.h, `ts`), with
+ *    wait_seq as a sequence lock (odd: parked in a blocking call).
  *
  * The struct is kept small: a dlopen of libcprof (python ctypes) must fit in
  * glibc's surplus static TLS.
@@ -55,6 +59,11 @@ struct tstate {
 	uintptr_t stack_lo, stack_hi;
 	int tid;
 	uint32_t unwinds;    /* normal-context unwinds so far (unwind.c) */
+	uint32_t wait_seq;   /* odd while parked in a wrapped blocking call */
+	uintptr_t wait_fn;   /* the blocking function (its entry address) */
+	uintptr_t wait_pc;   /* return address into its caller */
+	uintptr_t wait_sp;   /* the caller's stack pointer after the return */
+	uintptr_t wait_fp;   /* the caller's frame pointer */
 };
 
 extern CPROF_TLS struct tstate cprof_tls;

@@ -141,6 +141,16 @@ static void gate_leave(void)
 	atomic_fetch_sub(&gate_active, 1);
 }
 
+bool unwind_gate_enter(void)
+{
+	return gate_enter();
+}
+
+void unwind_gate_leave(void)
+{
+	gate_leave();
+}
+
 void unwind_gate_close(void)
 {
 	atomic_fetch_add(&gate_closed, 1);

@@ -55,6 +55,9 @@ bool unwind_pc_in_loader(uintptr_t pc);
 
 void unwind_gate_close(void);
 void unwind_gate_open(void);
+/* For other unwinders (stackcopy.c): false when the gate is closed. */
+bool unwind_gate_enter(void);
+void unwind_gate_leave(void);
 void unwind_fork_child(void);
 
 #endif

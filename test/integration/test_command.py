@@ -20,7 +20,7 @@ from harness import *
 
 CPROF = os.path.join(ROOT, "scripts", "cprof")
 BANNER_RE = re.compile(r"^cprof: profiling (.+) \(pid (\d+)\); profiles will be written as (.+) \(([^()]*)\)$")
-DEFAULT_KINDS = {"cpu", "heap", "mutex", "block", "threadcreate"}
+DEFAULT_KINDS = {"cpu", "heap", "mutex", "block", "threads", "threadcreate"}
 USAGE_LINE = "usage: cprof [run] [options] [--] PROGRAM [ARGS...]"
 
 

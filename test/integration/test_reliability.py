@@ -13,7 +13,7 @@ import pprofdec
 from checks import dump_sets, kinds_of, load_checked, one
 from harness import *
 
-KINDS = {"cpu", "heap", "mutex", "block", "threadcreate"}
+KINDS = {"cpu", "heap", "mutex", "block", "threads", "threadcreate"}  # the default set
 
 
 def all_valid(pprof_too=False):

@@ -16,7 +16,7 @@ int main(void)
 
 	config_defaults(&c);
 	CHECK_EQ(c.profiles, PROF_DEFAULT);
-	CHECK(!(c.profiles & PROF_THREADS));
+	CHECK(c.profiles & PROF_THREADS); /* threads is a default profile, like Go's goroutine */
 	CHECK_EQ(c.heap_rate, 524288);
 	CHECK_EQ(c.cpu_hz, 100);
 	CHECK_EQ(c.dump_signal, SIGUSR2);
