@@ -419,6 +419,11 @@ static const char *resolve_lines(struct pb_builder *b, PbLocation *l, struct map
 			/* The outermost frame is the function really called:
 			 * its symbol names it when DWARF gives no name. */
 			const char *fn = fr[i].function;
+			/* The function really called is named as its symbol
+			 * (DWARF may spell a C function by an internal alias,
+			 * glibc's __GI___nanosleep); inlined ones by DWARF. */
+			if (i == nf - 1 && real_sym)
+				fn = sym;
 			if (!fn)
 				fn = (i == nf - 1 && sym) ? sym : "??";
 			lines[i] = new_line(b, fn, fr[i].file, fr[i].line, fr[i].start_line);

@@ -453,6 +453,7 @@ struct tentry {
 	const char *name;
 	const char *state;
 	const char *note;
+	uint32_t created;
 };
 
 struct thread_acc {
@@ -489,6 +490,7 @@ static void thread_take(const struct thread_stack *ts, void *arg)
 		e->name = "?";
 	e->state = ts->state;
 	e->note = ts->note;
+	e->created = ts->created;
 }
 
 /* Order by (stack, tid) when by_stack, else by tid (shell sort, as above). */
@@ -571,7 +573,17 @@ int text_threads(struct dump_ctx *d, const char *name, struct text_out *o)
 /* One frame as Go's goroutine?debug=2 prints it: "function(...)" and, on
  * the next line, "\tfile:line +0xoff" where DWARF gives the line (each
  * inlined call its own frame, innermost first), else "\tobject+0xoff". */
+static void put_frame_lines(struct tctx *c, const struct frame *f, struct text_out *o, bool created_by);
+
 static void put_source_frames(struct tctx *c, const struct frame *f, struct text_out *o)
+{
+	put_frame_lines(c, f, o, false);
+}
+
+/* The frame, or with created_by as Go's "created by" trailer: the
+ * function that called pthread_create (the outermost of its inline chain
+ * where the call was inlined), without "(...)". */
+static void put_frame_lines(struct tctx *c, const struct frame *f, struct text_out *o, bool created_by)
 {
 	struct src_frame fr[SRCLINES_MAX_FRAMES];
 	int nf = 0;
@@ -579,11 +591,16 @@ static void put_source_frames(struct tctx *c, const struct frame *f, struct text
 	if (m && !m->mem_image)
 		nf = srclines_lookup(c->d->r, m->main ? "/proc/self/exe" : m->path, m->bias, m->build_id,
 				     f->addr, fr, SRCLINES_MAX_FRAMES, NULL);
-	for (int i = 0; i < nf; i++) {
-		const char *raw = fr[i].function ? fr[i].function : (i == nf - 1 ? f->name : "??");
+	for (int i = created_by && nf > 0 ? nf - 1 : 0; i < nf; i++) {
+		const char *raw = i == nf - 1 && f->sym ? f->name
+				  : fr[i].function   ? fr[i].function
+				  : i == nf - 1      ? f->name
+						     : "??";
 		const char *name = demangle_simple(c->d->r, raw);
+		if (created_by)
+			text_puts(o, "created by ");
 		text_puts(o, name ? name : raw);
-		text_puts(o, "(...)\n\t");
+		text_puts(o, created_by ? "\n\t" : "(...)\n\t");
 		if (fr[i].file) {
 			text_printf(o, "%s:%ld", fr[i].file, (long)fr[i].line);
 			if (i == nf - 1 && f->sym)
@@ -596,8 +613,10 @@ static void put_source_frames(struct tctx *c, const struct frame *f, struct text
 	if (nf > 0)
 		return;
 	const char *name = f->sym ? demangle_simple(c->d->r, f->name) : NULL;
+	if (created_by)
+		text_puts(o, "created by ");
 	text_puts(o, name ? name : f->name);
-	text_puts(o, "(...)\n\t");
+	text_puts(o, created_by ? "\n\t" : "(...)\n\t");
 	if (f->path) {
 		text_puts(o, f->path);
 		text_printf(o, "+0x%lx\n", (unsigned long)f->obj_off);
@@ -633,6 +652,12 @@ int text_threads_full(struct dump_ctx *d, struct text_out *o)
 			struct frame f;
 			resolve(&c, st->pcs[k], k == 0 && (st->flags & STACK_LEAF_EXACT), &f);
 			put_source_frames(&c, &f, o);
+		}
+		const struct stack *cs = e->created ? stacktab_get(e->created) : NULL;
+		if (cs && cs->depth) {
+			struct frame f;
+			resolve(&c, cs->pcs[0], false, &f);
+			put_frame_lines(&c, &f, o, true);
 		}
 		text_puts(o, "\n");
 	}

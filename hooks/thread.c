@@ -30,6 +30,7 @@ struct start {
 	struct start *next;
 	void *(*fn)(void *);
 	void *arg;
+	uint32_t created;       /* stack table id of the creating call, or 0 */
 };
 
 static spinlock_t free_lock;
@@ -61,9 +62,13 @@ static void *cprof_thread_start(void *p)
 	struct start *s = p;
 	void *(*fn)(void *) = s->fn;
 	void *arg = s->arg;
+	uint32_t created = s->created;
 	start_put(s);
-	if (atomic_load(&rt.state) != RT_STOPPED)
-		threads_register_self(true);
+	if (atomic_load(&rt.state) != RT_STOPPED) {
+		struct thread_rec *r = threads_register_self(true);
+		if (r) /* "created by" in the threads profile's text form */
+			__atomic_store_n(&r->create_stack, created, __ATOMIC_RELAXED);
+	}
 	return fn(arg);
 }
 
@@ -74,10 +79,12 @@ CPROF_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
 		return REAL(pthread_create)(th, attr, fn, arg);
 	int saved = errno;
 	guard_enter();
+	uint32_t created = 0;
 	if (rt_running() && (rt.profiles & PROF_THREADCREATE)) {
 		uintptr_t pcs[CPROF_MAX_DEPTH];
 		unsigned n = unwind_here(pcs, CPROF_MAX_DEPTH);
-		threads_note_create(n ? stacktab_intern(pcs, n, 0) : stacktab_synthetic(CPROF_PC_NO_STACK));
+		created = n ? stacktab_intern(pcs, n, 0) : 0;
+		threads_note_create(created ? created : stacktab_synthetic(CPROF_PC_NO_STACK));
 	}
 	struct start *s = start_get();
 	guard_leave();
@@ -86,6 +93,7 @@ CPROF_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
 		return REAL(pthread_create)(th, attr, fn, arg);
 	s->fn = fn;
 	s->arg = arg;
+	s->created = created;
 	int r = REAL(pthread_create)(th, attr, cprof_thread_start, s);
 	if (r != 0)
 		start_put(s);

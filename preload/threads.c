@@ -171,6 +171,7 @@ struct thread_rec *threads_register_self(bool hooked)
 	}
 	if (r) {
 		r->hooked = hooked;
+		r->create_stack = 0;
 		r->pth = pthread_self();
 		r->paused = blocked;
 		if (!r->name[0] || hooked)

@@ -63,6 +63,7 @@ void threadstacks_answer(const ucontext_t *uc)
 struct snap {
 	int tid;
 	char name[16];
+	uint32_t created;
 };
 
 struct snap_ctx {
@@ -76,6 +77,7 @@ static void take(struct thread_rec *r, void *arg)
 	if (c->n < c->cap) {
 		c->v[c->n].tid = r->tid;
 		memcpy(c->v[c->n].name, r->name, sizeof(r->name));
+		c->v[c->n].created = __atomic_load_n(&r->create_stack, __ATOMIC_RELAXED);
 		c->n++;
 	}
 }
@@ -430,7 +432,8 @@ void threadstacks_collect(struct region *r, thread_stack_fn fn, void *arg)
 		}
 		for (size_t i = 0; i < m; i++) {
 			struct slot *s = &slots[i];
-			struct thread_stack ts = {.tid = c.v[base + i].tid, .name = c.v[base + i].name};
+			struct thread_stack ts = {.tid = c.v[base + i].tid, .name = c.v[base + i].name,
+						  .created = c.v[base + i].created};
 			uintptr_t pcs[CPROF_MAX_DEPTH];
 			unsigned depth = 0;
 			int expected = ASKED;

@@ -70,6 +70,7 @@ struct thread_stack {
 	uint32_t stack;        /* stack table id */
 	const char *state;     /* NULL, or why there is no stack */
 	const char *note;      /* NULL, or why the stack is partial */
+	uint32_t created;      /* stack of the pthread_create call that made it, or 0 */
 };
 
 typedef void (*thread_stack_fn)(const struct thread_stack *ts, void *arg);

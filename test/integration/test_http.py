@@ -474,7 +474,10 @@ def test_threads_dump_of_a_deadlock():
         lock = [i for i, f in enumerate(frames) if f in ("pthread_mutex_lock", "___pthread_mutex_lock",
                                                           "__pthread_mutex_lock", "__lll_lock_wait")]
         assert lock and min(lock) < frames.index(fn), block
-        # As Go prints it: the program's frames with their file:line.
+        # As Go prints it: the program's frames with their file:line, and
+        # the function that created the thread.
+        assert re.search(r"^created by main\n\t\S*/test/progs/deadlock\.c:\d+( \+0x[0-9a-f]+)?$", block, re.M), \
+            block
         assert re.search(r"^%s\(\.\.\.\)\n\t\S*/test/progs/deadlock\.c:\d+( \+0x[0-9a-f]+)?$" % fn,
                          block, re.M), block
     main = re.search(r"^thread %d \[" % p.pid, text, re.M)
