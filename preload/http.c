@@ -57,7 +57,10 @@
  * every request, loopback or not, must carry it as the HTTP basic-auth
  * password (any user name; `go tool pprof http://user:TOKEN@host:port/...`
  * sends it), compared in constant time; otherwise 401 with
- * WWW-Authenticate.  Limits: 64 connections, 16 per client address, 10 s
+ * WWW-Authenticate.  A CPROF_HTTP_TOKEN that is set but unusable (too
+ * short, a space, a ':') means no server at all, said in one line that
+ * never shows the value: a typo in the secret must not open the profiles
+ * to every local user.  Limits: 64 connections, 16 per client address, 10 s
  * idle timeout, 32 KiB of memory per connection (a longer request line or
  * header block gets libmicrohttpd's 414/431 and a close), POST only on
  * /symbol with a body of at most 64 KiB (413), methods other than GET,
@@ -1230,6 +1233,10 @@ int http_init(void)
 	sigset_t all, old;
 
 	if (!rt.cfg.http[0])
+		return 0;
+	/* A token was set but is unusable: config.c said so in its one line
+	 * (without the value).  Serving without it would fail open. */
+	if (rt.cfg.http_token_bad)
 		return 0;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);

@@ -343,6 +343,24 @@ def test_non_loopback_refused_without_token():
     assert "done" in cp.stdout, cp.stdout
 
 
+def test_unusable_token_means_no_server_and_is_never_printed():
+    """A CPROF_HTTP_TOKEN that is set but unusable (a space in it, too
+    short, a ':'): one cprof: line naming the variable and saying there is
+    no server, never the token's value; nothing listens (not even on
+    loopback, without authentication); the program runs as without cprof."""
+    for secret in ("has spaceq insidez", "shrt7!x", "qqusr:pa55wordz"):
+        cp = run([prog(DEMO), "1"], env={"CPROF_HTTP": "127.0.0.1:0", "CPROF_HTTP_TOKEN": secret})
+        assert secret not in cp.stderr and secret not in cp.stdout, cp.stderr
+        for part in secret.replace(":", " ").split():
+            if len(part) > 3:
+                assert part not in cp.stderr, (part, cp.stderr)
+        lines = [l for l in cp.stderr.splitlines() if "HTTP" in l or "serving" in l]
+        assert len(lines) == 1 and lines[0].startswith("cprof: ") and "CPROF_HTTP_TOKEN" in lines[0] \
+            and "no HTTP server" in lines[0], cp.stderr
+        assert "serving" not in cp.stderr, cp.stderr
+        assert "done" in cp.stdout, cp.stdout
+
+
 def test_unusable_libmicrohttpd_is_one_line():
     """A libmicrohttpd.so.12 that lacks the functions cprof needs (here a
     stand-in found first through LD_LIBRARY_PATH): one cprof: line, no
