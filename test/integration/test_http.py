@@ -270,7 +270,7 @@ def test_heap_base_and_delta_profiles():
         assert smp.values[0] in (1, -1), smp.values
         per_tid.setdefault(smp.labels["tid"], []).append(smp.values[0])
     assert all(sorted(v) in ([1], [-1], [-1, 1]) for v in per_tid.values()), per_tid
-    assert gd.total("threads") in (-1, 0, 1), gd.total("threads")
+    assert gd.total("goroutine") in (-1, 0, 1), gd.total("goroutine")
     finish(p)
 
 
@@ -499,7 +499,7 @@ def test_threads_dump_of_a_deadlock():
     assert main, text[:3000]
 
     prof = get_profile(base + "/debug/pprof/goroutine", "goroutine")
-    assert prof.sample_types == [("threads", "count")]
+    assert prof.sample_types == [("goroutine", "count")], prof.sample_types
     stacks = [s.stack for s in prof.samples()]
     for fn in ("lock_a_then_b", "lock_b_then_a"):
         stack = [st for st in stacks if fn in st]
@@ -510,7 +510,7 @@ def test_threads_dump_of_a_deadlock():
     # Over a window, as Go's goroutine?seconds=N: the end minus the start.
     # Every thread is stuck where it was, so everything cancels.
     delta = get_profile(base + "/debug/pprof/goroutine?seconds=1", "goroutine-delta")
-    assert delta.sample_types == [("threads", "count")]
+    assert delta.sample_types == [("goroutine", "count")]
     eq_within(delta.duration_ns, 1e9, rel=0.25, what="goroutine delta duration")
     assert not list(delta.samples()), [(s.values, s.stack) for s in delta.samples()]
 
