@@ -8,7 +8,8 @@
  * mutex, block, threadcreate, goroutine (alias threads), each as gzipped
  * protobuf, as the legacy text with ?debug=1 (encoder/text.c), as a delta
  * over N seconds with ?seconds=N (all but profile, whose window is its
- * own), goroutine?debug=2 (every thread's stack as text), cmdline, and symbol (pprof's remote
+ * own; its seconds default to Go's 30 when missing, 0 or invalid),
+ * goroutine?debug=2 (every thread's stack as text), cmdline, and symbol (pprof's remote
  * symbolization protocol).  Errors are text/plain with Go's messages and
  * Go's X-Go-Pprof header, so pprof shows them as Go's.  /symbol and the
  * text forms read the main program's symbols through /proc/self/exe, so
@@ -395,6 +396,23 @@ static long parse_seconds(const char *s)
 	return v > 0 ? v : -1;
 }
 
+/* A whole number of seconds (sign allowed) above MAX_SECONDS. */
+static bool parse_seconds_too_long(const char *s)
+{
+	long v = 0;
+	if (*s == '+')
+		s++;
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		if (v <= MAX_SECONDS)
+			v = v * 10 + (*s - '0');
+	}
+	return v > MAX_SECONDS;
+}
+
 /* ---- authentication ---------------------------------------------------------------- */
 
 static int b64(char ch)
@@ -601,11 +619,19 @@ static enum MHD_Result start_cpu(struct req *q)
 {
 	struct MHD_Connection *c = q->conn;
 	const char *sec = arg(c, "seconds");
-	long n = sec ? parse_seconds(sec) : DEFAULT_CPU_SECONDS;
+	long n = DEFAULT_CPU_SECONDS;
 
-	if (n <= 0)
-		return reply_error(c, MHD_HTTP_BAD_REQUEST,
-				   "invalid value for \"seconds\" - must be a positive integer");
+	/* Go's Profile handler: seconds missing, 0, negative or not a number
+	 * means its 30 s default (scrapers send seconds=0 to mean "yours").
+	 * Only a window longer than cprof keeps requests is refused. */
+	if (sec) {
+		long v = parse_seconds(sec);
+		if (v > 0)
+			n = v;
+		else if (parse_seconds_too_long(sec))
+			return reply_error(c, MHD_HTTP_BAD_REQUEST,
+					   "invalid value for \"seconds\" - must be a positive integer of at most 86400");
+	}
 	if (cpu_busy)
 		return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
 				   "Could not enable CPU profiling: cpu profiling already in use");

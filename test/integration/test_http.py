@@ -198,7 +198,7 @@ def test_cpu_profile_window():
     # Other endpoints answer while the window is open.
     quick = fetch(base + "/debug/pprof/cmdline", timeout=5)
     assert quick.status == 200 and time.monotonic() - t0 < 2.5, (quick, time.monotonic() - t0)
-    for bad in ("abc", "0", "-1", "1.5"):
+    for bad in ("86401", "99999999999999999999"):
         r = fetch(base + "/debug/pprof/profile?seconds=" + bad)
         assert r.status == 400 and "must be a positive integer" in r.text, (bad, r)
     th.join(30)
@@ -216,6 +216,29 @@ def test_cpu_profile_window():
     finish(p)
     assert not profiles(kind="cpu"), profiles()
     assert profiles(kind="heap"), "exit dump missing"
+
+
+@timeout(90)
+def test_profile_seconds_zero_or_missing_is_go_default():
+    """profile?seconds=0, seconds=abc, seconds=-1, seconds= and a bare
+    seconds open Go's default 30 s window (scrapers send seconds=0 to mean
+    "yours"), rather than a 400: while each is open, another /profile is
+    busy."""
+    for q in ("seconds=0", "seconds=abc", "seconds=-1", "seconds=", "seconds"):
+        p, base = serve()
+        s = socket.create_connection(("127.0.0.1", port_of(base)), timeout=10)
+        s.sendall(b"GET /debug/pprof/profile?%s HTTP/1.1\r\nHost: x\r\n\r\n" % q.encode())
+        s.settimeout(1.0)
+        try:
+            early = s.recv(200)
+        except socket.timeout:
+            early = b""
+        assert early == b"", (q, early)
+        busy = fetch(base + "/debug/pprof/profile?seconds=1")
+        assert busy.status == 500 and "already in use" in busy.text, (q, busy)
+        s.close()
+        p.kill_group()
+        p.wait()
 
 
 @timeout(60)
