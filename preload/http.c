@@ -139,6 +139,7 @@ static struct {
 	__typeof__(MHD_get_timeout) *get_timeout;
 	__typeof__(MHD_run) *run;
 	__typeof__(MHD_lookup_connection_value) *lookup;
+	__typeof__(MHD_get_connection_values) *values;
 	__typeof__(MHD_get_connection_info) *conn_info;
 	__typeof__(MHD_create_response_from_buffer) *resp_copy;
 	__typeof__(MHD_create_response_from_buffer_with_free_callback_cls) *resp_owned;
@@ -159,6 +160,7 @@ static const struct {
 	SYM(get_timeout, "MHD_get_timeout"),
 	SYM(run, "MHD_run"),
 	SYM(lookup, "MHD_lookup_connection_value"),
+	SYM(values, "MHD_get_connection_values"),
 	SYM(conn_info, "MHD_get_connection_info"),
 	SYM(resp_copy, "MHD_create_response_from_buffer"),
 	SYM(resp_owned, "MHD_create_response_from_buffer_with_free_callback_cls"),
@@ -705,8 +707,9 @@ static enum MHD_Result serve_cmdline(struct req *q)
 			   &r, NULL, 0);
 }
 
-/* pprof's remote symbolization: GET -> "num_symbols: 1"; POST
- * "0xADDR+0xADDR..." -> "0xADDR name" for each address inside a function. */
+/* pprof's remote symbolization, as Go's net/http/pprof: GET without
+ * arguments -> "num_symbols: 1"; "0xADDR+0xADDR..." as the POST body or
+ * the GET query -> also "0xADDR name" for each address inside a function. */
 static uint64_t parse_addr(const char *s, size_t n, bool *ok)
 {
 	uint64_t v = 0;
@@ -739,11 +742,28 @@ static uint64_t parse_addr(const char *s, size_t n, bool *ok)
 	return v;
 }
 
+/* GET /symbol?0xADDR+0xADDR: libmicrohttpd has split the query into
+ * arguments and turned each '+' into a space; put the words back into
+ * one '+'-separated list, as Go reads r.URL.RawQuery. */
+static enum MHD_Result add_query_word(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct text_out *o = cls;
+	(void)kind;
+	(void)value;
+	if (o->len)
+		text_puts(o, "+");
+	for (const char *p = key; *p && o->len < MAX_BODY; p++)
+		text_putn(o, *p == ' ' ? "+" : p, 1);
+	return o->len < MAX_BODY && !o->failed ? MHD_YES : MHD_NO;
+}
+
 static enum MHD_Result serve_symbol(struct req *q)
 {
 	struct region r = {0};
-	struct text_out o;
+	struct text_out o, words;
 	struct mapping_set ms;
+	const char *list = q->body;
+	size_t list_len = q->body_len;
 
 	if (q->body_too_large) {
 		char msg[128];
@@ -753,15 +773,21 @@ static enum MHD_Result serve_symbol(struct req *q)
 	text_init(&o, &r);
 	/* pprof only cares whether the number is 0 (no symbols) or not. */
 	text_puts(&o, "num_symbols: 1\n");
-	if (q->post && q->body_len) {
+	if (!q->post) {
+		text_init(&words, &r);
+		mhd.values(q->conn, MHD_GET_ARGUMENT_KIND, add_query_word, &words);
+		list = words.failed ? NULL : words.buf;
+		list_len = words.failed ? 0 : words.len;
+	}
+	if (list && list_len) {
 		cprof_mutex_lock(&dump_lock);
 		if (mappings_collect(&ms, &r) != 0)
 			memset(&ms, 0, sizeof(ms));
 		struct symbolizer *sym = symbolizer_new(&r);
-		for (size_t pos = 0; pos < q->body_len && sym;) {
-			const char *w = q->body + pos;
-			const char *plus = memchr(w, '+', q->body_len - pos);
-			size_t wl = plus ? (size_t)(plus - w) : q->body_len - pos;
+		for (size_t pos = 0; pos < list_len && sym;) {
+			const char *w = list + pos;
+			const char *plus = memchr(w, '+', list_len - pos);
+			size_t wl = plus ? (size_t)(plus - w) : list_len - pos;
 			pos += wl + 1;
 			bool ok;
 			uint64_t pc = parse_addr(w, wl, &ok);

@@ -317,7 +317,8 @@ def test_remote_symbolization_without_the_binary():
     """A program whose binary is gone: pprof, fetching the legacy text form
     (which carries addresses only), names its functions by asking
     /debug/pprof/symbol; the protocol itself answers as Go's: GET ->
-    num_symbols, POST 0xADDR+0xADDR -> "0xADDR name" per known address;
+    num_symbols, POST 0xADDR+0xADDR (or the same as the GET query) ->
+    "0xADDR name" per known address;
     bodies over 64 KiB get 413."""
     need("go")
     p, base = _run_deleted_copy()
@@ -331,6 +332,13 @@ def test_remote_symbolization_without_the_binary():
     assert set(want.values()) == {"leak_site", "main"}, r.text[:2000]
     body = "+".join("0x%x" % a for a in want) + "+0x10+junk"
     r = fetch(base + "/debug/pprof/symbol", method="POST", data=body.encode())
+    assert r.status == 200, r
+    lines = r.text.splitlines()
+    assert lines[0] == "num_symbols: 1", lines
+    got = dict(l.split(" ", 1) for l in lines[1:])
+    assert got == {"0x%x" % a: n for a, n in want.items()}, (got, want)
+    # The same list as the GET query, as Go's handler reads r.URL.RawQuery.
+    r = fetch(base + "/debug/pprof/symbol?" + body)
     assert r.status == 200, r
     lines = r.text.splitlines()
     assert lines[0] == "num_symbols: 1", lines
