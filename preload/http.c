@@ -10,8 +10,10 @@
  * over N seconds with ?seconds=N (all but profile, whose window is its
  * own; its seconds default to Go's 30 when missing, 0 or invalid),
  * goroutine?debug=2 (every thread's stack as text), cmdline, and symbol (pprof's remote
- * symbolization protocol).  Errors are text/plain with Go's messages and
- * Go's X-Go-Pprof header, so pprof shows them as Go's.  /symbol and the
+ * symbolization protocol); and godeltaprof's delta_heap, delta_mutex and
+ * delta_block (each answer the change since the previous one on that
+ * path, memory in use as it is now), which continuous profilers scrape.
+ * Errors are text/plain with Go's messages and Go's X-Go-Pprof header, so pprof shows them as Go's.  /symbol and the
  * text forms read the main program's symbols through /proc/self/exe, so
  * they still name its functions after its file was deleted or replaced.
  *
@@ -246,6 +248,7 @@ struct req {
 	const struct profile_kind *kind;   /* R_KIND */
 	char name[16];                     /* endpoint name: heap, allocs, goroutine... */
 	bool allocs;
+	bool godelta;                      /* delta_heap, delta_mutex, delta_block */
 	bool post;
 	int state;
 	bool in_pending;
@@ -473,12 +476,52 @@ static bool authorized(struct MHD_Connection *c)
 	return diff == 0;
 }
 
+/* ---- godeltaprof's endpoints ------------------------------------------------------ */
+
+/* /debug/pprof/delta_heap, delta_mutex, delta_block (Grafana's
+ * godeltaprof, which Alloy's pyroscope.scrape can ask for): each answer
+ * is the change since the previous answer on the same path (the first:
+ * since the start), allocations and contention as deltas and memory in
+ * use as it is now.  One base per path, kept in its own region and
+ * replaced, under dump_lock, by a snapshot taken with the encoding. */
+struct godelta {
+	struct region r;
+	struct prof_snapshot *snap;
+	int64_t mono;                /* when snap was taken */
+};
+static struct godelta godeltas[3];    /* heap, mutex, block */
+
+static struct godelta *godelta_for(unsigned bit)
+{
+	switch (bit) {
+	case PROF_HEAP: return &godeltas[0];
+	case PROF_MUTEX: return &godeltas[1];
+	case PROF_BLOCK: return &godeltas[2];
+	default: return NULL;
+	}
+}
+
+/* dump_lock held. */
+static void godelta_advance(struct godelta *gd, unsigned bit, int64_t now_mono)
+{
+	struct region fresh = {0};
+	struct prof_snapshot *s = profile_snapshot(bit, &fresh);
+	if (!s) {
+		region_reset(&fresh);
+		return; /* the next answer covers a longer span */
+	}
+	region_reset(&gd->r);
+	gd->r = fresh;
+	gd->snap = s;
+	gd->mono = now_mono;
+}
+
 /* ---- encoding (dump_lock held inside) ----------------------------------------------- */
 
 /* Encode kind k into r as dump_all() would; d carries base / cpu window /
  * allocs.  Returns 0 with *buf, *len in r, or -1. */
 static int encode_proto(struct region *r, const struct profile_kind *k, struct dump_ctx *d,
-			int64_t window_start_mono, void **buf, size_t *len)
+			int64_t window_start_mono, void **buf, size_t *len, struct godelta *gd)
 {
 	struct mapping_set ms;
 	int rc = -1;
@@ -502,6 +545,8 @@ static int encode_proto(struct region *r, const struct profile_kind *k, struct d
 					  "or libcprof.so not first in LD_PRELOAD)");
 		rc = pb_finish(b, buf, len);
 	}
+	if (rc == 0 && gd)
+		godelta_advance(gd, k->bit, d->now_mono_ns);
 	if (d->sym)
 		symbolizer_free(d->sym);
 	cprof_mutex_unlock(&dump_lock);
@@ -546,7 +591,7 @@ static enum MHD_Result serve_proto(struct req *q, const struct profile_kind *k, 
 	size_t len;
 	char disp[96];
 
-	if (encode_proto(&r, k, d, q->start_mono, &buf, &len) != 0) {
+	if (encode_proto(&r, k, d, q->start_mono, &buf, &len, NULL) != 0) {
 		region_reset(&r);
 		return reply_error(q->conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
 				   "cprof: out of memory while encoding the profile");
@@ -581,6 +626,25 @@ static enum MHD_Result wait_for(struct req *q, long seconds)
 	return MHD_YES;
 }
 
+static enum MHD_Result serve_godelta(struct req *q)
+{
+	struct godelta *gd = godelta_for(q->kind->bit);
+	struct dump_ctx d = {.base = gd->snap, .inuse_absolute = true};
+	struct region r = {0};
+	void *buf;
+	size_t len;
+	char disp[96];
+
+	if (encode_proto(&r, q->kind, &d, gd->mono, &buf, &len, gd) != 0) {
+		region_reset(&r);
+		return reply_error(q->conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+				   "cprof: out of memory while encoding the profile");
+	}
+	cprof_fmt(disp, sizeof(disp), "attachment; filename=\"%s\"", q->name);
+	struct hdr h = {"Content-Disposition", disp};
+	return reply_owned(q->conn, MHD_HTTP_OK, "application/octet-stream", buf, len, &r, &h, 1);
+}
+
 static enum MHD_Result serve_kind(struct req *q)
 {
 	struct MHD_Connection *c = q->conn;
@@ -605,6 +669,8 @@ static enum MHD_Result serve_kind(struct req *q)
 	}
 	if (debug)
 		return serve_text(q, debug);
+	if (q->godelta)
+		return serve_godelta(q);
 	struct dump_ctx d = {.allocs = q->allocs};
 	return serve_proto(q, q->kind, &d, q->name);
 }
@@ -666,7 +732,7 @@ static enum MHD_Result finish_cpu(struct req *q)
 	void *buf;
 	size_t len;
 
-	int rc = k ? encode_proto(&r, k, &d, q->start_mono, &buf, &len) : -1;
+	int rc = k ? encode_proto(&r, k, &d, q->start_mono, &buf, &len, NULL) : -1;
 	end_cpu(q);
 	if (rc != 0) {
 		region_reset(&r);
@@ -914,7 +980,7 @@ static enum MHD_Result first_call(struct MHD_Connection *c, const char *url, con
 	const char *name = url + sizeof(prefix) - 1;
 	enum route route = R_KIND;
 	const struct profile_kind *kind = NULL;
-	bool allocs = false;
+	bool allocs = false, godelta = false;
 	if (!*name) {
 		route = R_INDEX;
 	} else if (strcmp(name, "cmdline") == 0) {
@@ -931,6 +997,10 @@ static enum MHD_Result first_call(struct MHD_Connection *c, const char *url, con
 	} else if (strcmp(name, "heap") == 0 || strcmp(name, "mutex") == 0 || strcmp(name, "block") == 0 ||
 		   strcmp(name, "threadcreate") == 0) {
 		kind = profile_kind_by_name(name);
+	} else if (strcmp(name, "delta_heap") == 0 || strcmp(name, "delta_mutex") == 0 ||
+		   strcmp(name, "delta_block") == 0) {
+		kind = profile_kind_by_name(name + 6);
+		godelta = true;
 	}
 	if (route == R_KIND && !kind)
 		return reply_error(c, MHD_HTTP_NOT_FOUND, "Unknown profile");
@@ -961,6 +1031,7 @@ static enum MHD_Result first_call(struct MHD_Connection *c, const char *url, con
 	q->route = route;
 	q->kind = kind;
 	q->allocs = allocs;
+	q->godelta = godelta;
 	q->post = post;
 	cprof_fmt(q->name, sizeof(q->name), "%s", name);
 	*con_cls = q;

@@ -297,6 +297,41 @@ def test_heap_base_and_delta_profiles():
     finish(p)
 
 
+@timeout(60)
+def test_godeltaprof_delta_paths():
+    """delta_heap, delta_mutex and delta_block (Grafana's godeltaprof paths,
+    which Alloy's pyroscope.scrape can scrape): each answer covers the time
+    since the previous answer on that path - allocations and contention as
+    deltas, memory in use as it is now - with Go's sample types; with
+    ?seconds=N they are window deltas as heap?seconds=N."""
+    p, base = serve()
+    time.sleep(1)
+    first = get_profile(base + "/debug/pprof/delta_heap", "delta_heap")
+    assert first.sample_types == [("alloc_objects", "count"), ("alloc_space", "bytes"),
+                                  ("inuse_objects", "count"), ("inuse_space", "bytes")]
+    get_profile(base + "/debug/pprof/delta_mutex", "delta_mutex")
+    get_profile(base + "/debug/pprof/delta_block", "delta_block")
+    time.sleep(1.5)
+    heap = get_profile(base + "/debug/pprof/delta_heap", "delta_heap")
+    eq_within(heap.duration_ns, 1.5e9, rel=0.3, what="time since the previous delta_heap")
+    grown = heap.flat("alloc_space").get("leak_site", 0)
+    # 64 KiB every ~10 ms: ~9 MiB in 1.5 s, sampled at 512 KiB.
+    in_range(grown, 2 << 20, 40 << 20, what="leak_site allocations since the previous scrape")
+    inuse = heap.flat("inuse_space").get("leak_site", 0)
+    assert inuse > grown + first.flat("alloc_space").get("leak_site", 0) * 0.5, (inuse, grown)
+    full = get_profile(base + "/debug/pprof/heap")
+    assert full.flat("alloc_space").get("leak_site", 0) > grown, full.summary()
+    mutex = get_profile(base + "/debug/pprof/delta_mutex", "delta_mutex")
+    assert mutex.sample_types == [("contentions", "count"), ("delay", "nanoseconds")]
+    d = mutex.flat("delay").get("hold_lock", 0)
+    assert 0 < d < get_profile(base + "/debug/pprof/mutex").flat("delay").get("hold_lock", 0), d
+    block = get_profile(base + "/debug/pprof/delta_block", "delta_block")
+    assert block.flat("delay").get("wait_lock", 0) > 0, block.summary()
+    win = fetch(base + "/debug/pprof/delta_heap?seconds=1")
+    assert win.status == 200, win
+    finish(p)
+
+
 # ---------------------------------------------------------------- symbols
 
 def _run_deleted_copy():
