@@ -46,6 +46,7 @@ struct dump_ctx {
 	int cpu_consumer;      /* CPUWIN_FILES or CPUWIN_HTTP */
 	bool allocs;           /* heap as the allocs profile: default sample type alloc_space */
 	bool inuse_absolute;   /* heap delta as godeltaprof's: allocations since base, in use now */
+	bool name_only;        /* the command comment names the program, without its arguments */
 };
 
 struct profile_kind {

@@ -529,6 +529,7 @@ static int encode_proto(struct region *r, const struct profile_kind *k, struct d
 	cprof_mutex_lock(&dump_lock);
 	d->r = r;
 	d->ms = &ms;
+	d->name_only = true; /* no arguments in what scrapers ship elsewhere */
 	d->now_real_ns = cprof_realtime_ns();
 	d->now_mono_ns = cprof_now_ns();
 	if (k->bit == PROF_CPU)

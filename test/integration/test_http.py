@@ -332,6 +332,28 @@ def test_godeltaprof_delta_paths():
     finish(p)
 
 
+@timeout(60)
+def test_served_profiles_carry_no_arguments():
+    """Profiles served over HTTP name the program in their command comment
+    but carry none of its arguments (command lines hold secrets, and
+    scrapers ship profiles to their backends; Go's carry none); the files
+    written at exit keep the whole command line."""
+    secret = "--password=hunter2-XYZZY"
+    p, base = serve(args=["30", secret])
+    time.sleep(0.5)
+    for path in ("heap", "allocs", "mutex", "block", "threadcreate", "goroutine", "delta_heap",
+                 "profile?seconds=1", "heap?seconds=1"):
+        r = fetch(base + "/debug/pprof/" + path)
+        assert r.status == 200, (path, r)
+        raw = gzip.decompress(r.body)
+        assert b"hunter2" not in raw, path
+        assert b"command: http_server_demo" in raw, (path, raw[-400:])
+    finish(p)
+    f = profiles(kind="heap", pid=p.pid)[-1].path
+    with open(f, "rb") as fh:
+        assert b"hunter2-XYZZY" in gzip.decompress(fh.read()), "the file lost its command line"
+
+
 # ---------------------------------------------------------------- symbols
 
 def _run_deleted_copy():
