@@ -41,6 +41,13 @@
  * the handler encodes the delta (dump_ctx.base = the snapshot, or
  * cpu_consumer = CPUWIN_HTTP with reset).  Other requests are answered
  * meanwhile.  One CPU window at a time: a second /profile gets Go's 500.
+ * A client that goes away ends its request at once, as Go's request
+ * context does: the loop also polls each waiting socket for a hang-up
+ * (libmicrohttpd does not watch suspended connections), closes the CPU
+ * window or frees the snapshot, and resumes the connection only for
+ * libmicrohttpd to close it.  So an abandoned profile?seconds=600 never
+ * keeps the CPU window busy, nor abandoned heap?seconds=86400 requests
+ * the connection slots.
  *
  * dump_lock.  Every read of the profile tables holds dump_lock exactly as
  * dump_all() does (drain, mappings, symbolizer, encode).  It is never held
@@ -238,7 +245,7 @@ static void untrack(int fd)
 /* ---- requests ---------------------------------------------------------------------- */
 
 enum route { R_INDEX, R_CMDLINE, R_PROFILE, R_SYMBOL, R_KIND };
-enum { Q_NEW, Q_WAITING, Q_DUE };
+enum { Q_NEW, Q_WAITING, Q_DUE, Q_GONE };
 
 struct req {
 	struct req *next;                  /* pending list */
@@ -254,6 +261,7 @@ struct req {
 	bool in_pending;
 	bool owns_cpu;                     /* holds the CPU window */
 	int64_t due_ns, start_mono;
+	int fd;                            /* the connection's socket, while waiting */
 	struct prof_snapshot *snap;
 	char *body;
 	size_t body_len, discarded;
@@ -618,6 +626,8 @@ static enum MHD_Result serve_text(struct req *q, long debug)
 /* Suspend q's connection until `seconds` from now (the loop resumes it). */
 static enum MHD_Result wait_for(struct req *q, long seconds)
 {
+	const union MHD_ConnectionInfo *ci = mhd.conn_info(q->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	q->fd = ci ? ci->connect_fd : -1;
 	q->due_ns = cprof_now_ns() + (int64_t)seconds * 1000000000;
 	q->state = Q_WAITING;
 	q->next = pending;
@@ -1071,6 +1081,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_size = 0;
 		return q->discarded > MAX_DISCARD ? MHD_NO : MHD_YES;
 	}
+	if (q->state == Q_GONE)
+		return MHD_NO; /* the client left while waiting: close, free (on_completed) */
 	if (q->state == Q_DUE)
 		return q->route == R_PROFILE ? finish_cpu(q) : finish_delta(q);
 	if (q->state == Q_WAITING)
@@ -1313,8 +1325,31 @@ static CPROF_COLD void park(void)
 	}
 }
 
+/* A waiting client that hung up (or half-closed, as Go's server also
+ * takes for gone) ends its window now: the CPU window closes, the
+ * snapshot is freed, the connection is resumed only to be closed.  A
+ * suspended connection is not watched by libmicrohttpd, so the loop polls
+ * the waiting sockets itself. */
+static void drop_gone(const struct pollfd *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!(p[i].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
+			continue;
+		for (struct req *q = pending; q; q = q->next) {
+			if (q->fd != p[i].fd || q->state != Q_WAITING)
+				continue;
+			unlink_pending(q);
+			end_cpu(q);
+			q->state = Q_GONE;
+			mhd.resume(q->conn);
+			break;
+		}
+	}
+}
+
 static void loop(void)
 {
+	struct pollfd p[1 + MAX_CONNECTIONS];
 	for (;;) {
 		if (atomic_load(&rt.state) == RT_STOPPED)
 			park();
@@ -1323,15 +1358,19 @@ static void loop(void)
 		if (mhd.get_timeout(daemon_, &to) == MHD_YES && to < (MHD_UNSIGNED_LONG_LONG)timeout)
 			timeout = (long)to;
 		int64_t now = cprof_now_ns();
+		size_t n = 1;
+		p[0] = (struct pollfd){.fd = epoll_fd, .events = POLLIN};
 		for (struct req *q = pending; q; q = q->next) {
 			int64_t left = (q->due_ns - now + 999999) / 1000000;
 			if (left < timeout)
 				timeout = left < 0 ? 0 : (long)left;
+			if (q->fd >= 0 && n < CPROF_ARRAY_LEN(p))
+				p[n++] = (struct pollfd){.fd = q->fd, .events = POLLRDHUP};
 		}
-		struct pollfd p = {.fd = epoll_fd, .events = POLLIN};
-		poll(&p, 1, (int)timeout);
+		poll(p, n, (int)timeout);
 		if (atomic_load(&rt.state) == RT_STOPPED)
 			park();
+		drop_gone(p + 1, n - 1);
 		wake_due();
 		mhd.run(daemon_);
 	}

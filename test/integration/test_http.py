@@ -241,6 +241,50 @@ def test_profile_seconds_zero_or_missing_is_go_default():
         p.wait()
 
 
+def _fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+@timeout(90)
+def test_clients_that_leave_end_their_windows():
+    """A client that disconnects while its window is open ends it at once,
+    as Go's request context does: after an abandoned profile?seconds=600
+    the next /profile is served (not 500 "already in use" for 10 minutes);
+    64 abandoned heap?seconds=86400 requests (every connection slot, from
+    four loopback addresses) free their slots, snapshots and sockets, and
+    the server answers at once."""
+    p, base = serve()
+    port = port_of(base)
+    time.sleep(0.5)
+    fds0 = _fd_count(p.pid)
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"GET /debug/pprof/profile?seconds=600 HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.5)
+    busy = fetch(base + "/debug/pprof/profile?seconds=1")
+    assert busy.status == 500 and "already in use" in busy.text, busy
+    s.close()
+    time.sleep(0.5)
+    again = fetch(base + "/debug/pprof/profile?seconds=1", timeout=10)
+    assert again.status == 200, again
+
+    socks = []
+    for i in range(64):
+        c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        c.bind(("127.0.0.%d" % (2 + i // 16), 0))
+        c.settimeout(10)
+        c.connect(("127.0.0.1", port))
+        c.sendall(b"GET /debug/pprof/heap?seconds=86400 HTTP/1.1\r\nHost: x\r\n\r\n")
+        socks.append(c)
+    wait_for(lambda: _fd_count(p.pid) >= fds0 + 64, 10, "the server to hold the 64 requests")
+    for c in socks:
+        c.close()
+    wait_for(lambda: _fd_count(p.pid) <= fds0 + 1, 5, "the 64 sockets of clients that left to be closed")
+    t0 = time.monotonic()
+    r = fetch(base + "/debug/pprof/heap", timeout=10)
+    assert r.status == 200 and time.monotonic() - t0 < 3, (r, time.monotonic() - t0)
+    finish(p)
+
+
 @timeout(60)
 def test_cpu_window_and_file_profile_independent():
     """With the cpu profile on at start, an HTTP window does not take
