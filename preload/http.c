@@ -70,11 +70,24 @@
  * WWW-Authenticate.  A CPROF_HTTP_TOKEN that is set but unusable (too
  * short, a space, a ':') means no server at all, said in one line that
  * never shows the value: a typo in the secret must not open the profiles
- * to every local user.  Limits: 64 connections, 16 per client address, 10 s
+ * to every local user.  Limits: 64 connections (fewer under a low
+ * descriptor limit, below), 16 per client address, 10 s
  * idle timeout, 32 KiB of memory per connection (a longer request line or
  * header block gets libmicrohttpd's 414/431 and a close), POST only on
  * /symbol with a body of at most 64 KiB (413), methods other than GET,
  * HEAD and that POST get 405.  A slow client only holds its own connection.
+ *
+ * Descriptors.  The program's own needs win.  cprof accepts connections
+ * itself (libmicrohttpd runs with MHD_USE_NO_LISTEN_SOCKET and is handed
+ * each one with MHD_add_connection), so before a connection becomes one
+ * of libmicrohttpd's: at most a sixteenth of RLIMIT_NOFILE connections at
+ * once (64 at 1024), and none while the program is within an eighth of
+ * the limit (at least 32): accept() returns the lowest free descriptor,
+ * and one that high means the program holds nearly all the rest, so it is
+ * closed at once and accepting pauses for a second, as it does on EMFILE
+ * or ENFILE (libmicrohttpd's own accept busy-waits there).  Clients wait
+ * in the kernel's backlog meanwhile, costing the program nothing.  One
+ * line says so, once.
  *
  * Fork.  The thread does not exist in a child and libmicrohttpd is never
  * called there.  http_fork_child() closes the child's copies of the
@@ -103,6 +116,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -138,6 +152,9 @@
 #define MAX_SECONDS (24L * 3600)
 #define DEFAULT_CPU_SECONDS 30
 #define POLL_MAX_MS 250
+#define FD_MARGIN_MIN 32ul
+#define ACCEPT_BATCH 16
+#define ACCEPT_PAUSE_NS 1000000000ll
 #define CMDLINE_MAX ((size_t)1 << 20)
 
 /* ---- libmicrohttpd, loaded at run time -------------------------------------- */
@@ -147,6 +164,7 @@ static struct {
 	__typeof__(MHD_get_daemon_info) *get_daemon_info;
 	__typeof__(MHD_get_timeout) *get_timeout;
 	__typeof__(MHD_run) *run;
+	__typeof__(MHD_add_connection) *add_conn;
 	__typeof__(MHD_lookup_connection_value) *lookup;
 	__typeof__(MHD_get_connection_values) *values;
 	__typeof__(MHD_get_connection_info) *conn_info;
@@ -168,6 +186,7 @@ static const struct {
 	SYM(get_daemon_info, "MHD_get_daemon_info"),
 	SYM(get_timeout, "MHD_get_timeout"),
 	SYM(run, "MHD_run"),
+	SYM(add_conn, "MHD_add_connection"),
 	SYM(lookup, "MHD_lookup_connection_value"),
 	SYM(values, "MHD_get_connection_values"),
 	SYM(conn_info, "MHD_get_connection_info"),
@@ -206,6 +225,10 @@ static int load_mhd(void)
 
 static struct MHD_Daemon *daemon_;
 static int epoll_fd = -1;
+static int listen_fd = -1;
+static unsigned nconn;           /* connections libmicrohttpd holds */
+static unsigned conn_cap;        /* at most this many (descriptor limit) */
+static int64_t accept_after_ns;  /* accepting paused until then */
 static char token[256];
 
 struct req;
@@ -1118,10 +1141,13 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 	const union MHD_ConnectionInfo *ci = mhd.conn_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	if (!ci)
 		return;
-	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		nconn++;
 		track(ci->connect_fd, false);
-	else
+	} else {
+		nconn -= nconn > 0;
 		untrack(ci->connect_fd);
+	}
 }
 
 /* ---- the listening socket ------------------------------------------------------------- */
@@ -1242,6 +1268,73 @@ static int open_listener(struct sockaddr_storage *ss, socklen_t len)
 	return fd;
 }
 
+/* ---- descriptors: the program's needs come first ------------------------------------- */
+
+/* The program's descriptor limit now (it may raise or lower it). */
+static unsigned long fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (1UL << 30))
+		return 1UL << 30;
+	return (unsigned long)rl.rlim_cur;
+}
+
+/* Descriptors left to the program, never touched by the server: an
+ * eighth of the limit, at least FD_MARGIN_MIN. */
+static unsigned long fd_margin(unsigned long limit)
+{
+	unsigned long m = limit / 8;
+	return m < FD_MARGIN_MIN ? FD_MARGIN_MIN : m;
+}
+
+/* Connections at once: MAX_CONNECTIONS, or a sixteenth of the limit
+ * (1024 -> 64, 256 -> 16, 64 -> 4), at least 1. */
+static unsigned connection_cap(void)
+{
+	unsigned long c = fd_limit() / 16;
+	if (c > MAX_CONNECTIONS)
+		c = MAX_CONNECTIONS;
+	return c ? (unsigned)c : 1;
+}
+
+static atomic_int warned_fds;
+
+static void pause_accepting(const char *why)
+{
+	accept_after_ns = cprof_now_ns() + ACCEPT_PAUSE_NS;
+	cprof_warn_once(&warned_fds, "%s: the HTTP server accepts no connections while it is so, and "
+			"takes none of the program's descriptors", why);
+}
+
+/* Take the connections waiting on the listening socket, while the
+ * program keeps its margin.  accept() returns the lowest free descriptor:
+ * one at or above limit - margin means the program has (nearly) all the
+ * rest, so it is closed at once and accepting pauses for a second;
+ * EMFILE/ENFILE pause too (never a loop retrying at once). */
+static void accept_some(void)
+{
+	for (int i = 0; i < ACCEPT_BATCH && nconn < conn_cap; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int fd = accept4(listen_fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				pause_accepting("the process is out of descriptors");
+			return;
+		}
+		unsigned long limit = fd_limit();
+		if ((unsigned long)fd + fd_margin(limit) >= limit) {
+			close(fd);
+			pause_accepting("the program is near its descriptor limit (RLIMIT_NOFILE)");
+			return;
+		}
+		/* libmicrohttpd closes the socket itself if it will not take it. */
+		mhd.add_conn(daemon_, fd, (struct sockaddr *)&ss, len);
+	}
+}
+
 /* ---- the thread ----------------------------------------------------------------------- */
 
 static int start(void)
@@ -1270,14 +1363,14 @@ static int start(void)
 		return -1;
 	}
 	track(fd, true);
-	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
+	/* cprof accepts (accept_some), libmicrohttpd serves what it is given:
+	 * so the program's descriptor needs are checked before each accept. */
+	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_NO_LISTEN_SOCKET;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	uint16_t port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-						       : ((struct sockaddr_in *)&ss)->sin_port);
-	daemon_ = mhd.start_daemon(flags, port, NULL, NULL, on_request, NULL,
-				   MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-				   MHD_OPTION_CONNECTION_LIMIT, MAX_CONNECTIONS,
+	conn_cap = connection_cap();
+	daemon_ = mhd.start_daemon(flags, 0, NULL, NULL, on_request, NULL,
+				   MHD_OPTION_CONNECTION_LIMIT, conn_cap,
 				   MHD_OPTION_PER_IP_CONNECTION_LIMIT, MAX_PER_IP,
 				   MHD_OPTION_CONNECTION_TIMEOUT, IDLE_TIMEOUT_S,
 				   MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY,
@@ -1292,6 +1385,7 @@ static int start(void)
 		return -1;
 	}
 	epoll_fd = di->epoll_fd;
+	listen_fd = fd;
 	format_addr(&ss, where, sizeof(where));
 	cprof_info("serving /debug/pprof on http://%s%s", where, token[0] ? " (basic-auth token required)" : "");
 	return 0;
@@ -1349,7 +1443,7 @@ static void drop_gone(const struct pollfd *p, size_t n)
 
 static void loop(void)
 {
-	struct pollfd p[1 + MAX_CONNECTIONS];
+	struct pollfd p[2 + MAX_CONNECTIONS];
 	for (;;) {
 		if (atomic_load(&rt.state) == RT_STOPPED)
 			park();
@@ -1358,8 +1452,12 @@ static void loop(void)
 		if (mhd.get_timeout(daemon_, &to) == MHD_YES && to < (MHD_UNSIGNED_LONG_LONG)timeout)
 			timeout = (long)to;
 		int64_t now = cprof_now_ns();
-		size_t n = 1;
+		bool accepting = nconn < conn_cap && now >= accept_after_ns;
+		if (!accepting && nconn < conn_cap && (accept_after_ns - now) / 1000000 < timeout)
+			timeout = (long)((accept_after_ns - now) / 1000000) + 1;
+		size_t n = 2;
 		p[0] = (struct pollfd){.fd = epoll_fd, .events = POLLIN};
+		p[1] = (struct pollfd){.fd = accepting ? listen_fd : -1, .events = POLLIN};
 		for (struct req *q = pending; q; q = q->next) {
 			int64_t left = (q->due_ns - now + 999999) / 1000000;
 			if (left < timeout)
@@ -1370,8 +1468,10 @@ static void loop(void)
 		poll(p, n, (int)timeout);
 		if (atomic_load(&rt.state) == RT_STOPPED)
 			park();
-		drop_gone(p + 1, n - 1);
+		drop_gone(p + 2, n - 2);
 		wake_due();
+		if (p[1].revents & POLLIN)
+			accept_some();
 		mhd.run(daemon_);
 	}
 }
@@ -1449,6 +1549,8 @@ void http_fork_child(void)
 	if (epoll_fd >= 0 && is_eventpoll(epoll_fd))
 		close(epoll_fd);
 	epoll_fd = -1;
+	listen_fd = -1;
+	nconn = 0;
 	pending = NULL;
 	cpu_busy = false;
 	if (atomic_exchange(&cpu_started, false) && rt_running())
