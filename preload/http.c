@@ -229,6 +229,13 @@ static int listen_fd = -1;
 static unsigned nconn;           /* connections libmicrohttpd holds */
 static unsigned conn_cap;        /* at most this many (descriptor limit) */
 static int64_t accept_after_ns;  /* accepting paused until then */
+static pid_t owner_tid;          /* the mark on epoll_fd and an eventfd ITC (F_SETOWN_EX) */
+/* libmicrohttpd's wake-up channel (ITC): an eventfd, or both ends of a
+ * pipe (told apart by their shared inode). */
+static struct {
+	int fd;
+	unsigned long ino;           /* pipe; 0 for an eventfd (marked instead) */
+} itc[2] = {{-1, 0}, {-1, 0}};
 static char token[256];
 
 struct req;
@@ -1335,6 +1342,128 @@ static void accept_some(void)
 	}
 }
 
+/* ---- the server's descriptors: still its own? ------------------------------------------ */
+
+/* Many daemons close every inherited descriptor at start-up (closefrom(3))
+ * and then open their own, which take the lowest numbers: cprof's old
+ * ones.  libmicrohttpd would go on using those numbers, waiting on the
+ * program's epoll instance and writing to what is now the program's file.
+ * So before each round the loop checks that every descriptor of the server
+ * is still the one it opened: sockets and libmicrohttpd's wake-up pipe by
+ * inode (recorded as for fork); the epoll instance, and the eventfd
+ * libmicrohttpd may wake with instead, whose anonymous inodes are all
+ * alike, by an owner mark (F_SETOWN_EX to this thread; neither file sends
+ * signals, so the mark does nothing else).  A check can race with
+ * a program closing and reopening between it and the next use; the loop
+ * checks again right after waiting, so that window is a few instructions. */
+
+static void mark(int fd)
+{
+	struct f_owner_ex o = {.type = F_OWNER_TID, .pid = owner_tid};
+	if (fd >= 0)
+		fcntl(fd, F_SETOWN_EX, &o);
+}
+
+static bool marked(int fd)
+{
+	struct f_owner_ex o;
+	return fd >= 0 && fcntl(fd, F_GETOWN_EX, &o) == 0 && o.type == F_OWNER_TID && o.pid == owner_tid;
+}
+
+static bool socket_is(int fd, unsigned long ino)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) && (unsigned long)st.st_ino == ino;
+}
+
+static bool fifo_is(int fd, unsigned long ino)
+{
+	struct stat st;
+	return fd >= 0 && fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) && (unsigned long)st.st_ino == ino;
+}
+
+/* libmicrohttpd's ITC: the one descriptor its epoll instance watches
+ * right after start (no listening socket, no client yet), and for a pipe
+ * its write end, created with it (pipe2: the neighbouring number). */
+static void find_itc(void)
+{
+	char path[64], buf[2048];
+	struct stat st;
+	cprof_fmt(path, sizeof(path), "/proc/self/fdinfo/%d", epoll_fd);
+	long n = cprof_read_file(path, buf, sizeof(buf));
+	const char *t = n > 0 ? strstr(buf, "tfd:") : NULL;
+	if (!t)
+		return;
+	for (t += 4; *t == ' ' || *t == '\t'; t++)
+		;
+	int fd = 0;
+	for (; *t >= '0' && *t <= '9' && fd < (1 << 24); t++)
+		fd = fd * 10 + (*t - '0');
+	if (fstat(fd, &st) != 0)
+		return;
+	itc[0].fd = fd;
+	if (!S_ISFIFO(st.st_mode)) {
+		mark(fd);
+		return;
+	}
+	itc[0].ino = (unsigned long)st.st_ino;
+	for (int d = -2; d <= 2; d++) {
+		if (d && fd + d >= 0 && fifo_is(fd + d, itc[0].ino)) {
+			itc[1].fd = fd + d;
+			itc[1].ino = itc[0].ino;
+			break;
+		}
+	}
+}
+
+static bool itc_is(int i)
+{
+	return itc[i].ino ? fifo_is(itc[i].fd, itc[i].ino) : marked(itc[i].fd);
+}
+
+static bool fds_intact(void)
+{
+	if (!marked(epoll_fd))
+		return false;
+	for (int i = 0; i < 2; i++)
+		if (itc[i].fd >= 0 && !itc_is(i))
+			return false;
+	for (size_t i = 0; i < TRACK_SLOTS; i++) {
+		int fd1 = atomic_load(&tracked[i].fd1);
+		if (fd1 && !socket_is(fd1 - 1, atomic_load(&tracked[i].ino)))
+			return false;
+	}
+	return true;
+}
+
+/* The program took the server's descriptors: never call libmicrohttpd
+ * again (it would close or use the program's), close what is still the
+ * server's own, give the CPU window back, and end the thread.  The
+ * daemon's memory is left behind. */
+static CPROF_COLD void abandon(void)
+{
+	for (size_t i = 0; i < TRACK_SLOTS; i++) {
+		int fd1 = atomic_load(&tracked[i].fd1);
+		if (fd1 && socket_is(fd1 - 1, atomic_load(&tracked[i].ino)))
+			close(fd1 - 1);
+		atomic_store(&tracked[i].fd1, 0);
+	}
+	for (int i = 0; i < 2; i++)
+		if (itc[i].fd >= 0 && itc_is(i))
+			close(itc[i].fd);
+	if (marked(epoll_fd))
+		close(epoll_fd);
+	while (pending)
+		req_free(pending); /* libmicrohttpd will never call back with it */
+	if (atomic_exchange(&cpu_started, false) && rt_running())
+		cpuprof_stop_window();
+	cpu_busy = false;
+	daemon_ = NULL;
+	epoll_fd = itc[0].fd = itc[1].fd = listen_fd = -1;
+	cprof_warn("the program closed or reused the HTTP server's descriptors (closefrom at start-up?); "
+		   "the HTTP server has stopped, leaving the program's descriptors alone");
+}
+
 /* ---- the thread ----------------------------------------------------------------------- */
 
 static int start(void)
@@ -1386,6 +1515,9 @@ static int start(void)
 	}
 	epoll_fd = di->epoll_fd;
 	listen_fd = fd;
+	owner_tid = gettid();
+	mark(epoll_fd);
+	find_itc();
 	format_addr(&ss, where, sizeof(where));
 	cprof_info("serving /debug/pprof on http://%s%s", where, token[0] ? " (basic-auth token required)" : "");
 	return 0;
@@ -1465,15 +1597,20 @@ static void loop(void)
 			if (q->fd >= 0 && n < CPROF_ARRAY_LEN(p))
 				p[n++] = (struct pollfd){.fd = q->fd, .events = POLLRDHUP};
 		}
+		if (!fds_intact())
+			break;
 		poll(p, n, (int)timeout);
 		if (atomic_load(&rt.state) == RT_STOPPED)
 			park();
+		if (!fds_intact())
+			break;
 		drop_gone(p + 2, n - 2);
 		wake_due();
 		if (p[1].revents & POLLIN)
 			accept_some();
 		mhd.run(daemon_);
 	}
+	abandon();
 }
 
 static void *server(void *arg)
@@ -1548,6 +1685,10 @@ void http_fork_child(void)
 	 * only costs a descriptor.  Its number never changes while serving. */
 	if (epoll_fd >= 0 && is_eventpoll(epoll_fd))
 		close(epoll_fd);
+	for (int i = 0; i < 2; i++)
+		if (itc[i].fd >= 0 && itc[i].ino && fifo_is(itc[i].fd, itc[i].ino))
+			close(itc[i].fd);
+	itc[0].fd = itc[1].fd = -1;
 	epoll_fd = -1;
 	listen_fd = -1;
 	nconn = 0;

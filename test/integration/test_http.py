@@ -655,6 +655,35 @@ def test_program_near_its_descriptor_limit_keeps_its_descriptors():
     assert len(lines) == 1 and lines[0].startswith("cprof: "), p.err()
 
 
+@timeout(60)
+def test_program_closing_and_reusing_server_descriptors():
+    """A daemon that closes every inherited descriptor (closefrom(3)) while
+    the server has a client waiting, then opens its own listener and epoll
+    instance on cprof's old numbers: the server notices, stops with one
+    cprof: line and never touches the program's descriptors (before: the
+    cprof-http thread used the program's epoll instance and crashed on its
+    data); the program serves its own clients and exits 0."""
+    p, base = serve("fd_games", args=["closefrom", 30], ready="waiting")
+    waiting = socket.create_connection(("127.0.0.1", port_of(base)), timeout=10)
+    waiting.sendall(b"GET /debug/pprof/heap?seconds=600 HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert get_profile(base + "/debug/pprof/heap").num_samples >= 0
+    time.sleep(0.3)
+    os.kill(p.pid, signal.SIGUSR1)
+    m = wait_for(lambda: re.search(r"listening (\d+)", p.out()), 5, "the program's own listener")
+    port = int(m.group(1))
+    for _ in range(20):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+            assert c.recv(100) == b"hello\n", p.describe()
+        time.sleep(0.05)
+    wait_for(lambda: "HTTP server has stopped" in p.err(), 5, "the server to notice")
+    time.sleep(0.5)
+    waiting.close()
+    rc = p.stop(signal.SIGTERM)
+    assert rc == 0 and "served 20\n" in p.out() and "done" in p.out(), p.describe()
+    lines = [l for l in p.err().splitlines() if "descriptors" in l]
+    assert len(lines) == 1 and lines[0].startswith("cprof: "), p.err()
+
+
 # ---------------------------------------------------------------- threads
 
 def _thread_block(text, name):

@@ -12,7 +12,9 @@
  *    ("released").  At the end (SIGTERM or SECONDS) it prints
  *    "failures N" and "done", and exits 0.
  *
- *  closefrom SECONDS: as a daemon does at start-up, closes every
+ *  closefrom SECONDS: prints "waiting", and on SIGUSR1 (the test sends
+ *    it once the profiler's server is up and busy), as a daemon does at
+ *    start-up, closes every
  *    descriptor from 3 up (closefrom(3), the profiler's included), then
  *    opens its own listening socket on 127.0.0.1 and an epoll instance
  *    (which take the lowest numbers, the profiler's old ones), prints
@@ -115,6 +117,12 @@ static int reuse(double seconds)
 	socklen_t len = sizeof(a);
 	int served = 0, one = 1;
 
+	printf("waiting\n");
+	fflush(stdout);
+	while (!usr1 && !stop) {
+		struct timespec ts = {0, 5000000};
+		nanosleep(&ts, NULL);
+	}
 	closefrom(3);
 	int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	int ep = epoll_create1(EPOLL_CLOEXEC);
