@@ -55,6 +55,13 @@
  * any wait for the program other than threadstacks' bounded one; so the
  * exit dump, the writer and fork wait at most for one encoding.
  *
+ * Slow readers.  An answer's workspace (mappings, symbolizer, encoder) is
+ * dropped as soon as the answer is built: only its bytes, copied into a
+ * region of their own, wait for the client; all answers being read hold
+ * at most MAX_HELD (32 MiB; past that, 503), and each connection's kernel
+ * send buffer is set to 128 KiB, so a client that reads nothing holds a
+ * bounded amount of the process's and the kernel's memory.
+ *
  * Memory.  Request state: one zeroed mmap'd block per request
  * (pages_alloc), with a region for its snapshot and body, freed when
  * libmicrohttpd reports the request complete.  Each profile is encoded into
@@ -148,6 +155,8 @@
 #define IDLE_TIMEOUT_S 10u
 #define CONN_MEMORY ((size_t)32 * 1024)
 #define MAX_BODY ((size_t)64 * 1024)
+#define MAX_HELD ((size_t)32 << 20)     /* response bytes held for clients still reading */
+#define SNDBUF_BYTES (128 * 1024)          /* per connection, in the kernel (it doubles it) */
 #define MAX_DISCARD ((size_t)1 << 20)   /* past this, an oversized upload is cut off */
 #define MAX_SECONDS (24L * 3600)
 #define DEFAULT_CPU_SECONDS 30
@@ -332,9 +341,13 @@ static void req_free(struct req *q)
 
 /* ---- responses ------------------------------------------------------------------- */
 
+/* Bytes mapped for responses that clients are still reading. */
+static size_t held;
+
 static void free_owned(void *cls)
 {
 	struct region r = *(struct region *)cls;
+	held -= r.mapped < held ? r.mapped : held;
 	region_reset(&r);
 }
 
@@ -356,19 +369,35 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, unsigned status, stru
 	return r;
 }
 
-/* A body in region r, which the response takes over (r is emptied). */
+static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *msg);
+
+/* A body built in region r (with whatever else the encoding needed
+ * there).  Only the body outlives this call: it is copied into a region
+ * of its own, which the response owns, and r is emptied at once, so a
+ * client reading slowly holds its bytes and nothing else.  All responses
+ * being read hold at most MAX_HELD; past that a request gets 503. */
 static enum MHD_Result reply_owned(struct MHD_Connection *c, unsigned status, const char *ctype,
 				   void *buf, size_t len, struct region *r,
 				   const struct hdr *extra, size_t nextra)
 {
-	struct region *hold = region_alloc(r, sizeof(*hold));
-	if (!hold) {
-		region_reset(r);
-		return MHD_NO;
+	struct region keep = {0};
+	struct region *hold = region_alloc(&keep, sizeof(*hold));
+	char *body = hold ? region_alloc(&keep, len ? len : 1) : NULL;
+	if (body && len)
+		memcpy(body, buf, len);
+	region_reset(r);
+	if (!body) {
+		region_reset(&keep);
+		return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "cprof: out of memory");
 	}
-	*hold = *r;
-	memset(r, 0, sizeof(*r));
-	struct MHD_Response *resp = mhd.resp_owned(len, buf, free_owned, hold);
+	if (held + keep.mapped > MAX_HELD) {
+		region_reset(&keep);
+		return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+				   "cprof: too much is being sent to slow clients already; try again later");
+	}
+	held += keep.mapped;
+	*hold = keep;
+	struct MHD_Response *resp = mhd.resp_owned(len, body, free_owned, hold);
 	if (!resp) {
 		free_owned(hold);
 		return MHD_NO;
@@ -1337,6 +1366,10 @@ static void accept_some(void)
 			pause_accepting("the program is near its descriptor limit (RLIMIT_NOFILE)");
 			return;
 		}
+		/* A client that reads slowly holds at most this much of the
+		 * kernel's memory for its answer; the rest waits in ours. */
+		int sndbuf = SNDBUF_BYTES;
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 		/* libmicrohttpd closes the socket itself if it will not take it. */
 		mhd.add_conn(daemon_, fd, (struct sockaddr *)&ss, len);
 	}

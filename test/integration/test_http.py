@@ -684,6 +684,66 @@ def test_program_closing_and_reusing_server_descriptors():
     assert len(lines) == 1 and lines[0].startswith("cprof: "), p.err()
 
 
+def _send_queues(port):
+    """Bytes queued for sending on the established sockets of local port
+    `port` (the server's side of its connections)."""
+    out = []
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            parts = line.split()
+            if int(parts[1].split(":")[1], 16) == port and parts[3] == "01":
+                out.append(int(parts[4].split(":")[0], 16))
+    return out
+
+
+def _rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+@timeout(60)
+def test_slow_readers_hold_only_their_bytes():
+    """48 clients that ask for a large text answer (a 800 KB cmdline) and
+    read nothing: each holds at most 256 KiB of the kernel's memory (the
+    server's send buffer; before, the whole answer), and in the process
+    only its answer's bytes (not the workspace it was built in), all of
+    them together at most 32 MiB (later ones get 503); once they leave the
+    memory is returned and the server answers."""
+    big = ["x%d" % i + "y" * 100000 for i in range(8)]
+    p, base = serve(args=["60"] + big)
+    port = port_of(base)
+    r = fetch(base + "/debug/pprof/cmdline")
+    assert r.status == 200 and len(r.body) > 800000, (r.status, len(r.body))
+    time.sleep(0.5)
+    rss0 = _rss_kb(p.pid)
+    socks = []
+    for i in range(48):
+        c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.bind(("127.0.0.%d" % (2 + i // 16), 0))
+        c.settimeout(10)
+        c.connect(("127.0.0.1", port))
+        c.sendall(b"GET /debug/pprof/cmdline HTTP/1.1\r\nHost: x\r\n\r\n")
+        socks.append(c)
+    time.sleep(2)
+    grown = _rss_kb(p.pid) - rss0
+    statuses = [c.recv(12)[9:12] for c in socks]
+    assert grown < 48 * 1024, "%d KiB held for 48 slow readers" % grown
+    # Queued in the kernel for each: bounded by the server's send buffer,
+    # not the whole answer.
+    queued = _send_queues(port)
+    assert queued and max(queued) < 400 * 1024, sorted(queued)[-5:]
+    assert statuses.count(b"200") >= 16 and set(statuses) <= {b"200", b"503"}, statuses
+    for c in socks:
+        c.close()
+    wait_for(lambda: fetch(base + "/debug/pprof/cmdline").status == 200, 10, "the server to answer")
+    assert _rss_kb(p.pid) - rss0 < 16 * 1024, (_rss_kb(p.pid) - rss0)
+    finish(p)
+
+
 # ---------------------------------------------------------------- threads
 
 def _thread_block(text, name):
