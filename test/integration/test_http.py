@@ -399,6 +399,59 @@ def test_served_profiles_carry_no_arguments():
         assert b"hunter2-XYZZY" in gzip.decompress(fh.read()), "the file lost its command line"
 
 
+# What continuous profilers fetch by default (docs/continuous-profiling.md):
+# path -> the sample types they key the profile on.  Their CPU windows are
+# seconds=14 (Alloy: 15 s interval) and seconds=10 (Parca: 10 s); the
+# replay uses 2 s.
+_CPU_TYPES = [("samples", "count"), ("cpu", "nanoseconds")]
+_HEAP_TYPES = [("alloc_objects", "count"), ("alloc_space", "bytes"),
+               ("inuse_objects", "count"), ("inuse_space", "bytes")]
+_LOCK_TYPES = [("contentions", "count"), ("delay", "nanoseconds")]
+ALLOY_DEFAULT = {"/debug/pprof/profile?seconds=2": _CPU_TYPES, "/debug/pprof/allocs": _HEAP_TYPES,
+                 "/debug/pprof/goroutine": [("goroutine", "count")], "/debug/pprof/mutex": _LOCK_TYPES,
+                 "/debug/pprof/block": _LOCK_TYPES}
+ALLOY_GODELTAPROF = {"/debug/pprof/delta_heap": _HEAP_TYPES, "/debug/pprof/delta_mutex": _LOCK_TYPES,
+                     "/debug/pprof/delta_block": _LOCK_TYPES}
+PARCA_DEFAULT = {"/debug/pprof/profile?seconds=2": _CPU_TYPES, "/debug/pprof/allocs": _HEAP_TYPES,
+                 "/debug/pprof/goroutine": [("goroutine", "count")], "/debug/pprof/mutex": _LOCK_TYPES,
+                 "/debug/pprof/block": _LOCK_TYPES}
+
+
+@timeout(90)
+def test_scrapers_default_paths_replayed():
+    """Grafana Alloy's pyroscope.scrape (default and godeltaprof paths) and
+    Parca's scrape defaults, replayed against a live program as the
+    scrapers send them (all of one scraper's paths at once, twice): every
+    answer is 200, application/octet-stream, gzipped, and decodes with the
+    sample types the backend keys the profile on."""
+    p, base = serve()
+    time.sleep(1)
+    for name, paths in (("alloy", dict(ALLOY_DEFAULT, **ALLOY_GODELTAPROF)), ("parca", PARCA_DEFAULT)):
+        for round_ in range(2):
+            got = {}
+
+            def scrape(path):
+                try:
+                    got[path] = fetch(base + path, headers={"User-Agent": name}, timeout=20)
+                except Exception as e:
+                    got[path] = e
+            threads = [threading.Thread(target=scrape, args=(path,)) for path in paths]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            for path, types in paths.items():
+                r = got[path]
+                assert isinstance(r, Resp) and r.status == 200, (name, path, r)
+                assert r.headers["Content-Type"] == "application/octet-stream", (name, path, r.headers)
+                prof = pprofdec.decode_bytes(r.body, path)
+                pprofdec.validate(prof)
+                assert prof.sample_types == types, (name, path, prof.sample_types)
+            cpu = pprofdec.decode_bytes(got["/debug/pprof/profile?seconds=2"].body, "cpu")
+            assert cpu.cum("cpu").get("burn_cpu", 0) > 0, cpu.summary()
+    finish(p)
+
+
 # ---------------------------------------------------------------- symbols
 
 def _run_deleted_copy():
