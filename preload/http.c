@@ -1403,6 +1403,10 @@ static bool marked(int fd)
 	return fd >= 0 && fcntl(fd, F_GETOWN_EX, &o) == 0 && o.type == F_OWNER_TID && o.pid == owner_tid;
 }
 
+/* Whether marks can be checked at all (a seccomp filter may refuse
+ * F_SETOWN_EX): if not, only the sockets and the pipe are checked. */
+static bool marks_work;
+
 static bool socket_is(int fd, unsigned long ino)
 {
 	struct stat st;
@@ -1456,10 +1460,10 @@ static bool itc_is(int i)
 
 static bool fds_intact(void)
 {
-	if (!marked(epoll_fd))
+	if (marks_work && !marked(epoll_fd))
 		return false;
 	for (int i = 0; i < 2; i++)
-		if (itc[i].fd >= 0 && !itc_is(i))
+		if (itc[i].fd >= 0 && (itc[i].ino || marks_work) && !itc_is(i))
 			return false;
 	for (size_t i = 0; i < TRACK_SLOTS; i++) {
 		int fd1 = atomic_load(&tracked[i].fd1);
@@ -1550,6 +1554,7 @@ static int start(void)
 	listen_fd = fd;
 	owner_tid = gettid();
 	mark(epoll_fd);
+	marks_work = marked(epoll_fd);
 	find_itc();
 	format_addr(&ss, where, sizeof(where));
 	cprof_info("serving /debug/pprof on http://%s%s", where, token[0] ? " (basic-auth token required)" : "");
