@@ -9,11 +9,14 @@
  * protobuf, as the legacy text with ?debug=1 (encoder/text.c), as a delta
  * over N seconds with ?seconds=N (all but profile, whose window is its
  * own; its seconds default to Go's 30 when missing, 0 or invalid),
- * goroutine?debug=2 (every thread's stack as text), cmdline, and symbol (pprof's remote
- * symbolization protocol); and godeltaprof's delta_heap, delta_mutex and
- * delta_block (each answer the change since the previous one on that
- * path, memory in use as it is now), which continuous profilers scrape.
- * Errors are text/plain with Go's messages and Go's X-Go-Pprof header, so pprof shows them as Go's.  /symbol and the
+ * goroutine?debug=2 (every thread's stack as text), cmdline, and symbol
+ * (pprof's remote symbolization protocol); and godeltaprof's delta_heap,
+ * delta_mutex and delta_block (each answer the change since the previous
+ * one on that path, memory in use as it is now), which continuous
+ * profilers scrape.  Served profiles name the program in their command
+ * comment without its arguments (dump_ctx.name_only).  Errors are
+ * text/plain with Go's messages and Go's X-Go-Pprof header, so pprof shows
+ * them as Go's.  /symbol and the
  * text forms read the main program's symbols through /proc/self/exe, so
  * they still name its functions after its file was deleted or replaced.
  *
@@ -29,8 +32,9 @@
  * libmicrohttpd in external polling mode: MHD_USE_EPOLL without an
  * internal polling thread, so libmicrohttpd never creates a thread of its
  * own - there is no MHD thread that could lack the guard or the signal
- * mask.  The loop polls MHD's epoll descriptor with MHD's timeout and
- * calls MHD_run().
+ * mask.  The loop polls MHD's epoll descriptor, the listening socket and
+ * the waiting connections with MHD's timeout, accepts, and calls
+ * MHD_run().
  *
  * Long requests.  ?seconds=N never blocks the loop.  The request records
  * its starting point (profile_snapshot() of the cumulative table, or for
@@ -65,8 +69,9 @@
  * Memory.  Request state: one zeroed mmap'd block per request
  * (pages_alloc), with a region for its snapshot and body, freed when
  * libmicrohttpd reports the request complete.  Each profile is encoded into
- * a region the response owns and frees in its free callback
- * (MHD_create_response_from_buffer_with_free_callback_cls); short messages
+ * a region; its bytes go to a region the response owns and frees in its
+ * free callback (MHD_create_response_from_buffer_with_free_callback_cls),
+ * see Slow readers; short messages
  * are copied by libmicrohttpd (its malloc, passed through).  All of this
  * runs on the one thread, so regions need no locking.
  *
@@ -78,8 +83,8 @@
  * short, a space, a ':') means no server at all, said in one line that
  * never shows the value: a typo in the secret must not open the profiles
  * to every local user.  Limits: 64 connections (fewer under a low
- * descriptor limit, below), 16 per client address, 10 s
- * idle timeout, 32 KiB of memory per connection (a longer request line or
+ * descriptor limit, below), 16 per client address, 10 s idle timeout,
+ * 32 KiB of memory per connection (a longer request line or
  * header block gets libmicrohttpd's 414/431 and a close), POST only on
  * /symbol with a body of at most 64 KiB (413), methods other than GET,
  * HEAD and that POST get 405.  A slow client only holds its own connection.
@@ -102,7 +107,12 @@
  * descriptor is recorded as (fd, inode) with the inode written before the
  * fd, so a torn record or a number the program reused never matches), so
  * a long-lived child never keeps the port or a client's connection open;
- * it also stops a CPU window the parent's /profile had opened.
+ * it also closes its copies of the epoll instance and the wake-up pipe,
+ * and stops a CPU window the parent's /profile had opened.
+ *
+ * Descriptors taken over.  A program that closes the server's descriptors
+ * (closefrom at start-up) and reuses the numbers stops the server: see
+ * fds_intact() below.
  *
  * Exit.  The thread dies with the process.  Once the exit dump has run
  * (state RT_STOPPED) it stops calling into libmicrohttpd and parks, so the
