@@ -47,6 +47,8 @@ static void add_bucket(const struct heap_bucket_view *v, void *arg)
 	sampler_scale(v->allocs - base[0], v->size, c->rate, &vals[0], &vals[1]);
 	sampler_scale(v->allocs - v->frees, v->size, c->rate, &inuse_obj, &inuse_bytes);
 	sampler_scale(base[0] - base[1], v->size, c->rate, &base_obj, &base_bytes);
+	if (c->d->inuse_absolute)
+		base_obj = base_bytes = 0;
 	vals[2] = inuse_obj - base_obj;
 	vals[3] = inuse_bytes - base_bytes;
 	if (c->d->base && !vals[0] && !vals[2])

@@ -132,7 +132,9 @@ static int encode_threads_delta(struct dump_ctx *d, struct pb_builder *b)
 
 int encode_threads(struct dump_ctx *d, struct pb_builder *b)
 {
-	static const struct pb_value_type types[] = {{"threads", "count"}};
+	/* Go's goroutine profile type: continuous profilers (Pyroscope,
+	 * Parca) recognise the profile by it, in files as over HTTP. */
+	static const struct pb_value_type types[] = {{"goroutine", "count"}};
 	struct tc_ctx c = {.d = d, .b = b};
 
 	pb_set_types(b, types, 1, types[0], 1, NULL);

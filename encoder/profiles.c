@@ -129,10 +129,16 @@ void profile_base(const struct dump_ctx *d, uint32_t id, uint64_t out[2])
 void encode_common(struct dump_ctx *d, struct pb_builder *b)
 {
 	char buf[4200];
-	(void)d;
 	cprof_fmt(buf, sizeof(buf), "cprof %s, pid %ld", CPROF_VERSION, (long)rt.pid);
 	pb_add_comment(b, buf);
-	if (rt.cmdline[0]) {
+	/* Profiles served over HTTP travel on to scrapers' backends, and
+	 * command lines carry secrets (Go's profiles carry none): those name
+	 * the program only.  Files, written where the user asked, keep the
+	 * whole command line to tell runs apart. */
+	if (d->name_only && rt.exe_name[0]) {
+		cprof_fmt(buf, sizeof(buf), "command: %s", rt.exe_name);
+		pb_add_comment(b, buf);
+	} else if (!d->name_only && rt.cmdline[0]) {
 		cprof_fmt(buf, sizeof(buf), "command: %s", rt.cmdline);
 		pb_add_comment(b, buf);
 	}

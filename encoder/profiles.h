@@ -45,6 +45,8 @@ struct dump_ctx {
 	bool reset;            /* cpu: start a new window after encoding */
 	int cpu_consumer;      /* CPUWIN_FILES or CPUWIN_HTTP */
 	bool allocs;           /* heap as the allocs profile: default sample type alloc_space */
+	bool inuse_absolute;   /* heap delta as godeltaprof's: allocations since base, in use now */
+	bool name_only;        /* the command comment names the program, without its arguments */
 };
 
 struct profile_kind {

@@ -349,13 +349,25 @@ int config_set(struct cprof_config *c, const char *name, const char *value,
 			BAD("expected host:port, e.g. 127.0.0.1:6060 (port 0 picks a free one)");
 		memcpy(c->http, value, len + 1);
 	} else if (strcmp(name, "CPROF_HTTP_TOKEN") == 0) {
+		/* A secret: its value is never printed (stderr ends up in logs
+		 * that others read), and a token that was set but cannot be
+		 * used means no server at all, never one without the password
+		 * its owner meant to require. */
 		size_t len = strlen(value);
+		const char *why = NULL;
+		c->http_token[0] = '\0';
 		if (len < 8 || len >= sizeof(c->http_token))
-			BAD("expected a secret of 8 to %u characters",
-			    (unsigned)sizeof(c->http_token) - 1);
-		for (const char *s = value; *s; s++)
+			why = "it must be 8 to 255 characters long";
+		for (const char *s = value; *s && !why; s++)
 			if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 127 || *s == ':')
-				BAD("the token must be printable ASCII without spaces or ':'");
+				why = "it must be printable ASCII without spaces or ':'";
+		if (why) {
+			c->http_token_bad = true;
+			cprof_fmt(err, errlen, "CPROF_HTTP_TOKEN is set but unusable (%s; its value is not shown): "
+				  "no HTTP server", why);
+			return -1;
+		}
+		c->http_token_bad = false;
 		memcpy(c->http_token, value, len + 1);
 	} else if (strcmp(name, "CPROF_INTERVAL") == 0) {
 		if (parse_u64(value, &v) != 0 || v > 86400 * 7)

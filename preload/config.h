@@ -45,6 +45,7 @@ struct cprof_config {
 	uint64_t block_rate;        /* CPROF_BLOCK_RATE: ns, 0 = off */
 	char http[256];             /* CPROF_HTTP: host:port, "" = off */
 	char http_token[256];       /* CPROF_HTTP_TOKEN */
+	bool http_token_bad;        /* CPROF_HTTP_TOKEN set but unusable: no server at all */
 	unsigned interval;          /* CPROF_INTERVAL: seconds, 0 = off */
 	bool follow_exec;           /* CPROF_FOLLOW_EXEC */
 	long root_pid;              /* CPROF_ROOT_PID: set by the cprof command */

@@ -8,9 +8,15 @@
  * mutex, block, threadcreate, goroutine (alias threads), each as gzipped
  * protobuf, as the legacy text with ?debug=1 (encoder/text.c), as a delta
  * over N seconds with ?seconds=N (all but profile, whose window is its
- * own), goroutine?debug=2 (every thread's stack as text), cmdline, and symbol (pprof's remote
- * symbolization protocol).  Errors are text/plain with Go's messages and
- * Go's X-Go-Pprof header, so pprof shows them as Go's.  /symbol and the
+ * own; its seconds default to Go's 30 when missing, 0 or invalid),
+ * goroutine?debug=2 (every thread's stack as text), cmdline, and symbol
+ * (pprof's remote symbolization protocol); and godeltaprof's delta_heap,
+ * delta_mutex and delta_block (each answer the change since the previous
+ * one on that path, memory in use as it is now), which continuous
+ * profilers scrape.  Served profiles name the program in their command
+ * comment without its arguments (dump_ctx.name_only).  Errors are
+ * text/plain with Go's messages and Go's X-Go-Pprof header, so pprof shows
+ * them as Go's.  /symbol and the
  * text forms read the main program's symbols through /proc/self/exe, so
  * they still name its functions after its file was deleted or replaced.
  *
@@ -26,8 +32,9 @@
  * libmicrohttpd in external polling mode: MHD_USE_EPOLL without an
  * internal polling thread, so libmicrohttpd never creates a thread of its
  * own - there is no MHD thread that could lack the guard or the signal
- * mask.  The loop polls MHD's epoll descriptor with MHD's timeout and
- * calls MHD_run().
+ * mask.  The loop polls MHD's epoll descriptor, the listening socket and
+ * the waiting connections with MHD's timeout, accepts, and calls
+ * MHD_run().
  *
  * Long requests.  ?seconds=N never blocks the loop.  The request records
  * its starting point (profile_snapshot() of the cumulative table, or for
@@ -38,6 +45,13 @@
  * the handler encodes the delta (dump_ctx.base = the snapshot, or
  * cpu_consumer = CPUWIN_HTTP with reset).  Other requests are answered
  * meanwhile.  One CPU window at a time: a second /profile gets Go's 500.
+ * A client that goes away ends its request at once, as Go's request
+ * context does: the loop also polls each waiting socket for a hang-up
+ * (libmicrohttpd does not watch suspended connections), closes the CPU
+ * window or frees the snapshot, and resumes the connection only for
+ * libmicrohttpd to close it.  So an abandoned profile?seconds=600 never
+ * keeps the CPU window busy, nor abandoned heap?seconds=86400 requests
+ * the connection slots.
  *
  * dump_lock.  Every read of the profile tables holds dump_lock exactly as
  * dump_all() does (drain, mappings, symbolizer, encode).  It is never held
@@ -45,11 +59,19 @@
  * any wait for the program other than threadstacks' bounded one; so the
  * exit dump, the writer and fork wait at most for one encoding.
  *
+ * Slow readers.  An answer's workspace (mappings, symbolizer, encoder) is
+ * dropped as soon as the answer is built: only its bytes, copied into a
+ * region of their own, wait for the client; all answers being read hold
+ * at most MAX_HELD (32 MiB; past that, 503), and each connection's kernel
+ * send buffer is set to 128 KiB, so a client that reads nothing holds a
+ * bounded amount of the process's and the kernel's memory.
+ *
  * Memory.  Request state: one zeroed mmap'd block per request
  * (pages_alloc), with a region for its snapshot and body, freed when
  * libmicrohttpd reports the request complete.  Each profile is encoded into
- * a region the response owns and frees in its free callback
- * (MHD_create_response_from_buffer_with_free_callback_cls); short messages
+ * a region; its bytes go to a region the response owns and frees in its
+ * free callback (MHD_create_response_from_buffer_with_free_callback_cls),
+ * see Slow readers; short messages
  * are copied by libmicrohttpd (its malloc, passed through).  All of this
  * runs on the one thread, so regions need no locking.
  *
@@ -57,11 +79,27 @@
  * every request, loopback or not, must carry it as the HTTP basic-auth
  * password (any user name; `go tool pprof http://user:TOKEN@host:port/...`
  * sends it), compared in constant time; otherwise 401 with
- * WWW-Authenticate.  Limits: 64 connections, 16 per client address, 10 s
- * idle timeout, 32 KiB of memory per connection (a longer request line or
+ * WWW-Authenticate.  A CPROF_HTTP_TOKEN that is set but unusable (too
+ * short, a space, a ':') means no server at all, said in one line that
+ * never shows the value: a typo in the secret must not open the profiles
+ * to every local user.  Limits: 64 connections (fewer under a low
+ * descriptor limit, below), 16 per client address, 10 s idle timeout,
+ * 32 KiB of memory per connection (a longer request line or
  * header block gets libmicrohttpd's 414/431 and a close), POST only on
  * /symbol with a body of at most 64 KiB (413), methods other than GET,
  * HEAD and that POST get 405.  A slow client only holds its own connection.
+ *
+ * Descriptors.  The program's own needs win.  cprof accepts connections
+ * itself (libmicrohttpd runs with MHD_USE_NO_LISTEN_SOCKET and is handed
+ * each one with MHD_add_connection), so before a connection becomes one
+ * of libmicrohttpd's: at most a sixteenth of RLIMIT_NOFILE connections at
+ * once (64 at 1024), and none while the program is within an eighth of
+ * the limit (at least 32): accept() returns the lowest free descriptor,
+ * and one that high means the program holds nearly all the rest, so it is
+ * closed at once and accepting pauses for a second, as it does on EMFILE
+ * or ENFILE (libmicrohttpd's own accept busy-waits there).  Clients wait
+ * in the kernel's backlog meanwhile, costing the program nothing.  One
+ * line says so, once.
  *
  * Fork.  The thread does not exist in a child and libmicrohttpd is never
  * called there.  http_fork_child() closes the child's copies of the
@@ -69,7 +107,12 @@
  * descriptor is recorded as (fd, inode) with the inode written before the
  * fd, so a torn record or a number the program reused never matches), so
  * a long-lived child never keeps the port or a client's connection open;
- * it also stops a CPU window the parent's /profile had opened.
+ * it also closes its copies of the epoll instance and the wake-up pipe,
+ * and stops a CPU window the parent's /profile had opened.
+ *
+ * Descriptors taken over.  A program that closes the server's descriptors
+ * (closefrom at start-up) and reuses the numbers stops the server: see
+ * fds_intact() below.
  *
  * Exit.  The thread dies with the process.  Once the exit dump has run
  * (state RT_STOPPED) it stops calling into libmicrohttpd and parks, so the
@@ -90,6 +133,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -121,10 +165,15 @@
 #define IDLE_TIMEOUT_S 10u
 #define CONN_MEMORY ((size_t)32 * 1024)
 #define MAX_BODY ((size_t)64 * 1024)
+#define MAX_HELD ((size_t)32 << 20)     /* response bytes held for clients still reading */
+#define SNDBUF_BYTES (128 * 1024)          /* per connection, in the kernel (it doubles it) */
 #define MAX_DISCARD ((size_t)1 << 20)   /* past this, an oversized upload is cut off */
 #define MAX_SECONDS (24L * 3600)
 #define DEFAULT_CPU_SECONDS 30
 #define POLL_MAX_MS 250
+#define FD_MARGIN_MIN 32ul
+#define ACCEPT_BATCH 16
+#define ACCEPT_PAUSE_NS 1000000000ll
 #define CMDLINE_MAX ((size_t)1 << 20)
 
 /* ---- libmicrohttpd, loaded at run time -------------------------------------- */
@@ -134,7 +183,9 @@ static struct {
 	__typeof__(MHD_get_daemon_info) *get_daemon_info;
 	__typeof__(MHD_get_timeout) *get_timeout;
 	__typeof__(MHD_run) *run;
+	__typeof__(MHD_add_connection) *add_conn;
 	__typeof__(MHD_lookup_connection_value) *lookup;
+	__typeof__(MHD_get_connection_values) *values;
 	__typeof__(MHD_get_connection_info) *conn_info;
 	__typeof__(MHD_create_response_from_buffer) *resp_copy;
 	__typeof__(MHD_create_response_from_buffer_with_free_callback_cls) *resp_owned;
@@ -154,7 +205,9 @@ static const struct {
 	SYM(get_daemon_info, "MHD_get_daemon_info"),
 	SYM(get_timeout, "MHD_get_timeout"),
 	SYM(run, "MHD_run"),
+	SYM(add_conn, "MHD_add_connection"),
 	SYM(lookup, "MHD_lookup_connection_value"),
+	SYM(values, "MHD_get_connection_values"),
 	SYM(conn_info, "MHD_get_connection_info"),
 	SYM(resp_copy, "MHD_create_response_from_buffer"),
 	SYM(resp_owned, "MHD_create_response_from_buffer_with_free_callback_cls"),
@@ -191,6 +244,17 @@ static int load_mhd(void)
 
 static struct MHD_Daemon *daemon_;
 static int epoll_fd = -1;
+static int listen_fd = -1;
+static unsigned nconn;           /* connections libmicrohttpd holds */
+static unsigned conn_cap;        /* at most this many (descriptor limit) */
+static int64_t accept_after_ns;  /* accepting paused until then */
+static pid_t owner_tid;          /* the mark on epoll_fd and an eventfd ITC (F_SETOWN_EX) */
+/* libmicrohttpd's wake-up channel (ITC): an eventfd, or both ends of a
+ * pipe (told apart by their shared inode). */
+static struct {
+	int fd;
+	unsigned long ino;           /* pipe; 0 for an eventfd (marked instead) */
+} itc[2] = {{-1, 0}, {-1, 0}};
 static char token[256];
 
 struct req;
@@ -230,7 +294,7 @@ static void untrack(int fd)
 /* ---- requests ---------------------------------------------------------------------- */
 
 enum route { R_INDEX, R_CMDLINE, R_PROFILE, R_SYMBOL, R_KIND };
-enum { Q_NEW, Q_WAITING, Q_DUE };
+enum { Q_NEW, Q_WAITING, Q_DUE, Q_GONE };
 
 struct req {
 	struct req *next;                  /* pending list */
@@ -240,11 +304,13 @@ struct req {
 	const struct profile_kind *kind;   /* R_KIND */
 	char name[16];                     /* endpoint name: heap, allocs, goroutine... */
 	bool allocs;
+	bool godelta;                      /* delta_heap, delta_mutex, delta_block */
 	bool post;
 	int state;
 	bool in_pending;
 	bool owns_cpu;                     /* holds the CPU window */
 	int64_t due_ns, start_mono;
+	int fd;                            /* the connection's socket, while waiting */
 	struct prof_snapshot *snap;
 	char *body;
 	size_t body_len, discarded;
@@ -285,9 +351,13 @@ static void req_free(struct req *q)
 
 /* ---- responses ------------------------------------------------------------------- */
 
+/* Bytes mapped for responses that clients are still reading. */
+static size_t held;
+
 static void free_owned(void *cls)
 {
 	struct region r = *(struct region *)cls;
+	held -= r.mapped < held ? r.mapped : held;
 	region_reset(&r);
 }
 
@@ -309,19 +379,35 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, unsigned status, stru
 	return r;
 }
 
-/* A body in region r, which the response takes over (r is emptied). */
+static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *msg);
+
+/* A body built in region r (with whatever else the encoding needed
+ * there).  Only the body outlives this call: it is copied into a region
+ * of its own, which the response owns, and r is emptied at once, so a
+ * client reading slowly holds its bytes and nothing else.  All responses
+ * being read hold at most MAX_HELD; past that a request gets 503. */
 static enum MHD_Result reply_owned(struct MHD_Connection *c, unsigned status, const char *ctype,
 				   void *buf, size_t len, struct region *r,
 				   const struct hdr *extra, size_t nextra)
 {
-	struct region *hold = region_alloc(r, sizeof(*hold));
-	if (!hold) {
-		region_reset(r);
-		return MHD_NO;
+	struct region keep = {0};
+	struct region *hold = region_alloc(&keep, sizeof(*hold));
+	char *body = hold ? region_alloc(&keep, len ? len : 1) : NULL;
+	if (body && len)
+		memcpy(body, buf, len);
+	region_reset(r);
+	if (!body) {
+		region_reset(&keep);
+		return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "cprof: out of memory");
 	}
-	*hold = *r;
-	memset(r, 0, sizeof(*r));
-	struct MHD_Response *resp = mhd.resp_owned(len, buf, free_owned, hold);
+	if (held + keep.mapped > MAX_HELD) {
+		region_reset(&keep);
+		return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+				   "cprof: too much is being sent to slow clients already; try again later");
+	}
+	held += keep.mapped;
+	*hold = keep;
+	struct MHD_Response *resp = mhd.resp_owned(len, body, free_owned, hold);
 	if (!resp) {
 		free_owned(hold);
 		return MHD_NO;
@@ -392,6 +478,23 @@ static long parse_seconds(const char *s)
 	return v > 0 ? v : -1;
 }
 
+/* A whole number of seconds (sign allowed) above MAX_SECONDS. */
+static bool parse_seconds_too_long(const char *s)
+{
+	long v = 0;
+	if (*s == '+')
+		s++;
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		if (v <= MAX_SECONDS)
+			v = v * 10 + (*s - '0');
+	}
+	return v > MAX_SECONDS;
+}
+
 /* ---- authentication ---------------------------------------------------------------- */
 
 static int b64(char ch)
@@ -450,12 +553,52 @@ static bool authorized(struct MHD_Connection *c)
 	return diff == 0;
 }
 
+/* ---- godeltaprof's endpoints ------------------------------------------------------ */
+
+/* /debug/pprof/delta_heap, delta_mutex, delta_block (Grafana's
+ * godeltaprof, which Alloy's pyroscope.scrape can ask for): each answer
+ * is the change since the previous answer on the same path (the first:
+ * since the start), allocations and contention as deltas and memory in
+ * use as it is now.  One base per path, kept in its own region and
+ * replaced, under dump_lock, by a snapshot taken with the encoding. */
+struct godelta {
+	struct region r;
+	struct prof_snapshot *snap;
+	int64_t mono;                /* when snap was taken */
+};
+static struct godelta godeltas[3];    /* heap, mutex, block */
+
+static struct godelta *godelta_for(unsigned bit)
+{
+	switch (bit) {
+	case PROF_HEAP: return &godeltas[0];
+	case PROF_MUTEX: return &godeltas[1];
+	case PROF_BLOCK: return &godeltas[2];
+	default: return NULL;
+	}
+}
+
+/* dump_lock held. */
+static void godelta_advance(struct godelta *gd, unsigned bit, int64_t now_mono)
+{
+	struct region fresh = {0};
+	struct prof_snapshot *s = profile_snapshot(bit, &fresh);
+	if (!s) {
+		region_reset(&fresh);
+		return; /* the next answer covers a longer span */
+	}
+	region_reset(&gd->r);
+	gd->r = fresh;
+	gd->snap = s;
+	gd->mono = now_mono;
+}
+
 /* ---- encoding (dump_lock held inside) ----------------------------------------------- */
 
 /* Encode kind k into r as dump_all() would; d carries base / cpu window /
  * allocs.  Returns 0 with *buf, *len in r, or -1. */
 static int encode_proto(struct region *r, const struct profile_kind *k, struct dump_ctx *d,
-			int64_t window_start_mono, void **buf, size_t *len)
+			int64_t window_start_mono, void **buf, size_t *len, struct godelta *gd)
 {
 	struct mapping_set ms;
 	int rc = -1;
@@ -463,6 +606,7 @@ static int encode_proto(struct region *r, const struct profile_kind *k, struct d
 	cprof_mutex_lock(&dump_lock);
 	d->r = r;
 	d->ms = &ms;
+	d->name_only = true; /* no arguments in what scrapers ship elsewhere */
 	d->now_real_ns = cprof_realtime_ns();
 	d->now_mono_ns = cprof_now_ns();
 	if (k->bit == PROF_CPU)
@@ -479,6 +623,8 @@ static int encode_proto(struct region *r, const struct profile_kind *k, struct d
 					  "or libcprof.so not first in LD_PRELOAD)");
 		rc = pb_finish(b, buf, len);
 	}
+	if (rc == 0 && gd)
+		godelta_advance(gd, k->bit, d->now_mono_ns);
 	if (d->sym)
 		symbolizer_free(d->sym);
 	cprof_mutex_unlock(&dump_lock);
@@ -523,7 +669,7 @@ static enum MHD_Result serve_proto(struct req *q, const struct profile_kind *k, 
 	size_t len;
 	char disp[96];
 
-	if (encode_proto(&r, k, d, q->start_mono, &buf, &len) != 0) {
+	if (encode_proto(&r, k, d, q->start_mono, &buf, &len, NULL) != 0) {
 		region_reset(&r);
 		return reply_error(q->conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
 				   "cprof: out of memory while encoding the profile");
@@ -549,6 +695,8 @@ static enum MHD_Result serve_text(struct req *q, long debug)
 /* Suspend q's connection until `seconds` from now (the loop resumes it). */
 static enum MHD_Result wait_for(struct req *q, long seconds)
 {
+	const union MHD_ConnectionInfo *ci = mhd.conn_info(q->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	q->fd = ci ? ci->connect_fd : -1;
 	q->due_ns = cprof_now_ns() + (int64_t)seconds * 1000000000;
 	q->state = Q_WAITING;
 	q->next = pending;
@@ -556,6 +704,25 @@ static enum MHD_Result wait_for(struct req *q, long seconds)
 	q->in_pending = true;
 	mhd.suspend(q->conn);
 	return MHD_YES;
+}
+
+static enum MHD_Result serve_godelta(struct req *q)
+{
+	struct godelta *gd = godelta_for(q->kind->bit);
+	struct dump_ctx d = {.base = gd->snap, .inuse_absolute = true};
+	struct region r = {0};
+	void *buf;
+	size_t len;
+	char disp[96];
+
+	if (encode_proto(&r, q->kind, &d, gd->mono, &buf, &len, gd) != 0) {
+		region_reset(&r);
+		return reply_error(q->conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+				   "cprof: out of memory while encoding the profile");
+	}
+	cprof_fmt(disp, sizeof(disp), "attachment; filename=\"%s\"", q->name);
+	struct hdr h = {"Content-Disposition", disp};
+	return reply_owned(q->conn, MHD_HTTP_OK, "application/octet-stream", buf, len, &r, &h, 1);
 }
 
 static enum MHD_Result serve_kind(struct req *q)
@@ -582,6 +749,8 @@ static enum MHD_Result serve_kind(struct req *q)
 	}
 	if (debug)
 		return serve_text(q, debug);
+	if (q->godelta)
+		return serve_godelta(q);
 	struct dump_ctx d = {.allocs = q->allocs};
 	return serve_proto(q, q->kind, &d, q->name);
 }
@@ -598,11 +767,19 @@ static enum MHD_Result start_cpu(struct req *q)
 {
 	struct MHD_Connection *c = q->conn;
 	const char *sec = arg(c, "seconds");
-	long n = sec ? parse_seconds(sec) : DEFAULT_CPU_SECONDS;
+	long n = DEFAULT_CPU_SECONDS;
 
-	if (n <= 0)
-		return reply_error(c, MHD_HTTP_BAD_REQUEST,
-				   "invalid value for \"seconds\" - must be a positive integer");
+	/* Go's Profile handler: seconds missing, 0, negative or not a number
+	 * means its 30 s default (scrapers send seconds=0 to mean "yours").
+	 * Only a window longer than cprof keeps requests is refused. */
+	if (sec) {
+		long v = parse_seconds(sec);
+		if (v > 0)
+			n = v;
+		else if (parse_seconds_too_long(sec))
+			return reply_error(c, MHD_HTTP_BAD_REQUEST,
+					   "invalid value for \"seconds\" - must be a positive integer of at most 86400");
+	}
 	if (cpu_busy)
 		return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
 				   "Could not enable CPU profiling: cpu profiling already in use");
@@ -635,7 +812,7 @@ static enum MHD_Result finish_cpu(struct req *q)
 	void *buf;
 	size_t len;
 
-	int rc = k ? encode_proto(&r, k, &d, q->start_mono, &buf, &len) : -1;
+	int rc = k ? encode_proto(&r, k, &d, q->start_mono, &buf, &len, NULL) : -1;
 	end_cpu(q);
 	if (rc != 0) {
 		region_reset(&r);
@@ -676,8 +853,9 @@ static enum MHD_Result serve_cmdline(struct req *q)
 			   &r, NULL, 0);
 }
 
-/* pprof's remote symbolization: GET -> "num_symbols: 1"; POST
- * "0xADDR+0xADDR..." -> "0xADDR name" for each address inside a function. */
+/* pprof's remote symbolization, as Go's net/http/pprof: GET without
+ * arguments -> "num_symbols: 1"; "0xADDR+0xADDR..." as the POST body or
+ * the GET query -> also "0xADDR name" for each address inside a function. */
 static uint64_t parse_addr(const char *s, size_t n, bool *ok)
 {
 	uint64_t v = 0;
@@ -710,11 +888,28 @@ static uint64_t parse_addr(const char *s, size_t n, bool *ok)
 	return v;
 }
 
+/* GET /symbol?0xADDR+0xADDR: libmicrohttpd has split the query into
+ * arguments and turned each '+' into a space; put the words back into
+ * one '+'-separated list, as Go reads r.URL.RawQuery. */
+static enum MHD_Result add_query_word(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct text_out *o = cls;
+	(void)kind;
+	(void)value;
+	if (o->len)
+		text_puts(o, "+");
+	for (const char *p = key; *p && o->len < MAX_BODY; p++)
+		text_putn(o, *p == ' ' ? "+" : p, 1);
+	return o->len < MAX_BODY && !o->failed ? MHD_YES : MHD_NO;
+}
+
 static enum MHD_Result serve_symbol(struct req *q)
 {
 	struct region r = {0};
-	struct text_out o;
+	struct text_out o, words;
 	struct mapping_set ms;
+	const char *list = q->body;
+	size_t list_len = q->body_len;
 
 	if (q->body_too_large) {
 		char msg[128];
@@ -724,15 +919,21 @@ static enum MHD_Result serve_symbol(struct req *q)
 	text_init(&o, &r);
 	/* pprof only cares whether the number is 0 (no symbols) or not. */
 	text_puts(&o, "num_symbols: 1\n");
-	if (q->post && q->body_len) {
+	if (!q->post) {
+		text_init(&words, &r);
+		mhd.values(q->conn, MHD_GET_ARGUMENT_KIND, add_query_word, &words);
+		list = words.failed ? NULL : words.buf;
+		list_len = words.failed ? 0 : words.len;
+	}
+	if (list && list_len) {
 		cprof_mutex_lock(&dump_lock);
 		if (mappings_collect(&ms, &r) != 0)
 			memset(&ms, 0, sizeof(ms));
 		struct symbolizer *sym = symbolizer_new(&r);
-		for (size_t pos = 0; pos < q->body_len && sym;) {
-			const char *w = q->body + pos;
-			const char *plus = memchr(w, '+', q->body_len - pos);
-			size_t wl = plus ? (size_t)(plus - w) : q->body_len - pos;
+		for (size_t pos = 0; pos < list_len && sym;) {
+			const char *w = list + pos;
+			const char *plus = memchr(w, '+', list_len - pos);
+			size_t wl = plus ? (size_t)(plus - w) : list_len - pos;
 			pos += wl + 1;
 			bool ok;
 			uint64_t pc = parse_addr(w, wl, &ok);
@@ -859,7 +1060,7 @@ static enum MHD_Result first_call(struct MHD_Connection *c, const char *url, con
 	const char *name = url + sizeof(prefix) - 1;
 	enum route route = R_KIND;
 	const struct profile_kind *kind = NULL;
-	bool allocs = false;
+	bool allocs = false, godelta = false;
 	if (!*name) {
 		route = R_INDEX;
 	} else if (strcmp(name, "cmdline") == 0) {
@@ -876,6 +1077,10 @@ static enum MHD_Result first_call(struct MHD_Connection *c, const char *url, con
 	} else if (strcmp(name, "heap") == 0 || strcmp(name, "mutex") == 0 || strcmp(name, "block") == 0 ||
 		   strcmp(name, "threadcreate") == 0) {
 		kind = profile_kind_by_name(name);
+	} else if (strcmp(name, "delta_heap") == 0 || strcmp(name, "delta_mutex") == 0 ||
+		   strcmp(name, "delta_block") == 0) {
+		kind = profile_kind_by_name(name + 6);
+		godelta = true;
 	}
 	if (route == R_KIND && !kind)
 		return reply_error(c, MHD_HTTP_NOT_FOUND, "Unknown profile");
@@ -906,6 +1111,7 @@ static enum MHD_Result first_call(struct MHD_Connection *c, const char *url, con
 	q->route = route;
 	q->kind = kind;
 	q->allocs = allocs;
+	q->godelta = godelta;
 	q->post = post;
 	cprof_fmt(q->name, sizeof(q->name), "%s", name);
 	*con_cls = q;
@@ -944,6 +1150,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_size = 0;
 		return q->discarded > MAX_DISCARD ? MHD_NO : MHD_YES;
 	}
+	if (q->state == Q_GONE)
+		return MHD_NO; /* the client left while waiting: close, free (on_completed) */
 	if (q->state == Q_DUE)
 		return q->route == R_PROFILE ? finish_cpu(q) : finish_delta(q);
 	if (q->state == Q_WAITING)
@@ -979,10 +1187,13 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 	const union MHD_ConnectionInfo *ci = mhd.conn_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	if (!ci)
 		return;
-	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		nconn++;
 		track(ci->connect_fd, false);
-	else
+	} else {
+		nconn -= nconn > 0;
 		untrack(ci->connect_fd);
+	}
 }
 
 /* ---- the listening socket ------------------------------------------------------------- */
@@ -1103,6 +1314,203 @@ static int open_listener(struct sockaddr_storage *ss, socklen_t len)
 	return fd;
 }
 
+/* ---- descriptors: the program's needs come first ------------------------------------- */
+
+/* The program's descriptor limit now (it may raise or lower it). */
+static unsigned long fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (1UL << 30))
+		return 1UL << 30;
+	return (unsigned long)rl.rlim_cur;
+}
+
+/* Descriptors left to the program, never touched by the server: an
+ * eighth of the limit, at least FD_MARGIN_MIN. */
+static unsigned long fd_margin(unsigned long limit)
+{
+	unsigned long m = limit / 8;
+	return m < FD_MARGIN_MIN ? FD_MARGIN_MIN : m;
+}
+
+/* Connections at once: MAX_CONNECTIONS, or a sixteenth of the limit
+ * (1024 -> 64, 256 -> 16, 64 -> 4), at least 1. */
+static unsigned connection_cap(void)
+{
+	unsigned long c = fd_limit() / 16;
+	if (c > MAX_CONNECTIONS)
+		c = MAX_CONNECTIONS;
+	return c ? (unsigned)c : 1;
+}
+
+static atomic_int warned_fds;
+
+static void pause_accepting(const char *why)
+{
+	accept_after_ns = cprof_now_ns() + ACCEPT_PAUSE_NS;
+	cprof_warn_once(&warned_fds, "%s: the HTTP server accepts no connections while it is so, and "
+			"takes none of the program's descriptors", why);
+}
+
+/* Take the connections waiting on the listening socket, while the
+ * program keeps its margin.  accept() returns the lowest free descriptor:
+ * one at or above limit - margin means the program has (nearly) all the
+ * rest, so it is closed at once and accepting pauses for a second;
+ * EMFILE/ENFILE pause too (never a loop retrying at once). */
+static void accept_some(void)
+{
+	for (int i = 0; i < ACCEPT_BATCH && nconn < conn_cap; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int fd = accept4(listen_fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				pause_accepting("the process is out of descriptors");
+			return;
+		}
+		unsigned long limit = fd_limit();
+		if ((unsigned long)fd + fd_margin(limit) >= limit) {
+			close(fd);
+			pause_accepting("the program is near its descriptor limit (RLIMIT_NOFILE)");
+			return;
+		}
+		/* A client that reads slowly holds at most this much of the
+		 * kernel's memory for its answer; the rest waits in ours. */
+		int sndbuf = SNDBUF_BYTES;
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+		/* libmicrohttpd closes the socket itself if it will not take it. */
+		mhd.add_conn(daemon_, fd, (struct sockaddr *)&ss, len);
+	}
+}
+
+/* ---- the server's descriptors: still its own? ------------------------------------------ */
+
+/* Many daemons close every inherited descriptor at start-up (closefrom(3))
+ * and then open their own, which take the lowest numbers: cprof's old
+ * ones.  libmicrohttpd would go on using those numbers, waiting on the
+ * program's epoll instance and writing to what is now the program's file.
+ * So before each round the loop checks that every descriptor of the server
+ * is still the one it opened: sockets and libmicrohttpd's wake-up pipe by
+ * inode (recorded as for fork); the epoll instance, and the eventfd
+ * libmicrohttpd may wake with instead, whose anonymous inodes are all
+ * alike, by an owner mark (F_SETOWN_EX to this thread; neither file sends
+ * signals, so the mark does nothing else).  A check can race with
+ * a program closing and reopening between it and the next use; the loop
+ * checks again right after waiting, so that window is a few instructions. */
+
+static void mark(int fd)
+{
+	struct f_owner_ex o = {.type = F_OWNER_TID, .pid = owner_tid};
+	if (fd >= 0)
+		fcntl(fd, F_SETOWN_EX, &o);
+}
+
+static bool marked(int fd)
+{
+	struct f_owner_ex o;
+	return fd >= 0 && fcntl(fd, F_GETOWN_EX, &o) == 0 && o.type == F_OWNER_TID && o.pid == owner_tid;
+}
+
+/* Whether marks can be checked at all (a seccomp filter may refuse
+ * F_SETOWN_EX): if not, only the sockets and the pipe are checked. */
+static bool marks_work;
+
+static bool socket_is(int fd, unsigned long ino)
+{
+	struct stat st;
+	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) && (unsigned long)st.st_ino == ino;
+}
+
+static bool fifo_is(int fd, unsigned long ino)
+{
+	struct stat st;
+	return fd >= 0 && fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) && (unsigned long)st.st_ino == ino;
+}
+
+/* libmicrohttpd's ITC: the one descriptor its epoll instance watches
+ * right after start (no listening socket, no client yet), and for a pipe
+ * its write end, created with it (pipe2: the neighbouring number). */
+static void find_itc(void)
+{
+	char path[64], buf[2048];
+	struct stat st;
+	cprof_fmt(path, sizeof(path), "/proc/self/fdinfo/%d", epoll_fd);
+	long n = cprof_read_file(path, buf, sizeof(buf));
+	const char *t = n > 0 ? strstr(buf, "tfd:") : NULL;
+	if (!t)
+		return;
+	for (t += 4; *t == ' ' || *t == '\t'; t++)
+		;
+	int fd = 0;
+	for (; *t >= '0' && *t <= '9' && fd < (1 << 24); t++)
+		fd = fd * 10 + (*t - '0');
+	if (fstat(fd, &st) != 0)
+		return;
+	itc[0].fd = fd;
+	if (!S_ISFIFO(st.st_mode)) {
+		mark(fd);
+		return;
+	}
+	itc[0].ino = (unsigned long)st.st_ino;
+	for (int d = -2; d <= 2; d++) {
+		if (d && fd + d >= 0 && fifo_is(fd + d, itc[0].ino)) {
+			itc[1].fd = fd + d;
+			itc[1].ino = itc[0].ino;
+			break;
+		}
+	}
+}
+
+static bool itc_is(int i)
+{
+	return itc[i].ino ? fifo_is(itc[i].fd, itc[i].ino) : marked(itc[i].fd);
+}
+
+static bool fds_intact(void)
+{
+	if (marks_work && !marked(epoll_fd))
+		return false;
+	for (int i = 0; i < 2; i++)
+		if (itc[i].fd >= 0 && (itc[i].ino || marks_work) && !itc_is(i))
+			return false;
+	for (size_t i = 0; i < TRACK_SLOTS; i++) {
+		int fd1 = atomic_load(&tracked[i].fd1);
+		if (fd1 && !socket_is(fd1 - 1, atomic_load(&tracked[i].ino)))
+			return false;
+	}
+	return true;
+}
+
+/* The program took the server's descriptors: never call libmicrohttpd
+ * again (it would close or use the program's), close what is still the
+ * server's own, give the CPU window back, and end the thread.  The
+ * daemon's memory is left behind. */
+static CPROF_COLD void abandon(void)
+{
+	for (size_t i = 0; i < TRACK_SLOTS; i++) {
+		int fd1 = atomic_load(&tracked[i].fd1);
+		if (fd1 && socket_is(fd1 - 1, atomic_load(&tracked[i].ino)))
+			close(fd1 - 1);
+		atomic_store(&tracked[i].fd1, 0);
+	}
+	for (int i = 0; i < 2; i++)
+		if (itc[i].fd >= 0 && itc_is(i))
+			close(itc[i].fd);
+	if (marked(epoll_fd))
+		close(epoll_fd);
+	while (pending)
+		req_free(pending); /* libmicrohttpd will never call back with it */
+	if (atomic_exchange(&cpu_started, false) && rt_running())
+		cpuprof_stop_window();
+	cpu_busy = false;
+	daemon_ = NULL;
+	epoll_fd = itc[0].fd = itc[1].fd = listen_fd = -1;
+	cprof_warn("the program closed or reused the HTTP server's descriptors (closefrom at start-up?); "
+		   "the HTTP server has stopped, leaving the program's descriptors alone");
+}
+
 /* ---- the thread ----------------------------------------------------------------------- */
 
 static int start(void)
@@ -1131,14 +1539,14 @@ static int start(void)
 		return -1;
 	}
 	track(fd, true);
-	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
+	/* cprof accepts (accept_some), libmicrohttpd serves what it is given:
+	 * so the program's descriptor needs are checked before each accept. */
+	unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_NO_LISTEN_SOCKET;
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	uint16_t port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-						       : ((struct sockaddr_in *)&ss)->sin_port);
-	daemon_ = mhd.start_daemon(flags, port, NULL, NULL, on_request, NULL,
-				   MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-				   MHD_OPTION_CONNECTION_LIMIT, MAX_CONNECTIONS,
+	conn_cap = connection_cap();
+	daemon_ = mhd.start_daemon(flags, 0, NULL, NULL, on_request, NULL,
+				   MHD_OPTION_CONNECTION_LIMIT, conn_cap,
 				   MHD_OPTION_PER_IP_CONNECTION_LIMIT, MAX_PER_IP,
 				   MHD_OPTION_CONNECTION_TIMEOUT, IDLE_TIMEOUT_S,
 				   MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONN_MEMORY,
@@ -1153,6 +1561,11 @@ static int start(void)
 		return -1;
 	}
 	epoll_fd = di->epoll_fd;
+	listen_fd = fd;
+	owner_tid = gettid();
+	mark(epoll_fd);
+	marks_work = marked(epoll_fd);
+	find_itc();
 	format_addr(&ss, where, sizeof(where));
 	cprof_info("serving /debug/pprof on http://%s%s", where, token[0] ? " (basic-auth token required)" : "");
 	return 0;
@@ -1186,8 +1599,31 @@ static CPROF_COLD void park(void)
 	}
 }
 
+/* A waiting client that hung up (or half-closed, as Go's server also
+ * takes for gone) ends its window now: the CPU window closes, the
+ * snapshot is freed, the connection is resumed only to be closed.  A
+ * suspended connection is not watched by libmicrohttpd, so the loop polls
+ * the waiting sockets itself. */
+static void drop_gone(const struct pollfd *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!(p[i].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
+			continue;
+		for (struct req *q = pending; q; q = q->next) {
+			if (q->fd != p[i].fd || q->state != Q_WAITING)
+				continue;
+			unlink_pending(q);
+			end_cpu(q);
+			q->state = Q_GONE;
+			mhd.resume(q->conn);
+			break;
+		}
+	}
+}
+
 static void loop(void)
 {
+	struct pollfd p[2 + MAX_CONNECTIONS];
 	for (;;) {
 		if (atomic_load(&rt.state) == RT_STOPPED)
 			park();
@@ -1196,18 +1632,33 @@ static void loop(void)
 		if (mhd.get_timeout(daemon_, &to) == MHD_YES && to < (MHD_UNSIGNED_LONG_LONG)timeout)
 			timeout = (long)to;
 		int64_t now = cprof_now_ns();
+		bool accepting = nconn < conn_cap && now >= accept_after_ns;
+		if (!accepting && nconn < conn_cap && (accept_after_ns - now) / 1000000 < timeout)
+			timeout = (long)((accept_after_ns - now) / 1000000) + 1;
+		size_t n = 2;
+		p[0] = (struct pollfd){.fd = epoll_fd, .events = POLLIN};
+		p[1] = (struct pollfd){.fd = accepting ? listen_fd : -1, .events = POLLIN};
 		for (struct req *q = pending; q; q = q->next) {
 			int64_t left = (q->due_ns - now + 999999) / 1000000;
 			if (left < timeout)
 				timeout = left < 0 ? 0 : (long)left;
+			if (q->fd >= 0 && n < CPROF_ARRAY_LEN(p))
+				p[n++] = (struct pollfd){.fd = q->fd, .events = POLLRDHUP};
 		}
-		struct pollfd p = {.fd = epoll_fd, .events = POLLIN};
-		poll(&p, 1, (int)timeout);
+		if (!fds_intact())
+			break;
+		poll(p, n, (int)timeout);
 		if (atomic_load(&rt.state) == RT_STOPPED)
 			park();
+		if (!fds_intact())
+			break;
+		drop_gone(p + 2, n - 2);
 		wake_due();
+		if (p[1].revents & POLLIN)
+			accept_some();
 		mhd.run(daemon_);
 	}
+	abandon();
 }
 
 static void *server(void *arg)
@@ -1230,6 +1681,10 @@ int http_init(void)
 	sigset_t all, old;
 
 	if (!rt.cfg.http[0])
+		return 0;
+	/* A token was set but is unusable: config.c said so in its one line
+	 * (without the value).  Serving without it would fail open. */
+	if (rt.cfg.http_token_bad)
 		return 0;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -1278,7 +1733,13 @@ void http_fork_child(void)
 	 * only costs a descriptor.  Its number never changes while serving. */
 	if (epoll_fd >= 0 && is_eventpoll(epoll_fd))
 		close(epoll_fd);
+	for (int i = 0; i < 2; i++)
+		if (itc[i].fd >= 0 && itc[i].ino && fifo_is(itc[i].fd, itc[i].ino))
+			close(itc[i].fd);
+	itc[0].fd = itc[1].fd = -1;
 	epoll_fd = -1;
+	listen_fd = -1;
+	nconn = 0;
 	pending = NULL;
 	cpu_busy = false;
 	if (atomic_exchange(&cpu_started, false) && rt_running())

@@ -198,7 +198,7 @@ def test_cpu_profile_window():
     # Other endpoints answer while the window is open.
     quick = fetch(base + "/debug/pprof/cmdline", timeout=5)
     assert quick.status == 200 and time.monotonic() - t0 < 2.5, (quick, time.monotonic() - t0)
-    for bad in ("abc", "0", "-1", "1.5"):
+    for bad in ("86401", "99999999999999999999"):
         r = fetch(base + "/debug/pprof/profile?seconds=" + bad)
         assert r.status == 400 and "must be a positive integer" in r.text, (bad, r)
     th.join(30)
@@ -216,6 +216,73 @@ def test_cpu_profile_window():
     finish(p)
     assert not profiles(kind="cpu"), profiles()
     assert profiles(kind="heap"), "exit dump missing"
+
+
+@timeout(90)
+def test_profile_seconds_zero_or_missing_is_go_default():
+    """profile?seconds=0, seconds=abc, seconds=-1, seconds= and a bare
+    seconds open Go's default 30 s window (scrapers send seconds=0 to mean
+    "yours"), rather than a 400: while each is open, another /profile is
+    busy."""
+    for q in ("seconds=0", "seconds=abc", "seconds=-1", "seconds=", "seconds"):
+        p, base = serve()
+        s = socket.create_connection(("127.0.0.1", port_of(base)), timeout=10)
+        s.sendall(b"GET /debug/pprof/profile?%s HTTP/1.1\r\nHost: x\r\n\r\n" % q.encode())
+        s.settimeout(1.0)
+        try:
+            early = s.recv(200)
+        except socket.timeout:
+            early = b""
+        assert early == b"", (q, early)
+        busy = fetch(base + "/debug/pprof/profile?seconds=1")
+        assert busy.status == 500 and "already in use" in busy.text, (q, busy)
+        s.close()
+        p.kill_group()
+        p.wait()
+
+
+def _fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+@timeout(90)
+def test_clients_that_leave_end_their_windows():
+    """A client that disconnects while its window is open ends it at once,
+    as Go's request context does: after an abandoned profile?seconds=600
+    the next /profile is served (not 500 "already in use" for 10 minutes);
+    64 abandoned heap?seconds=86400 requests (every connection slot, from
+    four loopback addresses) free their slots, snapshots and sockets, and
+    the server answers at once."""
+    p, base = serve()
+    port = port_of(base)
+    time.sleep(0.5)
+    fds0 = _fd_count(p.pid)
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"GET /debug/pprof/profile?seconds=600 HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.5)
+    busy = fetch(base + "/debug/pprof/profile?seconds=1")
+    assert busy.status == 500 and "already in use" in busy.text, busy
+    s.close()
+    time.sleep(0.5)
+    again = fetch(base + "/debug/pprof/profile?seconds=1", timeout=10)
+    assert again.status == 200, again
+
+    socks = []
+    for i in range(64):
+        c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        c.bind(("127.0.0.%d" % (2 + i // 16), 0))
+        c.settimeout(10)
+        c.connect(("127.0.0.1", port))
+        c.sendall(b"GET /debug/pprof/heap?seconds=86400 HTTP/1.1\r\nHost: x\r\n\r\n")
+        socks.append(c)
+    wait_for(lambda: _fd_count(p.pid) >= fds0 + 64, 10, "the server to hold the 64 requests")
+    for c in socks:
+        c.close()
+    wait_for(lambda: _fd_count(p.pid) <= fds0 + 1, 5, "the 64 sockets of clients that left to be closed")
+    t0 = time.monotonic()
+    r = fetch(base + "/debug/pprof/heap", timeout=10)
+    assert r.status == 200 and time.monotonic() - t0 < 3, (r, time.monotonic() - t0)
+    finish(p)
 
 
 @timeout(60)
@@ -270,7 +337,118 @@ def test_heap_base_and_delta_profiles():
         assert smp.values[0] in (1, -1), smp.values
         per_tid.setdefault(smp.labels["tid"], []).append(smp.values[0])
     assert all(sorted(v) in ([1], [-1], [-1, 1]) for v in per_tid.values()), per_tid
-    assert gd.total("threads") in (-1, 0, 1), gd.total("threads")
+    assert gd.total("goroutine") in (-1, 0, 1), gd.total("goroutine")
+    finish(p)
+
+
+@timeout(60)
+def test_godeltaprof_delta_paths():
+    """delta_heap, delta_mutex and delta_block (Grafana's godeltaprof paths,
+    which Alloy's pyroscope.scrape can scrape): each answer covers the time
+    since the previous answer on that path - allocations and contention as
+    deltas, memory in use as it is now - with Go's sample types; with
+    ?seconds=N they are window deltas as heap?seconds=N."""
+    p, base = serve()
+    time.sleep(1)
+    first = get_profile(base + "/debug/pprof/delta_heap", "delta_heap")
+    assert first.sample_types == [("alloc_objects", "count"), ("alloc_space", "bytes"),
+                                  ("inuse_objects", "count"), ("inuse_space", "bytes")]
+    get_profile(base + "/debug/pprof/delta_mutex", "delta_mutex")
+    get_profile(base + "/debug/pprof/delta_block", "delta_block")
+    time.sleep(1.5)
+    heap = get_profile(base + "/debug/pprof/delta_heap", "delta_heap")
+    in_range(heap.duration_ns, 1.4e9, 4e9, what="time since the previous delta_heap")
+    grown = heap.flat("alloc_space").get("leak_site", 0)
+    # 64 KiB every ~10 ms: ~9 MiB in 1.5 s, sampled at 512 KiB.
+    in_range(grown, 2 << 20, 40 << 20, what="leak_site allocations since the previous scrape")
+    # In use is absolute: everything leaked so far, not just the last 1.5 s.
+    inuse = heap.flat("inuse_space").get("leak_site", 0)
+    assert inuse > grown, (inuse, grown)
+    full = get_profile(base + "/debug/pprof/heap")
+    assert full.flat("alloc_space").get("leak_site", 0) > grown, full.summary()
+    mutex = get_profile(base + "/debug/pprof/delta_mutex", "delta_mutex")
+    assert mutex.sample_types == [("contentions", "count"), ("delay", "nanoseconds")]
+    d = mutex.flat("delay").get("hold_lock", 0)
+    assert 0 <= d < get_profile(base + "/debug/pprof/mutex").flat("delay").get("hold_lock", 0), d
+    block = get_profile(base + "/debug/pprof/delta_block", "delta_block")
+    assert block.flat("delay").get("wait_lock", 0) > 0, block.summary()
+    win = fetch(base + "/debug/pprof/delta_heap?seconds=1")
+    assert win.status == 200, win
+    finish(p)
+
+
+@timeout(60)
+def test_served_profiles_carry_no_arguments():
+    """Profiles served over HTTP name the program in their command comment
+    but carry none of its arguments (command lines hold secrets, and
+    scrapers ship profiles to their backends; Go's carry none); the files
+    written at exit keep the whole command line."""
+    secret = "--password=hunter2-XYZZY"
+    p, base = serve(args=["30", secret])
+    time.sleep(0.5)
+    for path in ("heap", "allocs", "mutex", "block", "threadcreate", "goroutine", "delta_heap",
+                 "profile?seconds=1", "heap?seconds=1"):
+        r = fetch(base + "/debug/pprof/" + path)
+        assert r.status == 200, (path, r)
+        raw = gzip.decompress(r.body)
+        assert b"hunter2" not in raw, path
+        assert b"command: http_server_demo" in raw, (path, raw[-400:])
+    finish(p)
+    f = profiles(kind="heap", pid=p.pid)[-1].path
+    with open(f, "rb") as fh:
+        assert b"hunter2-XYZZY" in gzip.decompress(fh.read()), "the file lost its command line"
+
+
+# What continuous profilers fetch by default (docs/continuous-profiling.md):
+# path -> the sample types they key the profile on.  Their CPU windows are
+# seconds=14 (Alloy: 15 s interval) and seconds=10 (Parca: 10 s); the
+# replay uses 2 s.
+_CPU_TYPES = [("samples", "count"), ("cpu", "nanoseconds")]
+_HEAP_TYPES = [("alloc_objects", "count"), ("alloc_space", "bytes"),
+               ("inuse_objects", "count"), ("inuse_space", "bytes")]
+_LOCK_TYPES = [("contentions", "count"), ("delay", "nanoseconds")]
+ALLOY_DEFAULT = {"/debug/pprof/profile?seconds=2": _CPU_TYPES, "/debug/pprof/allocs": _HEAP_TYPES,
+                 "/debug/pprof/goroutine": [("goroutine", "count")], "/debug/pprof/mutex": _LOCK_TYPES,
+                 "/debug/pprof/block": _LOCK_TYPES}
+ALLOY_GODELTAPROF = {"/debug/pprof/delta_heap": _HEAP_TYPES, "/debug/pprof/delta_mutex": _LOCK_TYPES,
+                     "/debug/pprof/delta_block": _LOCK_TYPES}
+PARCA_DEFAULT = {"/debug/pprof/profile?seconds=2": _CPU_TYPES, "/debug/pprof/allocs": _HEAP_TYPES,
+                 "/debug/pprof/goroutine": [("goroutine", "count")], "/debug/pprof/mutex": _LOCK_TYPES,
+                 "/debug/pprof/block": _LOCK_TYPES}
+
+
+@timeout(90)
+def test_scrapers_default_paths_replayed():
+    """Grafana Alloy's pyroscope.scrape (default and godeltaprof paths) and
+    Parca's scrape defaults, replayed against a live program as the
+    scrapers send them (all of one scraper's paths at once, twice): every
+    answer is 200, application/octet-stream, gzipped, and decodes with the
+    sample types the backend keys the profile on."""
+    p, base = serve()
+    time.sleep(1)
+    for name, paths in (("alloy", dict(ALLOY_DEFAULT, **ALLOY_GODELTAPROF)), ("parca", PARCA_DEFAULT)):
+        for round_ in range(2):
+            got = {}
+
+            def scrape(path):
+                try:
+                    got[path] = fetch(base + path, headers={"User-Agent": name}, timeout=20)
+                except Exception as e:
+                    got[path] = e
+            threads = [threading.Thread(target=scrape, args=(path,)) for path in paths]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            for path, types in paths.items():
+                r = got[path]
+                assert isinstance(r, Resp) and r.status == 200, (name, path, r)
+                assert r.headers["Content-Type"] == "application/octet-stream", (name, path, r.headers)
+                prof = pprofdec.decode_bytes(r.body, path)
+                pprofdec.validate(prof)
+                assert prof.sample_types == types, (name, path, prof.sample_types)
+            cpu = pprofdec.decode_bytes(got["/debug/pprof/profile?seconds=2"].body, "cpu")
+            assert cpu.cum("cpu").get("burn_cpu", 0) > 0, cpu.summary()
     finish(p)
 
 
@@ -294,7 +472,8 @@ def test_remote_symbolization_without_the_binary():
     """A program whose binary is gone: pprof, fetching the legacy text form
     (which carries addresses only), names its functions by asking
     /debug/pprof/symbol; the protocol itself answers as Go's: GET ->
-    num_symbols, POST 0xADDR+0xADDR -> "0xADDR name" per known address;
+    num_symbols, POST 0xADDR+0xADDR (or the same as the GET query) ->
+    "0xADDR name" per known address;
     bodies over 64 KiB get 413."""
     need("go")
     p, base = _run_deleted_copy()
@@ -308,6 +487,13 @@ def test_remote_symbolization_without_the_binary():
     assert set(want.values()) == {"leak_site", "main"}, r.text[:2000]
     body = "+".join("0x%x" % a for a in want) + "+0x10+junk"
     r = fetch(base + "/debug/pprof/symbol", method="POST", data=body.encode())
+    assert r.status == 200, r
+    lines = r.text.splitlines()
+    assert lines[0] == "num_symbols: 1", lines
+    got = dict(l.split(" ", 1) for l in lines[1:])
+    assert got == {"0x%x" % a: n for a, n in want.items()}, (got, want)
+    # The same list as the GET query, as Go's handler reads r.URL.RawQuery.
+    r = fetch(base + "/debug/pprof/symbol?" + body)
     assert r.status == 200, r
     lines = r.text.splitlines()
     assert lines[0] == "num_symbols: 1", lines
@@ -341,6 +527,24 @@ def test_non_loopback_refused_without_token():
     assert len(lines) == 1 and lines[0].startswith("cprof: ") and "refusing" in lines[0], cp.stderr
     assert "CPROF_HTTP_TOKEN" in lines[0], lines
     assert "done" in cp.stdout, cp.stdout
+
+
+def test_unusable_token_means_no_server_and_is_never_printed():
+    """A CPROF_HTTP_TOKEN that is set but unusable (a space in it, too
+    short, a ':'): one cprof: line naming the variable and saying there is
+    no server, never the token's value; nothing listens (not even on
+    loopback, without authentication); the program runs as without cprof."""
+    for secret in ("has spaceq insidez", "shrt7!x", "qqusr:pa55wordz"):
+        cp = run([prog(DEMO), "1"], env={"CPROF_HTTP": "127.0.0.1:0", "CPROF_HTTP_TOKEN": secret})
+        assert secret not in cp.stderr and secret not in cp.stdout, cp.stderr
+        for part in secret.replace(":", " ").split():
+            if len(part) > 3:
+                assert part not in cp.stderr, (part, cp.stderr)
+        lines = [l for l in cp.stderr.splitlines() if "HTTP" in l or "serving" in l]
+        assert len(lines) == 1 and lines[0].startswith("cprof: ") and "CPROF_HTTP_TOKEN" in lines[0] \
+            and "no HTTP server" in lines[0], cp.stderr
+        assert "serving" not in cp.stderr, cp.stderr
+        assert "done" in cp.stdout, cp.stdout
 
 
 def test_unusable_libmicrohttpd_is_one_line():
@@ -442,6 +646,157 @@ def test_hostile_clients_leave_program_and_server_alone():
     finish(p)
 
 
+def _thread_cpu_ticks(pid, name):
+    """utime + stime (clock ticks) of the thread of pid named `name`."""
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                if f.read().strip() != name:
+                    continue
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return int(fields[11]) + int(fields[12])
+        except OSError:
+            continue
+    raise AssertionError("no thread %s in %d" % (name, pid))
+
+
+@timeout(90)
+def test_program_near_its_descriptor_limit_keeps_its_descriptors():
+    """A program holding all but 6 of its 256 descriptors, opening 5 of
+    them again and again (the sixth is for cprof's writer thread, which
+    reads /proc/self/stat), while 40 clients try the server: none of its opens
+    fails (the server accepts nothing while the program is within its
+    margin of RLIMIT_NOFILE), the server thread does not spin, one cprof:
+    line says why; once the program releases descriptors the server
+    answers again."""
+    p, base = serve("fd_games", args=["hog", 256, 40], ready="waiting")
+    os.kill(p.pid, signal.SIGUSR1)
+    wait_for(lambda: "ready" in p.out(), 5, "the program to take its descriptors")
+    ticks0 = _thread_cpu_ticks(p.pid, "cprof-http")
+    t0 = time.monotonic()
+    results = []
+
+    def client():
+        try:
+            results.append(fetch(base + "/debug/pprof/cmdline", timeout=2).status)
+        except Exception as e:
+            results.append(type(e).__name__)
+    for _ in range(4):
+        threads = [threading.Thread(target=client) for _ in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+    elapsed = time.monotonic() - t0
+    spent = _thread_cpu_ticks(p.pid, "cprof-http") - ticks0
+    hz = os.sysconf("SC_CLK_TCK")
+    assert spent < 0.2 * hz * elapsed, "cprof-http used %.2f s of CPU in %.1f s" % (spent / hz, elapsed)
+    assert 200 not in results, results
+    os.kill(p.pid, signal.SIGUSR1)
+    wait_for(lambda: "released" in p.out(), 5, "the program to release descriptors")
+
+    def served():
+        try:
+            return fetch(base + "/debug/pprof/cmdline", timeout=2).status == 200
+        except Exception:
+            return False
+    wait_for(served, 10, "the server to answer once the program has descriptors to spare")
+    rc = p.stop(signal.SIGTERM)
+    assert rc == 0 and "failures 0\n" in p.out(), p.describe()
+    lines = [l for l in p.err().splitlines() if "descriptor" in l]
+    assert len(lines) == 1 and lines[0].startswith("cprof: "), p.err()
+
+
+@timeout(60)
+def test_program_closing_and_reusing_server_descriptors():
+    """A daemon that closes every inherited descriptor (closefrom(3)) while
+    the server has a client waiting, then opens its own listener and epoll
+    instance on cprof's old numbers: the server notices, stops with one
+    cprof: line and never touches the program's descriptors (before: the
+    cprof-http thread used the program's epoll instance and crashed on its
+    data); the program serves its own clients and exits 0."""
+    p, base = serve("fd_games", args=["closefrom", 30], ready="waiting")
+    waiting = socket.create_connection(("127.0.0.1", port_of(base)), timeout=10)
+    waiting.sendall(b"GET /debug/pprof/heap?seconds=600 HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert get_profile(base + "/debug/pprof/heap").num_samples >= 0
+    time.sleep(0.3)
+    os.kill(p.pid, signal.SIGUSR1)
+    m = wait_for(lambda: re.search(r"listening (\d+)", p.out()), 5, "the program's own listener")
+    port = int(m.group(1))
+    for _ in range(20):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+            assert c.recv(100) == b"hello\n", p.describe()
+        time.sleep(0.05)
+    wait_for(lambda: "HTTP server has stopped" in p.err(), 5, "the server to notice")
+    time.sleep(0.5)
+    waiting.close()
+    rc = p.stop(signal.SIGTERM)
+    assert rc == 0 and "served 20\n" in p.out() and "done" in p.out(), p.describe()
+    lines = [l for l in p.err().splitlines() if "descriptors" in l]
+    assert len(lines) == 1 and lines[0].startswith("cprof: "), p.err()
+
+
+def _send_queues(port):
+    """Bytes queued for sending on the established sockets of local port
+    `port` (the server's side of its connections)."""
+    out = []
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            parts = line.split()
+            if int(parts[1].split(":")[1], 16) == port and parts[3] == "01":
+                out.append(int(parts[4].split(":")[0], 16))
+    return out
+
+
+def _rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+@timeout(60)
+def test_slow_readers_hold_only_their_bytes():
+    """48 clients that ask for a large text answer (a 800 KB cmdline) and
+    read nothing: each holds at most 256 KiB of the kernel's memory (the
+    server's send buffer; before, the whole answer), and in the process
+    only its answer's bytes (not the workspace it was built in), all of
+    them together at most 32 MiB (later ones get 503); once they leave the
+    memory is returned and the server answers."""
+    big = ["x%d" % i + "y" * 100000 for i in range(8)]
+    p, base = serve(args=["60"] + big)
+    port = port_of(base)
+    r = fetch(base + "/debug/pprof/cmdline")
+    assert r.status == 200 and len(r.body) > 800000, (r.status, len(r.body))
+    time.sleep(0.5)
+    rss0 = _rss_kb(p.pid)
+    socks = []
+    for i in range(48):
+        c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.bind(("127.0.0.%d" % (2 + i // 16), 0))
+        c.settimeout(10)
+        c.connect(("127.0.0.1", port))
+        c.sendall(b"GET /debug/pprof/cmdline HTTP/1.1\r\nHost: x\r\n\r\n")
+        socks.append(c)
+    time.sleep(2)
+    grown = _rss_kb(p.pid) - rss0
+    statuses = [c.recv(12)[9:12] for c in socks]
+    assert grown < 48 * 1024, "%d KiB held for 48 slow readers" % grown
+    # Queued in the kernel for each: bounded by the server's send buffer,
+    # not the whole answer.
+    queued = _send_queues(port)
+    assert queued and max(queued) < 400 * 1024, sorted(queued)[-5:]
+    assert statuses.count(b"200") >= 16 and set(statuses) <= {b"200", b"503"}, statuses
+    for c in socks:
+        c.close()
+    wait_for(lambda: fetch(base + "/debug/pprof/cmdline").status == 200, 10, "the server to answer")
+    assert _rss_kb(p.pid) - rss0 < 16 * 1024, (_rss_kb(p.pid) - rss0)
+    finish(p)
+
+
 # ---------------------------------------------------------------- threads
 
 def _thread_block(text, name):
@@ -484,7 +839,7 @@ def test_threads_dump_of_a_deadlock():
     assert main, text[:3000]
 
     prof = get_profile(base + "/debug/pprof/goroutine", "goroutine")
-    assert prof.sample_types == [("threads", "count")]
+    assert prof.sample_types == [("goroutine", "count")], prof.sample_types
     stacks = [s.stack for s in prof.samples()]
     for fn in ("lock_a_then_b", "lock_b_then_a"):
         stack = [st for st in stacks if fn in st]
@@ -495,7 +850,7 @@ def test_threads_dump_of_a_deadlock():
     # Over a window, as Go's goroutine?seconds=N: the end minus the start.
     # Every thread is stuck where it was, so everything cancels.
     delta = get_profile(base + "/debug/pprof/goroutine?seconds=1", "goroutine-delta")
-    assert delta.sample_types == [("threads", "count")]
+    assert delta.sample_types == [("goroutine", "count")]
     eq_within(delta.duration_ns, 1e9, rel=0.25, what="goroutine delta duration")
     assert not list(delta.samples()), [(s.values, s.stack) for s in delta.samples()]
 

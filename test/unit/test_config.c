@@ -129,8 +129,15 @@ int main(void)
 	CHECK_EQ(set(&c, "CPROF_HTTP", "localhost"), -1);
 	CHECK_EQ(set(&c, "CPROF_HTTP", "h:70000"), -1);
 	CHECK_EQ(set(&c, "CPROF_HTTP_TOKEN", "short"), -1);
-	CHECK_EQ(set(&c, "CPROF_HTTP_TOKEN", "has space in it"), -1);
+	CHECK(c.http_token_bad && !c.http_token[0]);
 	CHECK_EQ(set(&c, "CPROF_HTTP_TOKEN", "s3cret-token"), 0);
+	CHECK(!c.http_token_bad);
+	/* A secret: never echoed, and an unusable one is remembered as such
+	 * (no server) rather than as "no token" (an open server). */
+	CHECK_EQ(config_set(&c, "CPROF_HTTP_TOKEN", "has space inside", err, sizeof(err)), -1);
+	CHECK(strstr(err, "has space") == NULL && strstr(err, "inside") == NULL);
+	CHECK(strstr(err, "CPROF_HTTP_TOKEN") != NULL && strstr(err, "no HTTP server") != NULL);
+	CHECK(c.http_token_bad && !c.http_token[0]);
 	CHECK_EQ(set(&c, "CPROF_INTERVAL", "30"), 0);
 	CHECK_EQ(c.interval, 30);
 	CHECK_EQ(set(&c, "CPROF_INTERVAL", "999999999"), -1);
