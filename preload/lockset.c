@@ -123,12 +123,15 @@ void lockset_fork_child(void)
 /* ---- the witness (CPROF_WITNESS builds) ---------------------------------- */
 
 #ifdef CPROF_WITNESS
-enum { MAX_HELD = 192 };
+/* What a thread holds, as runs of one class's consecutive indexes (fork
+ * holds a whole array of locks as one run), so the record stays small:
+ * it is initial-exec TLS, which a library loaded by dlopen must fit into
+ * glibc's small static TLS surplus. */
+enum { MAX_HELD = 16 };
 
 struct held {
 	const struct lock_class *c;
-	unsigned index;
-	const void *lock;
+	unsigned lo, hi;
 };
 
 static __thread struct held held[MAX_HELD] __attribute__((tls_model("initial-exec")));
@@ -187,24 +190,44 @@ void witness_acquire(const void *lock, bool ordered)
 	}
 	for (unsigned k = 0; ordered && k < nheld; k++) {
 		const struct held *h = &held[k];
-		if (h->c->rank > c->rank || (h->c == c && h->index >= index))
-			witness_fail("lock taken out of rank order", c, index, h->c, h->index);
+		if (h->c->rank > c->rank || (h->c == c && h->hi >= index))
+			witness_fail("lock taken out of rank order", c, index, h->c, h->hi);
+	}
+	if (nheld && held[nheld - 1].c == c && held[nheld - 1].hi + 1 == index) {
+		held[nheld - 1].hi = index;
+		return;
 	}
 	if (nheld >= MAX_HELD)
 		witness_fail("too many locks held", c, index, NULL, 0);
-	held[nheld++] = (struct held){c, index, lock};
+	held[nheld++] = (struct held){c, index, index};
 }
 
 void witness_release(const void *lock)
 {
-	for (unsigned k = nheld; k-- > 0;) {
-		if (held[k].lock == lock) {
-			memmove(&held[k], &held[k + 1], (nheld - k - 1) * sizeof(held[0]));
-			nheld--;
-			return;
-		}
-	}
 	unsigned index = 0;
-	witness_fail("lock released but not held", class_of(lock, &index), index, NULL, 0);
+	const struct lock_class *c = class_of(lock, &index);
+	for (unsigned k = nheld; c && k-- > 0;) {
+		struct held *h = &held[k];
+		if (h->c != c || index < h->lo || index > h->hi)
+			continue;
+		if (index == h->hi && h->lo < h->hi) {
+			h->hi--;
+		} else if (index == h->lo && h->lo < h->hi) {
+			h->lo++;
+		} else if (h->lo == h->hi) {
+			memmove(h, h + 1, (nheld - k - 1) * sizeof(*h));
+			nheld--;
+		} else {
+			/* From the middle of a run: split it. */
+			if (nheld >= MAX_HELD)
+				witness_fail("too many locks held", c, index, NULL, 0);
+			memmove(h + 1, h, (nheld - k) * sizeof(*h));
+			nheld++;
+			h[0].hi = index - 1;
+			h[1].lo = index + 1;
+		}
+		return;
+	}
+	witness_fail("lock released but not held", c, index, NULL, 0);
 }
 #endif
