@@ -8,7 +8,11 @@
  * cprof has initialised, and after the thread's pthread destructors ran.
  *
  * Who touches what:
- *  - heap_left, rng: only the owning thread, from the malloc hooks.
+ *  - heap_left, heap_armed, rng: only the owning thread, from the malloc
+ *    hooks.  heap_armed says heap_left is a countdown drawn while profiling
+ *    at rt.heap_rate; until then (a new thread) heap_left stays at 0, so
+ *    the thread's next allocation takes the slow path, which draws the
+ *    first countdown for that very allocation (hooks/malloc.c).
  *  - guard: the owning thread increments it around any work cprof does on
  *    the program's thread (sampling, unwinding, table updates) and while the
  *    thread runs cprof's own code (the writer thread holds it forever).  A
@@ -50,6 +54,7 @@ struct tstate {
 	uint8_t in_alloc;    /* inside a non-glibc allocator (lock hooks pass through) */
 	uint8_t probe;       /* init's "does malloc reach us" probe: 1 asked, 2 seen */
 	uint8_t deferred_sig; /* a fatal signal to send again at guard_leave (dump.c) */
+	uint8_t heap_armed;  /* heap_left is a countdown drawn while profiling */
 	uint64_t rng;        /* xorshift state for the sampler */
 	struct thread_rec *rec;
 	uintptr_t stack_lo, stack_hi;
