@@ -145,6 +145,11 @@ $(BUILD)/test/progs/early_threads: test/progs/early_threads.c $(BUILD)/test/prog
 	@echo "  CC      $<"
 	$(Q)$(CC) -std=gnu11 $(CFLAGS_PROG) $< -o $@ -L$(BUILD)/test/progs -learly '-Wl,-rpath,$$ORIGIN'
 
+# Linked with libearlynew.so (C++), whose constructor allocates before cprof's.
+$(BUILD)/test/progs/early_heap: test/progs/early_heap.c $(BUILD)/test/progs/libearlynew.so
+	@echo "  CC      $<"
+	$(Q)$(CC) -std=gnu11 $(CFLAGS_PROG) $< -o $@ -L$(BUILD)/test/progs -learlynew '-Wl,-rpath,$$ORIGIN'
+
 # Linked with libexitwatch.so, whose atexit handler runs after cprof's.
 $(BUILD)/test/progs/exit_dumps: test/progs/exit_dumps.c $(BUILD)/test/progs/libexitwatch.so
 	@echo "  CC      $<"

@@ -10,9 +10,10 @@
  * Who touches what:
  *  - heap_left, heap_armed, rng: only the owning thread, from the malloc
  *    hooks.  heap_armed says heap_left is a countdown drawn while profiling
- *    at rt.heap_rate; until then (a new thread) heap_left stays at 0, so
- *    the thread's next allocation takes the slow path, which draws the
- *    first countdown for that very allocation (hooks/malloc.c).
+ *    at rt.heap_rate; until then (a new thread, or any thread before
+ *    cprof's constructor ran) heap_left stays at 0, so the thread's next
+ *    allocation takes the slow path, which draws the first countdown for
+ *    that very allocation (hooks/malloc.c).
  *  - guard: the owning thread increments it around any work cprof does on
  *    the program's thread (sampling, unwinding, table updates) and while the
  *    thread runs cprof's own code (the writer thread holds it forever).  A

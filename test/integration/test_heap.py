@@ -149,6 +149,26 @@ def test_heap_every_allocation_exact():
         assert got[site]["inuse_objects"] == tv["inuse_objects"], (site, got[site], tv)
 
 
+def test_exact_after_allocations_before_start():
+    """A C++ library's constructor allocates (operator new and malloc) on
+    the main thread and on a thread it starts, before cprof's constructor
+    runs.  At CPROF_HEAP_RATE=1 every allocation both threads make once
+    cprof runs is counted exactly (before the fix, the countdown those
+    early allocations drew at the default rate hid the threads' next
+    half-megabyte: early_new_site was missing and main_site short)."""
+    for i in range(3):
+        d = os.path.join(tmpdir(), "run%d" % i)
+        os.makedirs(d)
+        cp, truth = run_prog("early_heap", [1000, 100], env={
+            "CPROF_HEAP_RATE": "1", "CPROF_PROFILES": "heap",
+            "CPROF_OUTPUT": d + "/cprof.%e.%p.%n.%t.pb.gz"})
+        p = load_checked(one(d, "heap"), pprof_too=(i == 0))
+        space, objects = p.flat("alloc_space"), p.flat("alloc_objects")
+        for site, tv in truth.items():
+            assert (space.get(site, 0), objects.get(site, 0)) == (tv["alloc_bytes"], tv["alloc_objects"]), \
+                (site, space.get(site, 0), objects.get(site, 0), tv)
+
+
 def test_huge_and_realloc_growth():
     """A single 256 MiB allocation is sampled (p = 1 - e^-512) and counted
     once at its true size; realloc growth counts every size in the chain as
