@@ -7,6 +7,8 @@
  *  - cpuprof_timer_start/stop(): registry lock held (threads.c), normal
  *    context.
  *  - cpuprof_drain() and the table: the holder of dump_lock only.
+ *  - ended[]: names of threads that ended, filled lock-free by the ending
+ *    threads (or the scanner), read and freed by the drain (see there).
  *  - enabled/sig/period: written by init (and cpuprof_start_window) before
  *    timers exist; read by everyone.
  *
@@ -16,8 +18,10 @@
  * consumer's previous read.
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -129,6 +133,7 @@ static void on_prof(int signo, siginfo_t *si, void *ucv)
 		}
 		atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
 		atomic_fetch_add_explicit(&n_samples, weight, memory_order_relaxed);
+		t->cpu_sampled = 1;
 		if (pos - atomic_load_explicit(&deq_pos, memory_order_relaxed) > RING_SIZE * 3 / 4 &&
 		    !atomic_exchange_explicit(&wake_pending, 1, memory_order_relaxed))
 			dump_wake();
@@ -248,6 +253,88 @@ void cpuprof_signal_lost(void)
 			sigabbrev_np(lost) ? sigabbrev_np(lost) : "?");
 }
 
+/* ---- names of threads that ended --------------------------------------------------
+ *
+ * A thread's registry record goes when the thread ends, but its last
+ * samples may still be in the ring, up to 100 ms of them: named from the
+ * registry at the next drain, they would read "tid N" (1 to 4% of a
+ * short-lived worker's samples).  So a thread that ends after taking
+ * samples leaves its name here, with the ring position `until` past its
+ * last sample (read after its timer was deleted, which also discards a
+ * pending expiry): the drain names a sample of that tid at a position
+ * before `until` from here, and frees the slot once it has drained past
+ * `until`.  A sample taken later by a new thread that reuses the tid is
+ * at a later position and is named from the registry.
+ *
+ * Lock-free: producers (ending threads, the scanner) claim a free slot
+ * 0 -> 1 by CAS, fill it and publish it (2); the one consumer, the holder
+ * of dump_lock, reads published slots and frees them (0).  With every
+ * slot taken, a name is lost (its samples read "tid N"), nothing else.
+ */
+#define ENDED_MAX 512
+
+struct ended {
+	atomic_int state; /* 0 free, 1 being filled, 2 published */
+	int tid;
+	unsigned long until;
+	char name[16];
+};
+
+static struct ended ended[ENDED_MAX];
+static atomic_int n_ended; /* slots not free: the drain skips the search at 0 */
+
+void cpuprof_thread_ended(struct thread_rec *r, bool self)
+{
+	char name[16];
+
+	cpuprof_timer_stop(r);
+	if (self ? !cprof_tls.cpu_sampled : !r->name[0])
+		return;
+	memcpy(name, r->name, sizeof(name));
+	if (!name[0] && prctl(PR_GET_NAME, name, 0, 0, 0) != 0)
+		return;
+	name[sizeof(name) - 1] = '\0';
+	for (unsigned i = 0; i < ENDED_MAX; i++) {
+		struct ended *e = &ended[((unsigned)r->tid + i) % ENDED_MAX];
+		int free_ = 0;
+		if (atomic_load_explicit(&e->state, memory_order_relaxed) != 0 ||
+		    !atomic_compare_exchange_strong(&e->state, &free_, 1))
+			continue;
+		atomic_fetch_add(&n_ended, 1);
+		e->tid = r->tid;
+		e->until = atomic_load(&enq_pos);
+		memcpy(e->name, name, sizeof(name));
+		atomic_store_explicit(&e->state, 2, memory_order_release);
+		return;
+	}
+}
+
+/* The slot an ended thread left for a sample of `tid` at ring position
+ * `pos`, or NULL.  dump_lock held. */
+static const struct ended *ended_find(int tid, unsigned long pos)
+{
+	for (unsigned i = 0; i < ENDED_MAX; i++) {
+		struct ended *e = &ended[((unsigned)tid + i) % ENDED_MAX];
+		if (atomic_load_explicit(&e->state, memory_order_acquire) == 2 && e->tid == tid &&
+		    (long)(pos - e->until) < 0)
+			return e;
+	}
+	return NULL;
+}
+
+/* Free the slots whose threads' samples are all drained.  dump_lock held. */
+static void ended_retire(unsigned long drained)
+{
+	for (unsigned i = 0; i < ENDED_MAX; i++) {
+		struct ended *e = &ended[i];
+		if (atomic_load_explicit(&e->state, memory_order_acquire) == 2 &&
+		    (long)(drained - e->until) >= 0) {
+			atomic_store_explicit(&e->state, 0, memory_order_release);
+			atomic_fetch_sub(&n_ended, 1);
+		}
+	}
+}
+
 /* ---- the table ------------------------------------------------------------------ */
 
 void cpuprof_drain(void)
@@ -255,6 +342,7 @@ void cpuprof_drain(void)
 	unsigned long pos = atomic_load_explicit(&deq_pos, memory_order_relaxed);
 	int last_tid = -1;
 	uint32_t last_name = 0;
+	unsigned long last_until = pos; /* last_name holds for positions before this */
 
 	if (!ring)
 		return;
@@ -264,10 +352,24 @@ void cpuprof_drain(void)
 		if (seq != pos + 1)
 			break;
 		if (c->weight) {
-			if (c->tid != last_tid) {
-				char name[32];
-				threads_name(c->tid, name, sizeof(name), false);
-				last_name = cpuwin_name_id(name);
+			if (c->tid != last_tid || (long)(pos - last_until) >= 0) {
+				const struct ended *e = NULL;
+				if (atomic_load_explicit(&n_ended, memory_order_relaxed))
+					e = ended_find(c->tid, pos);
+				if (e) {
+					last_name = cpuwin_name_id(e->name);
+					last_until = e->until;
+				} else {
+					char name[32];
+					threads_name(c->tid, name, sizeof(name), false);
+					/* It may have ended meanwhile: its slot is
+					 * published before its record goes. */
+					if (atomic_load_explicit(&n_ended, memory_order_acquire) &&
+					    (e = ended_find(c->tid, pos)) != NULL)
+						cprof_fmt(name, sizeof(name), "%s", e->name);
+					last_name = cpuwin_name_id(name);
+					last_until = e ? e->until : pos + ULONG_MAX / 2;
+				}
 				last_tid = c->tid;
 			}
 			uint32_t stack = stacktab_intern(c->pcs, c->depth, STACK_LEAF_EXACT);
@@ -278,6 +380,8 @@ void cpuprof_drain(void)
 		atomic_store_explicit(&deq_pos, pos, memory_order_relaxed);
 	}
 	atomic_store_explicit(&wake_pending, 0, memory_order_relaxed);
+	if (atomic_load_explicit(&n_ended, memory_order_relaxed))
+		ended_retire(pos);
 	cpuwin_set_lost(atomic_load(&lost_reentrant), atomic_load(&lost_full), atomic_load(&lost_gate));
 }
 
@@ -404,6 +508,9 @@ void cpuprof_fork_child(void)
 	atomic_store(&lost_reentrant, 0);
 	atomic_store(&lost_full, 0);
 	atomic_store(&lost_gate, 0);
+	for (unsigned i = 0; i < ENDED_MAX; i++)
+		atomic_store_explicit(&ended[i].state, 0, memory_order_relaxed);
+	atomic_store(&n_ended, 0);
 	cpuwin_fork_child(cprof_now_ns(), cprof_realtime_ns());
 	if (atomic_load(&enabled) && cprof_tls.rec) {
 		cprof_tls.rec->has_timer = false;

@@ -184,8 +184,10 @@ void threads_unregister_self(void)
 	guard_enter();
 	spin_lock(&lock);
 	struct thread_rec *r = find_locked(t->tid);
-	if (r == t->rec)
+	if (r == t->rec) {
+		cpuprof_thread_ended(r, true); /* its last samples keep its name */
 		remove_locked(r);
+	}
 	spin_unlock(&lock);
 	t->rec = NULL;
 	t->exited = 1;
@@ -303,8 +305,10 @@ void threads_scan(void)
 	for (struct thread_rec *r = head, *next; r; r = next) {
 		next = r->next;
 		if (!r->hooked && !r->internal && syscall(SYS_tgkill, pid, r->tid, 0) != 0 &&
-		    errno == ESRCH)
+		    errno == ESRCH) {
+			cpuprof_thread_ended(r, false);
 			remove_locked(r);
+		}
 	}
 	/* Names of threads that have none yet. */
 	for (struct thread_rec *r = head; r; r = r->next)

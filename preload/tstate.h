@@ -31,6 +31,8 @@
  *  - deferred_sig: set by the SIGTERM/SIGINT handler when it interrupted
  *    the thread inside cprof; guard_leave sends that signal again once the
  *    guard is released (dump.c).  Only the owning thread touches it.
+ *  - cpu_sampled: set by the CPU signal handler on the owning thread, read
+ *    when the thread ends (cpuprof_thread_ended).
  *  - rec: the thread's registry record (threads.c); NULL before the thread
  *    registered and after its exit destructor ran.
  *
@@ -56,6 +58,7 @@ struct tstate {
 	uint8_t probe;       /* init's "does malloc reach us" probe: 1 asked, 2 seen */
 	uint8_t deferred_sig; /* a fatal signal to send again at guard_leave (dump.c) */
 	uint8_t heap_armed;  /* heap_left is a countdown drawn while profiling */
+	uint8_t cpu_sampled; /* a CPU sample of this thread entered the ring (cpuprof.c) */
 	uint64_t rng;        /* xorshift state for the sampler */
 	struct thread_rec *rec;
 	uintptr_t stack_lo, stack_hi;
