@@ -79,6 +79,7 @@ static const struct {
 	{offsetof(struct real_fns, sigtimedwait), "sigtimedwait", "GLIBC_2.2.5"},
 	{offsetof(struct real_fns, dl_iterate_phdr), "dl_iterate_phdr", "GLIBC_2.2.5"},
 	{offsetof(struct real_fns, dlclose), "dlclose", "GLIBC_2.34"},
+	{offsetof(struct real_fns, syscall), "syscall", "GLIBC_2.2.5"},
 };
 
 void *libc_lookup(const char *name, const char *version);
@@ -212,6 +213,7 @@ static void resolve_all(void)
 	RESOLVE_KEEP(sigtimedwait);
 	RESOLVE_KEEP(dl_iterate_phdr);
 	RESOLVE_KEEP(dlclose);
+	RESOLVE_KEEP(syscall);
 
 	/* An allocator other than glibc's may take pthread mutexes inside
 	 * malloc; cprof's lock hooks must then stay out of its way. */

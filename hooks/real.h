@@ -96,6 +96,8 @@ struct real_fns {
 	int (*sigtimedwait)(const sigset_t *, siginfo_t *, const struct timespec *);
 	int (*dl_iterate_phdr)(int (*)(struct dl_phdr_info *, size_t, void *), void *);
 	int (*dlclose)(void *);
+	/* futexes used directly (Rust's locks) */
+	long (*syscall)(long, ...);
 };
 
 extern struct real_fns real __attribute__((visibility("hidden")));

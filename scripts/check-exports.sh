@@ -3,7 +3,7 @@
 # symbols and the public API (everything else is -fvisibility=hidden).
 set -eu
 lib=$1
-allowed='^(malloc|free|calloc|realloc|reallocarray|memalign|posix_memalign|aligned_alloc|valloc|pvalloc|malloc_usable_size|cfree|free_sized|free_aligned_sized|mallocx|rallocx|xallocx|sdallocx|dallocx|_Znwm.*|_Znam.*|_ZdlPv.*|_ZdaPv.*|pthread_(create|setname_np|mutex_(lock|trylock|timedlock|clocklock|unlock)|rwlock_(rdlock|timedrdlock|clockrdlock|wrlock|timedwrlock|clockwrlock|unlock)|cond_(wait|timedwait|clockwait)|join|timedjoin_np|clockjoin_np|barrier_wait|spin_lock|sigmask)|sem_(wait|timedwait|clockwait)|exec(ve|v|vp|vpe|l|lp|le)|fexecve|sigaction|signal|sigprocmask|sigwait|sigwaitinfo|sigtimedwait|dl_iterate_phdr|dlclose|cprof_.*)$'
+allowed='^(malloc|free|calloc|realloc|reallocarray|memalign|posix_memalign|aligned_alloc|valloc|pvalloc|malloc_usable_size|cfree|free_sized|free_aligned_sized|mallocx|rallocx|xallocx|sdallocx|dallocx|_Znwm.*|_Znam.*|_ZdlPv.*|_ZdaPv.*|pthread_(create|setname_np|mutex_(lock|trylock|timedlock|clocklock|unlock)|rwlock_(rdlock|timedrdlock|clockrdlock|wrlock|timedwrlock|clockwrlock|unlock)|cond_(wait|timedwait|clockwait)|join|timedjoin_np|clockjoin_np|barrier_wait|spin_lock|sigmask)|sem_(wait|timedwait|clockwait)|exec(ve|v|vp|vpe|l|lp|le)|fexecve|sigaction|signal|sigprocmask|sigwait|sigwaitinfo|sigtimedwait|dl_iterate_phdr|dlclose|syscall|cprof_.*)$'
 # readelf runs without any preload (a build may run with LD_PRELOAD
 # exported), and its failure fails the check instead of passing as
 # "nothing exported".  Exported = defined, global or weak, and of default

@@ -11,7 +11,8 @@
 #        (python3-protobuf + protoc), the real programs used as test
 #        subjects (python3-apt and llvm-14-linker-tools: C++ code that
 #        python3 and nm load privately), the allocators cprof must work
-#        with, and clang's libFuzzer for `make fuzz`.
+#        with, rustc (Rust's locks call futexes directly), and clang's
+#        libFuzzer for `make fuzz`.
 # bench: the profilers `make bench` compares cprof with (perf, heaptrack;
 #        gperftools' headers for the tcmalloc sampling check).
 # Installing needs root and apt-get; without them the script only reports.
@@ -23,7 +24,8 @@ view_pkgs="golang-go graphviz"
 demo_pkgs="g++"
 test_pkgs="binutils python3 python3-protobuf protobuf-compiler libjemalloc2
  libgoogle-perftools4 redis-server redis-tools memcached sqlite3 curl procps
- libpython3.11-testsuite clang libclang-rt-14-dev groff-base python3-apt llvm-14-linker-tools"
+ libpython3.11-testsuite clang libclang-rt-14-dev groff-base python3-apt llvm-14-linker-tools
+ rustc"
 bench_pkgs="linux-perf heaptrack libgoogle-perftools-dev"
 
 case "${1:-build}" in
