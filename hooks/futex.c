@@ -145,8 +145,8 @@ CPROF_NOINLINE static long futex_wait_timed(long nr, long a1, long a2, long a3, 
 	return r;
 }
 
-/* A private wake while lock waiters are registered somewhere: charge the
- * waker if some wait on this word. */
+/* A private wake of a word the waiter filter says may have lock waiters:
+ * charge the waker if some wait on it. */
 CPROF_NOINLINE static long futex_wake_charged(long nr, long a1, long a2, long a3, long a4, long a5,
 					      long a6)
 {
@@ -167,7 +167,7 @@ CPROF_NOINLINE static long futex_wake_charged(long nr, long a1, long a2, long a3
 
 /* Entered from the stub for SYS_futex only.  Its pass-through path, taken
  * by every futex call that is not profiled (a wake with no lock waiter
- * registered anywhere, shared futexes, other operations, cprof's own
+ * registered on its word, shared futexes, other operations, cprof's own
  * code), touches no stack and ends in a jump to the real syscall(). */
 long cprof_futex_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
 {
@@ -180,7 +180,8 @@ long cprof_futex_syscall(long nr, long a1, long a2, long a3, long a4, long a5, l
 			    atomic_load_explicit(&lockprof_mutex_on, memory_order_relaxed))
 				return futex_wait_timed(nr, a1, a2, a3, a4, a5, a6);
 		} else if (cmd == FUTEX_WAKE || cmd == FUTEX_WAKE_BITSET) {
-			if (atomic_load_explicit(&lockprof_waiters, memory_order_relaxed) != 0 &&
+			if ((lockprof_maybe_waited((const void *)a1) ||
+			     ((int)a3 > 1 && lockprof_maybe_waited(wait_key(a1, LOCK_WAIT_BROADCAST)))) &&
 			    atomic_load_explicit(&lockprof_mutex_on, memory_order_relaxed))
 				return futex_wake_charged(nr, a1, a2, a3, a4, a5, a6);
 		}
