@@ -9,6 +9,8 @@
  *  - cpuprof_drain() and the table: the holder of dump_lock only.
  *  - ended[]: names of threads that ended, filled lock-free by the ending
  *    threads (or the scanner), read and freed by the drain (see there).
+ *  - notes[]: CPU time of threads that ran with the signal blocked, the
+ *    same way; r->blocked_cpu under the registry lock.
  *  - enabled/sig/period: written by init (and cpuprof_start_window) before
  *    timers exist; read by everyone.
  *
@@ -144,6 +146,153 @@ out:
 	errno = saved;
 }
 
+/* ---- CPU time of threads that block the CPU signal ------------------------------
+ *
+ * A thread that blocks the CPU signal cannot be interrupted to unwind
+ * (xz starts its workers with every signal blocked), and its timer is
+ * paused so that no signal of cprof's waits for the program's sigwait
+ * (threads.h).  Its CPU time is still counted, from its own CPU clock, in
+ * whole sampling periods: as samples of the synthetic frame
+ * cprof_lost_samples with the label cprof_lost=signals_blocked and the
+ * thread's name, said once on stderr.  No stack can be had without
+ * changing the program's signal mask, which cprof never does.
+ *
+ * r->blocked_cpu (registry lock) is the thread's CPU time counted so far
+ * while paused.  It moves on in three places: the thread itself when it
+ * unblocks the signal or ends (its last part, rounded to the nearest
+ * period, goes to notes[] for the drain), and the drain, for threads
+ * still blocked (whole periods only, so each dump has their time so far
+ * and nothing is lost to rounding).
+ *
+ * notes[] is filled lock-free by threads (claim 0 -> 1 by CAS, publish 2)
+ * and emptied by the holder of dump_lock, like ended[] below.
+ */
+#define NOTES_MAX 256
+
+struct note {
+	atomic_int state; /* 0 free, 1 being filled, 2 published */
+	int tid;
+	uint64_t count;   /* sampling periods */
+	char name[16];    /* empty: the registry's name for tid */
+};
+
+static struct note notes[NOTES_MAX];
+static atomic_int n_notes;
+static atomic_int blocked_said;
+
+static int64_t own_cpu_ns(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Another thread's CPU time (-1 if it is gone). */
+static int64_t thread_cpu_ns(int tid)
+{
+	struct timespec ts;
+	clockid_t clk = (clockid_t)((~(unsigned)tid << 3) | 6); /* CPUCLOCK_PERTHREAD | SCHED */
+	if (clock_gettime(clk, &ts) != 0)
+		return -1;
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void note_blocked(int tid, const char *name, uint64_t count)
+{
+	if (!count)
+		return;
+	for (unsigned i = 0; i < NOTES_MAX; i++) {
+		struct note *e = &notes[((unsigned)tid + i) % NOTES_MAX];
+		int free_ = 0;
+		if (atomic_load_explicit(&e->state, memory_order_relaxed) != 0 ||
+		    !atomic_compare_exchange_strong(&e->state, &free_, 1))
+			continue;
+		atomic_fetch_add(&n_notes, 1);
+		e->tid = tid;
+		e->count = count;
+		cprof_fmt(e->name, sizeof(e->name), "%s", name ? name : "");
+		atomic_store_explicit(&e->state, 2, memory_order_release);
+		return;
+	}
+	atomic_fetch_add_explicit(&lost_full, count, memory_order_relaxed); /* nowhere to note it */
+}
+
+/* The calling thread stops being paused (it unblocked the signal) or
+ * ends: count its CPU time since blocked_cpu.  Registry lock held. */
+static void blocked_settle(struct thread_rec *r)
+{
+	int64_t d = own_cpu_ns() - r->blocked_cpu;
+	if (d <= 0 || !atomic_load(&enabled))
+		return;
+	note_blocked(r->tid, r->name[0] ? r->name : NULL, (uint64_t)((d + period_ns / 2) / period_ns));
+}
+
+/* Drain: threads still paused, whole periods so far (registry lock held,
+ * by threads_foreach). */
+#define BLOCKED_BATCH 256
+static struct {
+	int tid;
+	uint64_t count;
+} batch[BLOCKED_BATCH]; /* dump_lock */
+static unsigned nbatch;
+
+static void blocked_step(struct thread_rec *r, void *arg)
+{
+	(void)arg;
+	if (!r->paused || !r->has_timer || nbatch == BLOCKED_BATCH)
+		return;
+	int64_t cpu = thread_cpu_ns(r->tid);
+	if (cpu < 0)
+		return;
+	if (cpu < r->blocked_cpu) {
+		r->blocked_cpu = cpu; /* a fork child's clock restarts */
+		return;
+	}
+	uint64_t n = (uint64_t)((cpu - r->blocked_cpu) / period_ns);
+	if (!n)
+		return;
+	r->blocked_cpu += (int64_t)n * period_ns;
+	batch[nbatch].tid = r->tid;
+	batch[nbatch].count = n;
+	nbatch++;
+}
+
+static void blocked_add(int tid, const char *name, uint64_t count)
+{
+	char buf[32];
+	if (!name || !name[0]) {
+		threads_name(tid, buf, sizeof(buf), false);
+		name = buf;
+	}
+	cpuwin_add(stacktab_synthetic(CPROF_PC_LOST_SAMPLES), cpuwin_name_id(name), count);
+	if (!atomic_exchange(&blocked_said, 1))
+		cprof_warn("thread %d (%s) runs with the CPU profiling signal blocked: its CPU time is "
+			   "counted without stacks, under cprof_lost_samples (cprof_lost=signals_blocked)",
+			   tid, name);
+}
+
+/* dump_lock held. */
+static void blocked_drain(void)
+{
+	if (atomic_load_explicit(&n_notes, memory_order_acquire)) {
+		for (unsigned i = 0; i < NOTES_MAX; i++) {
+			struct note *e = &notes[i];
+			if (atomic_load_explicit(&e->state, memory_order_acquire) != 2)
+				continue;
+			blocked_add(e->tid, e->name, e->count);
+			atomic_store_explicit(&e->state, 0, memory_order_release);
+			atomic_fetch_sub(&n_notes, 1);
+		}
+	}
+	if (!atomic_load(&enabled))
+		return;
+	nbatch = 0;
+	threads_foreach(blocked_step, NULL);
+	for (unsigned i = 0; i < nbatch; i++)
+		blocked_add(batch[i].tid, NULL, batch[i].count);
+}
+
 /* ---- timers ------------------------------------------------------------------ */
 
 static void random_first(struct timespec *ts)
@@ -194,6 +343,8 @@ void cpuprof_timer_start(struct thread_rec *r, bool self)
 		syscall(SYS_timer_delete, id);
 		return;
 	}
+	if (r->paused) /* started with the signal blocked: counted from now */
+		r->blocked_cpu = self ? own_cpu_ns() : thread_cpu_ns(r->tid);
 	r->timer = id;
 	r->has_timer = true;
 }
@@ -213,12 +364,15 @@ void cpuprof_pause(struct thread_rec *r)
 		return;
 	memset(&zero, 0, sizeof(zero));
 	syscall(SYS_timer_settime, r->timer, 0, &zero, NULL);
+	r->blocked_cpu = own_cpu_ns();
 }
 
 void cpuprof_resume(struct thread_rec *r)
 {
-	if (r->has_timer && !r->paused)
+	if (r->has_timer && !r->paused) {
+		blocked_settle(r);
 		arm(r->timer, false);
+	}
 }
 
 static void stop_timer(struct thread_rec *r, void *arg)
@@ -287,6 +441,8 @@ void cpuprof_thread_ended(struct thread_rec *r, bool self)
 {
 	char name[16];
 
+	if (self && r->paused && r->has_timer)
+		blocked_settle(r);
 	cpuprof_timer_stop(r);
 	if (self ? !cprof_tls.cpu_sampled : !r->name[0])
 		return;
@@ -382,6 +538,7 @@ void cpuprof_drain(void)
 	atomic_store_explicit(&wake_pending, 0, memory_order_relaxed);
 	if (atomic_load_explicit(&n_ended, memory_order_relaxed))
 		ended_retire(pos);
+	blocked_drain();
 	cpuwin_set_lost(atomic_load(&lost_reentrant), atomic_load(&lost_full), atomic_load(&lost_gate));
 }
 
@@ -511,10 +668,13 @@ void cpuprof_fork_child(void)
 	for (unsigned i = 0; i < ENDED_MAX; i++)
 		atomic_store_explicit(&ended[i].state, 0, memory_order_relaxed);
 	atomic_store(&n_ended, 0);
+	for (unsigned i = 0; i < NOTES_MAX; i++)
+		atomic_store_explicit(&notes[i].state, 0, memory_order_relaxed);
+	atomic_store(&n_notes, 0);
 	cpuwin_fork_child(cprof_now_ns(), cprof_realtime_ns());
 	if (atomic_load(&enabled) && cprof_tls.rec) {
 		cprof_tls.rec->has_timer = false;
-		cpuprof_timer_start(cprof_tls.rec, true);
+		cpuprof_timer_start(cprof_tls.rec, true); /* restarts blocked_cpu if paused */
 	}
 }
 

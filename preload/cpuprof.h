@@ -25,6 +25,10 @@
  * profile covering the time since the previous dump and starts a new
  * window.
  *
+ * A thread that blocks the signal cannot be sampled; its timer is paused
+ * and its CPU time, read from its CPU clock, is counted without stacks
+ * (cprof_lost_samples, cprof_lost=signals_blocked; see cpuprof.c).
+ *
  * Signal choice: SIGPROF unless the program already handles it, then the
  * highest real-time signal nobody handles (said once on stderr).
  */
