@@ -120,7 +120,13 @@ PROG_C := $(sort $(filter-out test/progs/lib%.c,$(wildcard test/progs/*.c)))
 PROG_LIB := $(patsubst test/progs/%.c,$(BUILD)/test/progs/%.so,$(sort $(wildcard test/progs/lib*.c))) \
 	$(patsubst test/progs/%.cc,$(BUILD)/test/progs/%.so,$(sort $(wildcard test/progs/lib*.cc)))
 PROG_CXX := $(sort $(filter-out test/progs/lib%.cc,$(wildcard test/progs/*.cc)))
-PROG_BIN := $(PROG_C:test/progs/%.c=$(BUILD)/test/progs/%) $(PROG_CXX:test/progs/%.cc=$(BUILD)/test/progs/%) $(PROG_LIB)
+# Rust programs (Rust's locks call futexes directly): built with Debian's
+# rustc, which `make test` installs (scripts/deps.sh test); without it they
+# are left out and their tests skip.
+RUSTC ?= /usr/bin/rustc
+PROG_RS := $(if $(wildcard $(RUSTC)),$(patsubst test/progs/%.rs,$(BUILD)/test/progs/%,$(sort $(wildcard test/progs/*.rs))))
+PROG_BIN := $(PROG_C:test/progs/%.c=$(BUILD)/test/progs/%) $(PROG_CXX:test/progs/%.cc=$(BUILD)/test/progs/%) $(PROG_LIB) \
+	$(PROG_RS)
 CFLAGS_PROG := -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -fno-inline-functions -pthread -Wall -Wno-unused-result
 
 $(BUILD)/test/progs/%: test/progs/%.c
@@ -145,6 +151,11 @@ $(BUILD)/test/progs/early_threads: test/progs/early_threads.c $(BUILD)/test/prog
 	@echo "  CC      $<"
 	$(Q)$(CC) -std=gnu11 $(CFLAGS_PROG) $< -o $@ -L$(BUILD)/test/progs -learly '-Wl,-rpath,$$ORIGIN'
 
+# Linked with libearlynew.so (C++), whose constructor allocates before cprof's.
+$(BUILD)/test/progs/early_heap: test/progs/early_heap.c $(BUILD)/test/progs/libearlynew.so
+	@echo "  CC      $<"
+	$(Q)$(CC) -std=gnu11 $(CFLAGS_PROG) $< -o $@ -L$(BUILD)/test/progs -learlynew '-Wl,-rpath,$$ORIGIN'
+
 # Linked with libexitwatch.so, whose atexit handler runs after cprof's.
 $(BUILD)/test/progs/exit_dumps: test/progs/exit_dumps.c $(BUILD)/test/progs/libexitwatch.so
 	@echo "  CC      $<"
@@ -160,6 +171,11 @@ $(BUILD)/test/progs/%: test/progs/%.cc
 	@echo "  CXX     $<"
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CXX) -std=gnu++17 $(CFLAGS_PROG) $< -o $@ -ldl
+
+$(BUILD)/test/progs/%: test/progs/%.rs
+	@echo "  RUSTC   $<"
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(RUSTC) --edition 2021 -O -g -C force-frame-pointers=yes $< -o $@
 
 progs: $(PROG_BIN)
 

@@ -7,7 +7,8 @@
  * wall-clock length, so pprof's "Total samples = X (Y%)" shows the
  * program's CPU utilisation.  Each sample carries a `thread` label.  Lost
  * samples appear as the synthetic function cprof_lost_samples with a
- * `cprof_lost` label naming the reason.
+ * `cprof_lost` label naming the reason (signals_blocked, with a thread
+ * label, for a thread's CPU time while it blocked the signal).
  */
 #include "profiles.h"
 #include "cpuprof.h"
@@ -17,6 +18,7 @@
 struct cpu_ctx {
 	struct pb_builder *b;
 	int64_t period;
+	uint32_t lost_stack; /* cprof_lost_samples */
 	int err;
 };
 
@@ -25,8 +27,11 @@ static void add(uint32_t stack, uint32_t name, uint64_t count, void *arg)
 	struct cpu_ctx *c = arg;
 	int64_t vals[2] = {(int64_t)count, (int64_t)count * c->period};
 	const char *tname = cpuwin_name(name);
-	struct pb_label label = {.key = "thread", .str = tname ? tname : "?"};
-	if (pb_add_sample(c->b, stacktab_get(stack), vals, &label, 1) != 0)
+	struct pb_label labels[2] = {{.key = "thread", .str = tname ? tname : "?"},
+				     {.key = "cprof_lost", .str = "signals_blocked"}};
+	/* The thread's CPU time while it blocked the signal (cpuprof.c). */
+	size_t n = stack == c->lost_stack ? 2 : 1;
+	if (pb_add_sample(c->b, stacktab_get(stack), vals, labels, n) != 0)
 		c->err = -1;
 }
 
@@ -34,7 +39,8 @@ int encode_cpu(struct dump_ctx *d, struct pb_builder *b)
 {
 	static const struct pb_value_type types[] = {{"samples", "count"}, {"cpu", "nanoseconds"}};
 	static const char *const reasons[LOST_KINDS] = {"inside_cprof", "buffer_full", "unwind_blocked"};
-	struct cpu_ctx c = {.b = b, .period = cpuprof_period_ns()};
+	struct cpu_ctx c = {.b = b, .period = cpuprof_period_ns(),
+			    .lost_stack = stacktab_synthetic(CPROF_PC_LOST_SAMPLES)};
 	struct cpuwin_view view;
 
 	pb_set_types(b, types, 2, (struct pb_value_type){"cpu", "nanoseconds"}, c.period, NULL);
@@ -43,7 +49,7 @@ int encode_cpu(struct dump_ctx *d, struct pb_builder *b)
 	for (int k = 0; k < LOST_KINDS; k++) {
 		if (!view.lost[k])
 			continue;
-		uint32_t stack = stacktab_synthetic(CPROF_PC_LOST_SAMPLES);
+		uint32_t stack = c.lost_stack;
 		int64_t vals[2] = {(int64_t)view.lost[k], (int64_t)view.lost[k] * c.period};
 		struct pb_label label = {.key = "cprof_lost", .str = reasons[k]};
 		if (pb_add_sample(b, stacktab_get(stack), vals, &label, 1) != 0)

@@ -13,10 +13,12 @@
  * "would wait"; then the blocking call is made and timed (for an
  * errorcheck mutex the caller already owns it returns EDEADLK at once).
  *
- * Unlock: glibc's futex word tells whether anyone waited (2 for normal
- * mutexes, FUTEX_WAITERS for robust and PI ones); only then does the
- * wrapper consult the side table, and it charges the unlocker after the
- * real unlock, outside the critical section.
+ * Unlock: the waiter filter (lockprof.h) tells whether a thread may be
+ * registered as waiting on this lock; only then does the wrapper consult
+ * the side table, and it charges the unlocker after the real unlock,
+ * outside the critical section.  (The mutex's own futex word cannot tell:
+ * it reads 1 while a waiter has not yet marked it, or was woken and lost
+ * the lock to another thread.)
  *
  * Condition variables, semaphores, joins and barriers have no owner to
  * charge: only their waits are recorded (block profile).  glibc's
@@ -44,17 +46,6 @@
 /* glibc 2.36 pthread_mutex_t internals (sysdeps/nptl/bits/struct_mutex.h):
  * __data.__lock is the futex word, __data.__kind the type and flags. */
 #define KIND_ROBUST 16
-#define KIND_PI 32
-#define FUTEX_WAITERS_BIT 0x80000000u
-
-CPROF_INLINE bool mutex_has_waiters(const pthread_mutex_t *m)
-{
-	unsigned v = (unsigned)__atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED);
-	int kind = m->__data.__kind;
-	if (kind & (KIND_ROBUST | KIND_PI))
-		return v & FUTEX_WAITERS_BIT;
-	return (v & 3) == 2;
-}
 
 /*
  * Would locking m have to wait?  For most mutexes: try it (exact).  Robust
@@ -188,7 +179,7 @@ TIMED_MUTEX(pthread_mutex_clocklock, (pthread_mutex_t *m, clockid_t c, const str
 
 CPROF_COLD static int mutex_unlock_slow(pthread_mutex_t *m)
 {
-	if (!mutex_has_waiters(m) || !atomic_load_explicit(&lockprof_mutex_on, memory_order_relaxed) ||
+	if (!lockprof_maybe_waited(m) || !atomic_load_explicit(&lockprof_mutex_on, memory_order_relaxed) ||
 	    !program_context())
 		return REAL(pthread_mutex_unlock)(m);
 	int saved = errno;
@@ -206,7 +197,7 @@ CPROF_COLD static int mutex_unlock_slow(pthread_mutex_t *m)
 CPROF_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
 {
 	int (*f)(pthread_mutex_t *) = real.pthread_mutex_unlock;
-	if (likely(f != NULL) && likely(!mutex_has_waiters(m)))
+	if (likely(f != NULL) && likely(!lockprof_maybe_waited(m)))
 		return f(m);
 	return mutex_unlock_slow(m);
 }
@@ -243,12 +234,12 @@ RWLOCK(pthread_rwlock_clockrdlock, pthread_rwlock_tryrdlock,
 RWLOCK(pthread_rwlock_clockwrlock, pthread_rwlock_trywrlock,
        (pthread_rwlock_t *l, clockid_t c, const struct timespec *ts), (l, c, ts))
 
-/* rwlock internals are not consulted: the side table is checked only when
- * some waiter is registered anywhere (lockprof_waiters). */
+/* Like a mutex's: the side table is checked only when the waiter filter
+ * says a thread may wait on this rwlock. */
 CPROF_EXPORT int pthread_rwlock_unlock(pthread_rwlock_t *l)
 {
 	NEED(pthread_rwlock_unlock, EINVAL);
-	if (likely(atomic_load_explicit(&lockprof_waiters, memory_order_relaxed) == 0) ||
+	if (likely(!lockprof_maybe_waited(l)) ||
 	    !atomic_load_explicit(&lockprof_mutex_on, memory_order_relaxed) || !program_context())
 		return REAL(pthread_rwlock_unlock)(l);
 	int saved = errno;

@@ -35,18 +35,25 @@
 
 /* ---- slow path ----------------------------------------------------------- */
 
-void rt_thread_first_contact(void)
-{
-	struct tstate *t = &cprof_tls;
-	if (t->seen)
-		return;
-	guard_enter();
-	tstate_first_contact(t);
-	guard_leave();
-	uint64_t r = rt_running() ? rt.heap_rate : CPROF_DEFAULT_HEAP_RATE;
-	t->heap_left = (rt_running() && r == 0) ? INT64_MAX : sampler_next_gap(&t->rng, r);
-}
-
+/*
+ * The countdown (tstate.h, heap_armed).  A thread's first countdown is
+ * drawn by the slow path of the first allocation it makes while profiling
+ * runs, for that allocation: heap_left = gap - n, so the allocation is
+ * sampled with probability p(n), like every later one.  Nothing else
+ * draws it: registering a thread or starting its CPU timer leaves
+ * heap_left at 0.  (Sampling the allocation that found heap_left at 0
+ * instead would sample every thread's first allocation, with weight
+ * rate/n: 1,000 threads making one malloc(32) each came out as 500 MB.)
+ *
+ * Before the constructor (RT_NONE) no countdown is drawn at all: every
+ * allocation comes here and leaves heap_left at 0, so on every thread
+ * that allocated before cprof started (a library constructor, a thread it
+ * started) the first allocation after the start is counted at the
+ * configured rate.  A countdown drawn at the default rate before the
+ * start would run on unseen: with CPROF_HEAP_RATE=1 the thread's next
+ * half-megabyte, on average, was missing.  The price is this call on each
+ * allocation made before cprof starts, and nothing after.
+ */
 CPROF_COLD void *heap_alloc_slow(void *p, size_t n)
 {
 	struct tstate *t = &cprof_tls;
@@ -59,17 +66,25 @@ CPROF_COLD void *heap_alloc_slow(void *p, size_t n)
 		t->heap_left += (int64_t)n;
 		goto out;
 	}
-	if (!t->seen) {
-		rt_thread_first_contact();
-		if ((t->heap_left -= (int64_t)n) > 0)
-			goto out;
-	}
+	int state = atomic_load_explicit(&rt.state, memory_order_relaxed);
 	uint64_t rate = rt.heap_rate;
-	if (!rt_running() || rate == 0) {
-		t->heap_left = atomic_load(&rt.state) == RT_NONE
-				       ? sampler_next_gap(&t->rng, CPROF_DEFAULT_HEAP_RATE)
-				       : INT64_MAX;
+	if (state != RT_RUNNING || rate == 0) {
+		/* Not started yet: stay unarmed.  Stopped, or no heap profile:
+		 * never come back. */
+		t->heap_left = state == RT_NONE ? 0 : INT64_MAX;
+		t->heap_armed = 0;
 		goto out;
+	}
+	if (unlikely(!t->heap_armed)) {
+		if (!t->seen) {
+			guard_enter();
+			tstate_first_contact(t); /* seeds rng */
+			guard_leave();
+		}
+		t->heap_armed = 1;
+		t->heap_left = sampler_next_gap(&t->rng, rate) - (int64_t)n;
+		if (t->heap_left > 0)
+			goto out;
 	}
 	t->heap_left = sampler_next_gap(&t->rng, rate);
 	guard_enter();

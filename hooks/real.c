@@ -109,6 +109,7 @@ static const struct {
 	{offsetof(struct real_fns, __recvfrom_chk), "__recvfrom_chk", "GLIBC_2.4"},
 	{offsetof(struct real_fns, __poll_chk), "__poll_chk", "GLIBC_2.16"},
 	{offsetof(struct real_fns, __ppoll_chk), "__ppoll_chk", "GLIBC_2.16"},
+	{offsetof(struct real_fns, syscall), "syscall", "GLIBC_2.2.5"},
 };
 
 void *libc_lookup(const char *name, const char *version);
@@ -272,6 +273,7 @@ static void resolve_all(void)
 	RESOLVE_KEEP(__recvfrom_chk);
 	RESOLVE_KEEP(__poll_chk);
 	RESOLVE_KEEP(__ppoll_chk);
+	RESOLVE_KEEP(syscall);
 
 	/* An allocator other than glibc's may take pthread mutexes inside
 	 * malloc; cprof's lock hooks must then stay out of its way. */

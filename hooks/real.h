@@ -136,6 +136,8 @@ struct real_fns {
 	ssize_t (*__recvfrom_chk)(int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *);
 	int (*__poll_chk)(struct pollfd *, nfds_t, int, size_t);
 	int (*__ppoll_chk)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *, size_t);
+	/* futexes used directly (Rust's locks) */
+	long (*syscall)(long, ...);
 };
 
 extern struct real_fns real __attribute__((visibility("hidden")));

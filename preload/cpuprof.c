@@ -7,6 +7,10 @@
  *  - cpuprof_timer_start/stop(): registry lock held (threads.c), normal
  *    context.
  *  - cpuprof_drain() and the table: the holder of dump_lock only.
+ *  - ended[]: names of threads that ended, filled lock-free by the ending
+ *    threads (or the scanner), read and freed by the drain (see there).
+ *  - notes[]: CPU time of threads that ran with the signal blocked, the
+ *    same way; r->blocked_cpu under the registry lock.
  *  - enabled/sig/period: written by init (and cpuprof_start_window) before
  *    timers exist; read by everyone.
  *
@@ -16,8 +20,10 @@
  * consumer's previous read.
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -129,6 +135,7 @@ static void on_prof(int signo, siginfo_t *si, void *ucv)
 		}
 		atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
 		atomic_fetch_add_explicit(&n_samples, weight, memory_order_relaxed);
+		t->cpu_sampled = 1;
 		if (pos - atomic_load_explicit(&deq_pos, memory_order_relaxed) > RING_SIZE * 3 / 4 &&
 		    !atomic_exchange_explicit(&wake_pending, 1, memory_order_relaxed))
 			dump_wake();
@@ -137,6 +144,153 @@ static void on_prof(int signo, siginfo_t *si, void *ucv)
 	t->guard--;
 out:
 	errno = saved;
+}
+
+/* ---- CPU time of threads that block the CPU signal ------------------------------
+ *
+ * A thread that blocks the CPU signal cannot be interrupted to unwind
+ * (xz starts its workers with every signal blocked), and its timer is
+ * paused so that no signal of cprof's waits for the program's sigwait
+ * (threads.h).  Its CPU time is still counted, from its own CPU clock, in
+ * whole sampling periods: as samples of the synthetic frame
+ * cprof_lost_samples with the label cprof_lost=signals_blocked and the
+ * thread's name, said once on stderr.  No stack can be had without
+ * changing the program's signal mask, which cprof never does.
+ *
+ * r->blocked_cpu (registry lock) is the thread's CPU time counted so far
+ * while paused.  It moves on in three places: the thread itself when it
+ * unblocks the signal or ends (its last part, rounded to the nearest
+ * period, goes to notes[] for the drain), and the drain, for threads
+ * still blocked (whole periods only, so each dump has their time so far
+ * and nothing is lost to rounding).
+ *
+ * notes[] is filled lock-free by threads (claim 0 -> 1 by CAS, publish 2)
+ * and emptied by the holder of dump_lock, like ended[] below.
+ */
+#define NOTES_MAX 256
+
+struct note {
+	atomic_int state; /* 0 free, 1 being filled, 2 published */
+	int tid;
+	uint64_t count;   /* sampling periods */
+	char name[16];    /* empty: the registry's name for tid */
+};
+
+static struct note notes[NOTES_MAX];
+static atomic_int n_notes;
+static atomic_int blocked_said;
+
+static int64_t own_cpu_ns(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Another thread's CPU time (-1 if it is gone). */
+static int64_t thread_cpu_ns(int tid)
+{
+	struct timespec ts;
+	clockid_t clk = (clockid_t)((~(unsigned)tid << 3) | 6); /* CPUCLOCK_PERTHREAD | SCHED */
+	if (clock_gettime(clk, &ts) != 0)
+		return -1;
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void note_blocked(int tid, const char *name, uint64_t count)
+{
+	if (!count)
+		return;
+	for (unsigned i = 0; i < NOTES_MAX; i++) {
+		struct note *e = &notes[((unsigned)tid + i) % NOTES_MAX];
+		int free_ = 0;
+		if (atomic_load_explicit(&e->state, memory_order_relaxed) != 0 ||
+		    !atomic_compare_exchange_strong(&e->state, &free_, 1))
+			continue;
+		atomic_fetch_add(&n_notes, 1);
+		e->tid = tid;
+		e->count = count;
+		cprof_fmt(e->name, sizeof(e->name), "%s", name ? name : "");
+		atomic_store_explicit(&e->state, 2, memory_order_release);
+		return;
+	}
+	atomic_fetch_add_explicit(&lost_full, count, memory_order_relaxed); /* nowhere to note it */
+}
+
+/* The calling thread stops being paused (it unblocked the signal) or
+ * ends: count its CPU time since blocked_cpu.  Registry lock held. */
+static void blocked_settle(struct thread_rec *r)
+{
+	int64_t d = own_cpu_ns() - r->blocked_cpu;
+	if (d <= 0 || !atomic_load(&enabled))
+		return;
+	note_blocked(r->tid, r->name[0] ? r->name : NULL, (uint64_t)((d + period_ns / 2) / period_ns));
+}
+
+/* Drain: threads still paused, whole periods so far (registry lock held,
+ * by threads_foreach). */
+#define BLOCKED_BATCH 256
+static struct {
+	int tid;
+	uint64_t count;
+} batch[BLOCKED_BATCH]; /* dump_lock */
+static unsigned nbatch;
+
+static void blocked_step(struct thread_rec *r, void *arg)
+{
+	(void)arg;
+	if (!r->paused || !r->has_timer || nbatch == BLOCKED_BATCH)
+		return;
+	int64_t cpu = thread_cpu_ns(r->tid);
+	if (cpu < 0)
+		return;
+	if (cpu < r->blocked_cpu) {
+		r->blocked_cpu = cpu; /* a fork child's clock restarts */
+		return;
+	}
+	uint64_t n = (uint64_t)((cpu - r->blocked_cpu) / period_ns);
+	if (!n)
+		return;
+	r->blocked_cpu += (int64_t)n * period_ns;
+	batch[nbatch].tid = r->tid;
+	batch[nbatch].count = n;
+	nbatch++;
+}
+
+static void blocked_add(int tid, const char *name, uint64_t count)
+{
+	char buf[32];
+	if (!name || !name[0]) {
+		threads_name(tid, buf, sizeof(buf), false);
+		name = buf;
+	}
+	cpuwin_add(stacktab_synthetic(CPROF_PC_LOST_SAMPLES), cpuwin_name_id(name), count);
+	if (!atomic_exchange(&blocked_said, 1))
+		cprof_warn("thread %d (%s) runs with the CPU profiling signal blocked: its CPU time is "
+			   "counted without stacks, under cprof_lost_samples (cprof_lost=signals_blocked)",
+			   tid, name);
+}
+
+/* dump_lock held. */
+static void blocked_drain(void)
+{
+	if (atomic_load_explicit(&n_notes, memory_order_acquire)) {
+		for (unsigned i = 0; i < NOTES_MAX; i++) {
+			struct note *e = &notes[i];
+			if (atomic_load_explicit(&e->state, memory_order_acquire) != 2)
+				continue;
+			blocked_add(e->tid, e->name, e->count);
+			atomic_store_explicit(&e->state, 0, memory_order_release);
+			atomic_fetch_sub(&n_notes, 1);
+		}
+	}
+	if (!atomic_load(&enabled))
+		return;
+	nbatch = 0;
+	threads_foreach(blocked_step, NULL);
+	for (unsigned i = 0; i < nbatch; i++)
+		blocked_add(batch[i].tid, NULL, batch[i].count);
 }
 
 /* ---- timers ------------------------------------------------------------------ */
@@ -189,6 +343,8 @@ void cpuprof_timer_start(struct thread_rec *r, bool self)
 		syscall(SYS_timer_delete, id);
 		return;
 	}
+	if (r->paused) /* started with the signal blocked: counted from now */
+		r->blocked_cpu = self ? own_cpu_ns() : thread_cpu_ns(r->tid);
 	r->timer = id;
 	r->has_timer = true;
 }
@@ -208,12 +364,15 @@ void cpuprof_pause(struct thread_rec *r)
 		return;
 	memset(&zero, 0, sizeof(zero));
 	syscall(SYS_timer_settime, r->timer, 0, &zero, NULL);
+	r->blocked_cpu = own_cpu_ns();
 }
 
 void cpuprof_resume(struct thread_rec *r)
 {
-	if (r->has_timer && !r->paused)
+	if (r->has_timer && !r->paused) {
+		blocked_settle(r);
 		arm(r->timer, false);
+	}
 }
 
 static void stop_timer(struct thread_rec *r, void *arg)
@@ -256,6 +415,90 @@ void cpuprof_signal_lost(enum sig_take how)
 					      "using, %s; the CPU profile stopped there");
 }
 
+/* ---- names of threads that ended --------------------------------------------------
+ *
+ * A thread's registry record goes when the thread ends, but its last
+ * samples may still be in the ring, up to 100 ms of them: named from the
+ * registry at the next drain, they would read "tid N" (1 to 4% of a
+ * short-lived worker's samples).  So a thread that ends after taking
+ * samples leaves its name here, with the ring position `until` past its
+ * last sample (read after its timer was deleted, which also discards a
+ * pending expiry): the drain names a sample of that tid at a position
+ * before `until` from here, and frees the slot once it has drained past
+ * `until`.  A sample taken later by a new thread that reuses the tid is
+ * at a later position and is named from the registry.
+ *
+ * Lock-free: producers (ending threads, the scanner) claim a free slot
+ * 0 -> 1 by CAS, fill it and publish it (2); the one consumer, the holder
+ * of dump_lock, reads published slots and frees them (0).  With every
+ * slot taken, a name is lost (its samples read "tid N"), nothing else.
+ */
+#define ENDED_MAX 512
+
+struct ended {
+	atomic_int state; /* 0 free, 1 being filled, 2 published */
+	int tid;
+	unsigned long until;
+	char name[16];
+};
+
+static struct ended ended[ENDED_MAX];
+static atomic_int n_ended; /* slots not free: the drain skips the search at 0 */
+
+void cpuprof_thread_ended(struct thread_rec *r, bool self)
+{
+	char name[16];
+
+	if (self && r->paused && r->has_timer)
+		blocked_settle(r);
+	cpuprof_timer_stop(r);
+	if (self ? !cprof_tls.cpu_sampled : !r->name[0])
+		return;
+	memcpy(name, r->name, sizeof(name));
+	if (!name[0] && prctl(PR_GET_NAME, name, 0, 0, 0) != 0)
+		return;
+	name[sizeof(name) - 1] = '\0';
+	for (unsigned i = 0; i < ENDED_MAX; i++) {
+		struct ended *e = &ended[((unsigned)r->tid + i) % ENDED_MAX];
+		int free_ = 0;
+		if (atomic_load_explicit(&e->state, memory_order_relaxed) != 0 ||
+		    !atomic_compare_exchange_strong(&e->state, &free_, 1))
+			continue;
+		atomic_fetch_add(&n_ended, 1);
+		e->tid = r->tid;
+		e->until = atomic_load(&enq_pos);
+		memcpy(e->name, name, sizeof(name));
+		atomic_store_explicit(&e->state, 2, memory_order_release);
+		return;
+	}
+}
+
+/* The slot an ended thread left for a sample of `tid` at ring position
+ * `pos`, or NULL.  dump_lock held. */
+static const struct ended *ended_find(int tid, unsigned long pos)
+{
+	for (unsigned i = 0; i < ENDED_MAX; i++) {
+		struct ended *e = &ended[((unsigned)tid + i) % ENDED_MAX];
+		if (atomic_load_explicit(&e->state, memory_order_acquire) == 2 && e->tid == tid &&
+		    (long)(pos - e->until) < 0)
+			return e;
+	}
+	return NULL;
+}
+
+/* Free the slots whose threads' samples are all drained.  dump_lock held. */
+static void ended_retire(unsigned long drained)
+{
+	for (unsigned i = 0; i < ENDED_MAX; i++) {
+		struct ended *e = &ended[i];
+		if (atomic_load_explicit(&e->state, memory_order_acquire) == 2 &&
+		    (long)(drained - e->until) >= 0) {
+			atomic_store_explicit(&e->state, 0, memory_order_release);
+			atomic_fetch_sub(&n_ended, 1);
+		}
+	}
+}
+
 /* ---- the table ------------------------------------------------------------------ */
 
 void cpuprof_drain(void)
@@ -263,6 +506,7 @@ void cpuprof_drain(void)
 	unsigned long pos = atomic_load_explicit(&deq_pos, memory_order_relaxed);
 	int last_tid = -1;
 	uint32_t last_name = 0;
+	unsigned long last_until = pos; /* last_name holds for positions before this */
 
 	if (!ring)
 		return;
@@ -272,10 +516,24 @@ void cpuprof_drain(void)
 		if (seq != pos + 1)
 			break;
 		if (c->weight) {
-			if (c->tid != last_tid) {
-				char name[32];
-				threads_name(c->tid, name, sizeof(name), false);
-				last_name = cpuwin_name_id(name);
+			if (c->tid != last_tid || (long)(pos - last_until) >= 0) {
+				const struct ended *e = NULL;
+				if (atomic_load_explicit(&n_ended, memory_order_relaxed))
+					e = ended_find(c->tid, pos);
+				if (e) {
+					last_name = cpuwin_name_id(e->name);
+					last_until = e->until;
+				} else {
+					char name[32];
+					threads_name(c->tid, name, sizeof(name), false);
+					/* It may have ended meanwhile: its slot is
+					 * published before its record goes. */
+					if (atomic_load_explicit(&n_ended, memory_order_acquire) &&
+					    (e = ended_find(c->tid, pos)) != NULL)
+						cprof_fmt(name, sizeof(name), "%s", e->name);
+					last_name = cpuwin_name_id(name);
+					last_until = e ? e->until : pos + ULONG_MAX / 2;
+				}
 				last_tid = c->tid;
 			}
 			uint32_t stack = stacktab_intern(c->pcs, c->depth, STACK_LEAF_EXACT);
@@ -286,6 +544,9 @@ void cpuprof_drain(void)
 		atomic_store_explicit(&deq_pos, pos, memory_order_relaxed);
 	}
 	atomic_store_explicit(&wake_pending, 0, memory_order_relaxed);
+	if (atomic_load_explicit(&n_ended, memory_order_relaxed))
+		ended_retire(pos);
+	blocked_drain();
 	cpuwin_set_lost(atomic_load(&lost_reentrant), atomic_load(&lost_full), atomic_load(&lost_gate));
 }
 
@@ -419,10 +680,16 @@ void cpuprof_fork_child(void)
 	atomic_store(&lost_reentrant, 0);
 	atomic_store(&lost_full, 0);
 	atomic_store(&lost_gate, 0);
+	for (unsigned i = 0; i < ENDED_MAX; i++)
+		atomic_store_explicit(&ended[i].state, 0, memory_order_relaxed);
+	atomic_store(&n_ended, 0);
+	for (unsigned i = 0; i < NOTES_MAX; i++)
+		atomic_store_explicit(&notes[i].state, 0, memory_order_relaxed);
+	atomic_store(&n_notes, 0);
 	cpuwin_fork_child(cprof_now_ns(), cprof_realtime_ns());
 	if (atomic_load(&enabled) && cprof_tls.rec) {
 		cprof_tls.rec->has_timer = false;
-		cpuprof_timer_start(cprof_tls.rec, true);
+		cpuprof_timer_start(cprof_tls.rec, true); /* restarts blocked_cpu if paused */
 	}
 }
 

@@ -19,9 +19,15 @@
  * closed) are counted and appear in the profile under the synthetic frame
  * cprof_lost_samples, never silently.
  *
- * The consumer drains the ring into a table keyed by (stack, thread name);
- * a dump encodes the table as a pprof cpu profile covering the time since
- * the previous dump and starts a new window.
+ * The consumer drains the ring into a table keyed by (stack, thread name)
+ * (a thread that ended before its last samples were drained keeps its
+ * name: cpuprof_thread_ended); a dump encodes the table as a pprof cpu
+ * profile covering the time since the previous dump and starts a new
+ * window.
+ *
+ * A thread that blocks the signal cannot be sampled; its timer is paused
+ * and its CPU time, read from its CPU clock, is counted without stacks
+ * (cprof_lost_samples, cprof_lost=signals_blocked; see cpuprof.c).
  *
  * Signal choice: SIGPROF unless the program already handles it, then the
  * highest real-time signal nobody handles (said once on stderr).
@@ -43,6 +49,12 @@ int64_t cpuprof_period_ns(void);
  * calling thread is the record's thread. */
 void cpuprof_timer_start(struct thread_rec *r, bool self);
 void cpuprof_timer_stop(struct thread_rec *r);
+
+/* Record r's thread is leaving the registry (registry lock held): its
+ * timer is deleted, and its name kept for the samples it left in the
+ * ring.  `self`: called by the ending thread itself (else by the scanner,
+ * for a thread already gone). */
+void cpuprof_thread_ended(struct thread_rec *r, bool self);
 
 /* Disarm / re-arm a thread's timer (registry lock held; see
  * threads_pause_self). */

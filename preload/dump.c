@@ -14,8 +14,9 @@
  *    check and its futex wait is never lost (FUTEX_WAIT compares it).
  *  - finished is set by the exit dump while it holds dump_lock and read
  *    under it: no dump starts after the exit dump (see dump.h).
- *  - seq (dump sequence number) only grows; a fork child continues from its
- *    parent's value, but under its own pid.
+ *  - seq (dump sequence number) only grows within a process; a fork child
+ *    starts again from 0, so %n is 1 for every process's first dump (its
+ *    files are told apart from the parent's by the pid).
  *  - Error reporting: the first failure to write into a directory is
  *    reported with one line; the same failure is not repeated until a
  *    write succeeds again.
@@ -747,5 +748,6 @@ void dump_fork_child(void)
 	atomic_store(&term_done, 0);
 	atomic_store(&term_once, 0);
 	atomic_store(&finished, false);
+	atomic_store(&seq, 0); /* %n counts this process's dumps */
 	dump_start_writer();
 }

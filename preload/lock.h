@@ -35,6 +35,7 @@
 #ifndef CPROF_LOCK_H
 #define CPROF_LOCK_H
 
+#include <errno.h>
 #include <sched.h>
 #include <stddef.h>
 #include <stdatomic.h>
@@ -147,10 +148,27 @@ CPROF_INLINE void spin_init(spinlock_t *l)
 	atomic_store_explicit(&l->v, 0, memory_order_relaxed);
 }
 
+/* Straight into the kernel, not through syscall(), which cprof
+ * interposes (hooks/futex.c): cprof's own waits and wakes, some made in
+ * signal handlers, are never profiled.  Returns the kernel's result; on
+ * failure -1 with errno set, as syscall() does. */
 static inline long cprof_futex(atomic_int *uaddr, int op, int val,
 			       const struct timespec *ts)
 {
-	return syscall(SYS_futex, (int *)uaddr, op, val, ts, NULL, 0);
+	long r;
+	register long r10 __asm__("r10") = (long)ts;
+	register long r8 __asm__("r8") = 0;
+	register long r9 __asm__("r9") = 0;
+	__asm__ volatile("syscall"
+			 : "=a"(r)
+			 : "0"((long)SYS_futex), "D"(uaddr), "S"((long)op), "d"((long)val), "r"(r10),
+			   "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	if (r < 0 && r > -4096) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
 }
 
 /* Drepper's three-state futex mutex: 0 free, 1 locked, 2 locked+waiters. */

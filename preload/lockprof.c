@@ -11,6 +11,9 @@
  *    every release that happened while a waiter was registered moved its
  *    effective start to that release, and `last` is the latest of them.
  *  - Shard locks are leaves: nothing else is locked while one is held.
+ *  - lockprof_filter[slot(lock)] >= the number of waiters registered on
+ *    every lock of that slot: incremented before a waiter enters the side
+ *    table, decremented after it left (or failed to enter).
  *  - Bucket tables: stack id -> (count, delay), under bucket_lock (only on
  *    recorded events).  Taken around fork.
  */
@@ -30,6 +33,7 @@
 atomic_bool lockprof_mutex_on;
 atomic_bool lockprof_block_on;
 atomic_int lockprof_waiters;
+atomic_uint lockprof_filter[1u << LOCKPROF_FILTER_BITS];
 
 static uint64_t mutex_fraction;
 static uint64_t block_rate;
@@ -108,6 +112,8 @@ int64_t lockprof_wait_begin(const void *lock, bool track_owner)
 	int64_t start = now_ns();
 	if (track_owner && wtab && atomic_load_explicit(&lockprof_mutex_on, memory_order_relaxed)) {
 		struct wshard *s = shard_of((uintptr_t)lock);
+		atomic_uint *slot = &lockprof_filter[lockprof_filter_slot(lock)];
+		atomic_fetch_add_explicit(slot, 1, memory_order_seq_cst); /* before the entry */
 		guard_enter();
 		spin_lock(&s->lock);
 		struct wrec *r = find(s, (uintptr_t)lock, true);
@@ -118,8 +124,10 @@ int64_t lockprof_wait_begin(const void *lock, bool track_owner)
 		}
 		spin_unlock(&s->lock);
 		guard_leave();
-		if (!r)
+		if (!r) {
+			atomic_fetch_sub_explicit(slot, 1, memory_order_relaxed);
 			return -start; /* not registered: remember not to unregister */
+		}
 	}
 	return start;
 }
@@ -155,7 +163,8 @@ void lockprof_wait_end(const void *lock, bool track_owner, int64_t start)
 		guard_enter();
 		spin_lock(&s->lock);
 		struct wrec *r = find(s, (uintptr_t)lock, false);
-		if (r && r->n) {
+		bool was = r && r->n;
+		if (was) {
 			r->sum -= start > r->last ? start : r->last;
 			if (--r->n == 0)
 				remove_rec(s, r);
@@ -163,6 +172,9 @@ void lockprof_wait_end(const void *lock, bool track_owner, int64_t start)
 		}
 		spin_unlock(&s->lock);
 		guard_leave();
+		if (was) /* after the entry is gone */
+			atomic_fetch_sub_explicit(&lockprof_filter[lockprof_filter_slot(lock)], 1,
+						  memory_order_release);
 	}
 	lockprof_block_event(start);
 }
@@ -328,6 +340,8 @@ void lockprof_fork_child(void)
 	if (wtab)
 		memset(wtab, 0, sizeof(struct wshard) * WSHARDS);
 	atomic_store(&lockprof_waiters, 0);
+	for (unsigned i = 0; i < (1u << LOCKPROF_FILTER_BITS); i++)
+		atomic_store_explicit(&lockprof_filter[i], 0, memory_order_relaxed);
 	/* The child's contention profiles start empty (the parent's events
 	 * are in the parent's files). */
 	for (int k = 0; k < 2; k++) {

@@ -20,9 +20,10 @@
  * waiter and average).  Events are kept 1 in CPROF_MUTEX_FRACTION, scaled
  * by the fraction.
  *
- * Costs: the uncontended paths (trylock succeeded; unlock of a mutex whose
- * futex word shows no waiters) touch nothing shared.  Only contended paths
- * read clocks, take a side-table shard lock or unwind.
+ * Costs: the uncontended paths (trylock succeeded; unlock of a lock nobody
+ * is registered as waiting on, by the waiter filter below) write nothing
+ * shared.  Only contended paths read clocks, take a side-table shard lock
+ * or unwind.
  *
  * Contexts: program threads, normal context, guard not held on entry (the
  * hooks pass straight through when it is: cprof's own locking, libunwind's
@@ -38,6 +39,33 @@
 extern atomic_bool lockprof_mutex_on;   /* mutex profile (unlock side) */
 extern atomic_bool lockprof_block_on;   /* block profile (waiter side) */
 extern atomic_int lockprof_waiters;     /* registered waiters, all locks */
+
+/*
+ * The waiter filter: registered waiters counted by a hash of the lock's
+ * address.  A registered waiter keeps its slot nonzero from before it
+ * enters the side table until after it leaves it, so an unlock that finds
+ * its slot at zero knows no thread waits on its lock, and one that finds
+ * it nonzero looks in the side table.  This is what an unlock asks on its
+ * fast path (one multiply and one load of a word that changes only when
+ * a contended wait begins or ends), instead of the lock's own state: a
+ * glibc mutex's futex word reads 1, not 2, while a waiter has not yet
+ * marked it or was woken and beaten to the lock, and the unlocks in
+ * between then went uncharged.
+ */
+#define LOCKPROF_FILTER_BITS 10
+extern atomic_uint lockprof_filter[1u << LOCKPROF_FILTER_BITS];
+
+CPROF_INLINE unsigned lockprof_filter_slot(const void *lock)
+{
+	return (unsigned)(((uintptr_t)lock * 0x9e3779b97f4a7c15ULL) >> (64 - LOCKPROF_FILTER_BITS));
+}
+
+/* May a thread be registered as waiting on `lock`? */
+CPROF_INLINE bool lockprof_maybe_waited(const void *lock)
+{
+	return atomic_load_explicit(&lockprof_filter[lockprof_filter_slot(lock)],
+				    memory_order_relaxed) != 0;
+}
 
 int lockprof_init(void);
 

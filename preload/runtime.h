@@ -51,7 +51,4 @@ CPROF_INLINE bool rt_running(void)
 int64_t cprof_now_ns(void);        /* CLOCK_MONOTONIC */
 int64_t cprof_realtime_ns(void);   /* CLOCK_REALTIME */
 
-/* Per-thread first contact that also primes the heap countdown. */
-void rt_thread_first_contact(void);
-
 #endif

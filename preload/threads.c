@@ -206,8 +206,10 @@ void threads_unregister_self(void)
 		spin_lock(&lock);
 		r = find_locked(t->tid);
 	}
-	if (r == t->rec)
+	if (r == t->rec) {
+		cpuprof_thread_ended(r, true); /* its last samples keep its name */
 		remove_locked(r);
+	}
 	spin_unlock(&lock);
 	t->rec = NULL;
 	t->exited = 1;
@@ -325,8 +327,10 @@ void threads_scan(void)
 	for (struct thread_rec *r = head, *next; r; r = next) {
 		next = r->next;
 		if (!r->hooked && !r->internal && !atomic_load(&r->readers) &&
-		    syscall(SYS_tgkill, pid, r->tid, 0) != 0 && errno == ESRCH)
+		    syscall(SYS_tgkill, pid, r->tid, 0) != 0 && errno == ESRCH) {
+			cpuprof_thread_ended(r, false);
 			remove_locked(r);
+		}
 	}
 	/* Names of threads that have none yet. */
 	for (struct thread_rec *r = head; r; r = r->next)

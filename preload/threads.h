@@ -49,6 +49,7 @@ struct thread_rec {
 	bool has_timer;
 	bool paused;                   /* timer disarmed (signal blocked, exec) */
 	int timer;                     /* kernel timer id */
+	int64_t blocked_cpu;           /* while paused: CPU time counted up to (cpuprof.c) */
 	pthread_t pth;                 /* valid when hooked */
 	char name[16];
 	uint32_t create_stack;         /* threadcreate: stack of the creating call */

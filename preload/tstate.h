@@ -8,7 +8,12 @@
  * cprof has initialised, and after the thread's pthread destructors ran.
  *
  * Who touches what:
- *  - heap_left, rng: only the owning thread, from the malloc hooks.
+ *  - heap_left, heap_armed, rng: only the owning thread, from the malloc
+ *    hooks.  heap_armed says heap_left is a countdown drawn while profiling
+ *    at rt.heap_rate; until then (a new thread, or any thread before
+ *    cprof's constructor ran) heap_left stays at 0, so the thread's next
+ *    allocation takes the slow path, which draws the first countdown for
+ *    that very allocation (hooks/malloc.c).
  *  - guard: the owning thread increments it around any work cprof does on
  *    the program's thread (sampling, unwinding, table updates) and while the
  *    thread runs cprof's own code (the writer thread holds it forever).  A
@@ -26,6 +31,8 @@
  *  - deferred_sig: set by the SIGTERM/SIGINT handler when it interrupted
  *    the thread inside cprof; guard_leave sends that signal again once the
  *    guard is released (dump.c).  Only the owning thread touches it.
+ *  - cpu_sampled: set by the CPU signal handler on the owning thread, read
+ *    when the thread ends (cpuprof_thread_ended).
  *  - rec: the thread's registry record (threads.c); NULL before the thread
  *    registered and after its exit destructor ran.
  *  - wait_*: where the thread waits (hooks/waitframe.h).  Written only by
@@ -54,6 +61,8 @@ struct tstate {
 	uint8_t in_alloc;    /* inside a non-glibc allocator (lock hooks pass through) */
 	uint8_t probe;       /* init's "does malloc reach us" probe: 1 asked, 2 seen */
 	uint8_t deferred_sig; /* a fatal signal to send again at guard_leave (dump.c) */
+	uint8_t heap_armed;  /* heap_left is a countdown drawn while profiling */
+	uint8_t cpu_sampled; /* a CPU sample of this thread entered the ring (cpuprof.c) */
 	uint64_t rng;        /* xorshift state for the sampler */
 	struct thread_rec *rec;
 	uintptr_t stack_lo, stack_hi;

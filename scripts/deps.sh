@@ -13,7 +13,8 @@
 #        (python3-protobuf + protoc), the real programs used as test
 #        subjects (python3-apt and llvm-14-linker-tools: C++ code that
 #        python3 and nm load privately; git, nginx and Debian's rustc for
-#        test_corpus.py), the allocators cprof must work with, and clang's
+#        test_corpus.py and Rust's futex-based locks), the allocators cprof
+#        must work with, and clang's
 #        libFuzzer for `make fuzz`.
 # bench: the profilers `make bench` compares cprof with (perf, heaptrack;
 #        gperftools' headers for the tcmalloc sampling check).

@@ -42,6 +42,21 @@ def test_children_are_profiled_under_their_own_pid():
     assert "heap_truth" in {f.exe for f in profiles(kind="heap")}, profiles()
 
 
+def test_fork_child_numbers_its_dumps_from_one():
+    """%n starts at 1 in every process: a parent that wrote two dumps
+    forks; the child's dump and its exit dump are its 1 and 2 (before the
+    fix they continued from the parent's count: 3 and 4), the parent's
+    exit dump its 3.  Each numbered set is complete."""
+    cp = run([prog("fork_numbers")], env={"CPROF_PROFILES": "heap,cpu"})
+    m = re.search(r"parent (\d+) child (\d+) status 0", cp.stdout)
+    assert m, cp.stdout
+    parent, child = int(m.group(1)), int(m.group(2))
+    sets = dump_sets()
+    assert sets == {(parent, 1): {"heap", "cpu"}, (parent, 2): {"heap", "cpu"},
+                    (parent, 3): {"heap", "cpu"}, (child, 1): {"heap", "cpu"},
+                    (child, 2): {"heap", "cpu"}}, sorted(sets.items())
+
+
 def test_no_follow_exec():
     """CPROF_FOLLOW_EXEC=0 with CPROF_ROOT_PID: only the root process is
     profiled, not the programs it starts."""
