@@ -111,6 +111,15 @@ int unwind_init(int want)
 	if (want == UNWIND_LIBUNWIND) {
 		if (load_libunwind() == 0) {
 			mode = UNWIND_LIBUNWIND;
+			/* libunwind initialises itself on its first cursor, and
+			 * that opens a pipe it keeps (its fallback memory check).
+			 * Let it happen now, at start, not at the first sample,
+			 * which may come when the program is using every
+			 * descriptor its limit allows. */
+			unw_context_t ctx;
+			unw_cursor_t cur;
+			if (lu.getcontext(&ctx) == 0)
+				(void)lu.init_local(&cur, &ctx);
 		} else {
 			cprof_warn_tree("libunwind.so.8 could not be loaded (install libunwind8); "
 					"falling back to frame-pointer unwinding (CPROF_UNWIND=fp)");
