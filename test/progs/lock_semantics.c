@@ -119,9 +119,12 @@ static void mutex_type(const char *label, int type, int protocol)
 		CHECKM(name, pthread_mutex_unlock(&m), EPERM);
 	}
 
-	/* Contended: another thread holds it for 50 ms. */
+	/* Contended: another thread holds it for 400 ms, long enough that the
+	 * 5 ms timeouts below time out even on a loaded machine (if the holder
+	 * let go first, a timed lock would succeed and the next lock of this
+	 * normal mutex by its owner would wait forever). */
 	pthread_t th;
-	struct hold h = {&m, 50, 0};
+	struct hold h = {&m, 400, 0};
 	start_holder(&th, &h);
 	snprintf(name, sizeof(name), "%s trylock busy", label);
 	CHECKM(name, pthread_mutex_trylock(&m), EBUSY);
