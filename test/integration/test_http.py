@@ -946,7 +946,9 @@ def test_interval_dumps_and_exit_alongside():
     told to exit while a /profile?seconds=N request waits exits at once,
     with its exit profiles, and the pending client is simply cut off."""
     p, base = serve(env={"CPROF_INTERVAL": "1"})
-    assert get_profile(base + "/debug/pprof/heap").num_samples > 0
+    # The program allocates steadily: its first sample comes after about
+    # 512 KiB (no thread's first allocation is sampled for free).
+    wait_for(lambda: get_profile(base + "/debug/pprof/heap").num_samples > 0, 10, "a heap sample")
     wait_for(lambda: len(profiles(kind="heap", pid=p.pid)) >= 2, 10, "two periodic heap dumps")
     result = {}
 
