@@ -626,7 +626,7 @@ def test_view_without_pprof():
     os.makedirs(fake)
     for d in ("/usr/local/bin", "/usr/bin", "/bin"):
         for name in os.listdir(d):
-            if name in ("go", "gofmt", "pprof") or os.path.exists(os.path.join(fake, name)):
+            if name in ("go", "gofmt", "pprof") or os.path.lexists(os.path.join(fake, name)):
                 continue
             os.symlink(os.path.join(d, name), os.path.join(fake, name))
     cprof(["-q", "--profiles", "heap", prog("heap_truth"), 1, 0])
