@@ -293,17 +293,15 @@ void cprof_warn_flush_later(void)
 
 /* ---- inherited dispositions ---------------------------------------------------- */
 
-/* Bit sig-1 of the "SigIgn:" mask in /proc/<pid>/status. */
-static bool status_ignores(int pid, int sig)
+bool cprof_status_has_signal(const char *path, const char *field, int sig)
 {
-	char path[64], buf[4096];
-	cprof_fmt(path, sizeof(path), "/proc/%d/status", pid);
-	if (cprof_read_file(path, buf, sizeof(buf)) <= 0)
+	char buf[4096];
+	if (sig < 1 || sig > 64 || cprof_read_file(path, buf, sizeof(buf)) <= 0)
 		return false;
-	const char *p = strstr(buf, "\nSigIgn:");
+	const char *p = strstr(buf, field);
 	if (!p)
 		return false;
-	p += 8;
+	p += strlen(field);
 	while (*p == ' ' || *p == '\t')
 		p++;
 	unsigned long long mask = 0;
@@ -315,7 +313,15 @@ static bool status_ignores(int pid, int sig)
 			break;
 		mask = mask << 4 | (unsigned long long)d;
 	}
-	return sig >= 1 && sig <= 64 && (mask >> (sig - 1) & 1);
+	return mask >> (sig - 1) & 1;
+}
+
+/* Bit sig-1 of the "SigIgn:" mask in /proc/<pid>/status. */
+static bool status_ignores(int pid, int sig)
+{
+	char path[64];
+	cprof_fmt(path, sizeof(path), "/proc/%d/status", pid);
+	return cprof_status_has_signal(path, "\nSigIgn:", sig);
 }
 
 /* Is a file named like this library (".../libcprof.so") mapped in pid?

@@ -77,4 +77,8 @@ int cprof_write_all(int fd, const void *buf, size_t len);
  * bytes read (at most len - 1), or -1.  One open/read/close, no stdio. */
 long cprof_read_file(const char *path, char *buf, size_t len);
 
+/* Is bit sig-1 set in the signal mask `field` ("SigIgn:", "SigBlk:"...) of
+ * the /proc status file at path?  false if it cannot be read. */
+bool cprof_status_has_signal(const char *path, const char *field, int sig);
+
 #endif

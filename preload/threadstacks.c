@@ -85,20 +85,9 @@ static void take(struct thread_rec *r, void *arg)
 /* Does thread tid block signal sig?  From /proc/self/task/TID/status. */
 static bool blocks(int tid, int sig)
 {
-	char path[64], buf[2048];
+	char path[64];
 	cprof_fmt(path, sizeof(path), "/proc/self/task/%d/status", tid);
-	if (cprof_read_file(path, buf, sizeof(buf)) <= 0)
-		return false;
-	const char *p = strstr(buf, "SigBlk:");
-	if (!p)
-		return false;
-	p += 7;
-	while (*p == ' ' || *p == '\t')
-		p++;
-	uint64_t mask = 0;
-	for (; (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'); p++)
-		mask = (mask << 4) | (uint64_t)(*p <= '9' ? *p - '0' : *p - 'a' + 10);
-	return (mask >> (sig - 1)) & 1;
+	return cprof_status_has_signal(path, "SigBlk:", sig);
 }
 
 static void sleep_ns(long ns)
