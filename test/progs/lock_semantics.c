@@ -63,11 +63,13 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* A thread that holds a mutex for `ms` then releases it. */
+/* A thread that holds a mutex until told to let go, then `ms` longer, so
+ * the owner's next lock call is contended however loaded the machine. */
 struct hold {
 	pthread_mutex_t *m;
 	long ms;
 	volatile int locked;
+	volatile int release;
 };
 
 static void *holder(void *arg)
@@ -75,6 +77,8 @@ static void *holder(void *arg)
 	struct hold *h = arg;
 	pthread_mutex_lock(h->m);
 	h->locked = 1;
+	while (!h->release)
+		sleep_ms(1);
 	sleep_ms(h->ms);
 	pthread_mutex_unlock(h->m);
 	return NULL;
@@ -83,6 +87,7 @@ static void *holder(void *arg)
 static void start_holder(pthread_t *th, struct hold *h)
 {
 	h->locked = 0;
+	h->release = 0;
 	pthread_create(th, NULL, holder, h);
 	while (!h->locked)
 		sleep_ms(1);
@@ -119,12 +124,11 @@ static void mutex_type(const char *label, int type, int protocol)
 		CHECKM(name, pthread_mutex_unlock(&m), EPERM);
 	}
 
-	/* Contended: another thread holds it for 400 ms, long enough that the
-	 * 5 ms timeouts below time out even on a loaded machine (if the holder
-	 * let go first, a timed lock would succeed and the next lock of this
-	 * normal mutex by its owner would wait forever). */
+	/* Contended: another thread holds it until the timed calls below are
+	 * done (if the holder let go first, a timed lock would succeed and the
+	 * next lock of this normal mutex by its owner would wait forever). */
 	pthread_t th;
-	struct hold h = {&m, 400, 0};
+	struct hold h = {&m, 20, 0, 0};
 	start_holder(&th, &h);
 	snprintf(name, sizeof(name), "%s trylock busy", label);
 	CHECKM(name, pthread_mutex_trylock(&m), EBUSY);
@@ -138,6 +142,7 @@ static void mutex_type(const char *label, int type, int protocol)
 		snprintf(name, sizeof(name), "%s unlock by non-owner", label);
 		CHECKM(name, pthread_mutex_unlock(&m), EPERM);
 	}
+	h.release = 1;
 	snprintf(name, sizeof(name), "%s contended lock", label);
 	CHECKM(name, pthread_mutex_lock(&m), 0);
 	snprintf(name, sizeof(name), "%s contended unlock", label);
@@ -145,6 +150,7 @@ static void mutex_type(const char *label, int type, int protocol)
 	pthread_join(th, NULL);
 
 	start_holder(&th, &h);
+	h.release = 1;
 	ts = in_ms(CLOCK_REALTIME, 2000);
 	snprintf(name, sizeof(name), "%s contended timedlock", label);
 	CHECKM(name, pthread_mutex_timedlock(&m, &ts), 0);
@@ -263,11 +269,18 @@ static void exclusion(void)
 
 static pthread_rwlock_t rw = PTHREAD_RWLOCK_INITIALIZER;
 
+static volatile int rw_release;
+
+/* Holds the write lock until main says it may go, then a little longer, so
+ * main's timed calls always time out (however loaded the machine) and its
+ * next blocking call is contended. */
 static void *rw_writer(void *arg)
 {
 	pthread_rwlock_wrlock(&rw);
 	*(volatile int *)arg = 1;
-	sleep_ms(50);
+	while (!rw_release)
+		sleep_ms(1);
+	sleep_ms(20);
 	pthread_rwlock_unlock(&rw);
 	return NULL;
 }
@@ -296,13 +309,16 @@ static void rwlocks(void)
 	CHECK("rw clockrdlock timeout", pthread_rwlock_clockrdlock(&rw, CLOCK_MONOTONIC, &ts), ETIMEDOUT);
 	ts = in_ms(CLOCK_MONOTONIC, 5);
 	CHECK("rw clockwrlock timeout", pthread_rwlock_clockwrlock(&rw, CLOCK_MONOTONIC, &ts), ETIMEDOUT);
+	rw_release = 1;
 	CHECK("rw contended rdlock", pthread_rwlock_rdlock(&rw), 0);
 	CHECK("rw contended unlock", pthread_rwlock_unlock(&rw), 0);
 	pthread_join(th, NULL);
 	held = 0;
+	rw_release = 0;
 	pthread_create(&th, NULL, rw_writer, (void *)&held);
 	while (!held)
 		sleep_ms(1);
+	rw_release = 1;
 	CHECK("rw contended wrlock", pthread_rwlock_wrlock(&rw), 0);
 	CHECK("rw contended wr unlock", pthread_rwlock_unlock(&rw), 0);
 	pthread_join(th, NULL);
@@ -373,8 +389,13 @@ static void sems(void)
 	sem_destroy(&sem);
 }
 
+static volatile int join_release;
+
+/* Returns 42 `arg` ms after main lets it go. */
 static void *returner(void *arg)
 {
+	while (!join_release)
+		sleep_ms(1);
 	sleep_ms((long)arg);
 	return (void *)42;
 }
@@ -383,12 +404,14 @@ static void joins(void)
 {
 	pthread_t th;
 	void *ret = NULL;
-	pthread_create(&th, NULL, returner, (void *)30L);
+	join_release = 0;
+	pthread_create(&th, NULL, returner, (void *)10L);
 	CHECK("tryjoin busy", pthread_tryjoin_np(th, &ret), EBUSY);
 	struct timespec ts = in_ms(CLOCK_REALTIME, 5);
 	CHECK("timedjoin timeout", pthread_timedjoin_np(th, &ret, &ts), ETIMEDOUT);
 	ts = in_ms(CLOCK_MONOTONIC, 5);
 	CHECK("clockjoin timeout", pthread_clockjoin_np(th, &ret, CLOCK_MONOTONIC, &ts), ETIMEDOUT);
+	join_release = 1;
 	CHECK("join", pthread_join(th, &ret), 0);
 	CHECK("join value", (long)ret, 42);
 	pthread_create(&th, NULL, returner, (void *)0L);
