@@ -24,6 +24,12 @@
  *    (an array in index order), the parent handler releases them, the
  *    child handler re-initialises them, so a child never inherits a lock
  *    held by a thread it does not have;
+ *  - except the classes declared with CPROF_MUTEX_CLASS_ABANDONED: locks
+ *    held for long work by cprof's own threads only (never by a thread
+ *    that forks while holding it), which fork must not wait for.  Prepare
+ *    leaves them alone; in the child, one found held belonged to a thread
+ *    that is gone there, so its `abandon` function (if any) drops what
+ *    that thread was in the middle of, and the lock is re-initialised;
  *  - a thread may take a lock only while every lock it holds has a lower
  *    rank (or, within one array class, a lower index): the order fork uses,
  *    so no two paths can deadlock each other or fork.
@@ -52,7 +58,9 @@ typedef struct {
 
 /* Ranks, lowest first: the order locks are taken in (see above). */
 enum cprof_lock_rank {
-	LOCK_RANK_DUMP = 1,          /* dump.c: dump_lock (a cprof_mutex_t) */
+	LOCK_RANK_FILES = 1,         /* dump.c: files_lock (abandoned at fork) */
+	LOCK_RANK_DUMP,              /* dump.c: dump_lock (a cprof_mutex_t) */
+	LOCK_RANK_SYMBOLS,           /* session.c: symbols_lock (abandoned at fork) */
 	LOCK_RANK_THREADS,           /* threads.c: the thread registry */
 	LOCK_RANK_STACKTAB,          /* stacktab.c: stack interning */
 	LOCK_RANK_LOCKPROF_BUCKETS,  /* lockprof.c: contention buckets */
@@ -74,18 +82,24 @@ struct lock_class {
 	size_t offset;           /* of the lock in each element (base_ptr) */
 	unsigned count;          /* locks in the array (1 for a single lock) */
 	size_t stride;           /* bytes between them */
+	void (*abandon)(void);   /* abandoned classes: run in the child when held */
+	bool abandoned;          /* not taken at fork (see above) */
 };
 
 #define CPROF_LOCK_CLASS_(id, rank_, mutex_, base_, base_ptr_, offset_, count_, stride_)    \
 	static const struct lock_class cprof_lock_class_##id                                 \
 		__attribute__((used, section("cprof_locks"), aligned(sizeof(void *)))) = {     \
-		#id, rank_, mutex_, base_, base_ptr_, offset_, count_, stride_}
+		#id, rank_, mutex_, base_, base_ptr_, offset_, count_, stride_, NULL, false}
 
 /* One spinlock, one cprof_mutex_t, a static array of spinlocks (each a
  * member `member` of the array's elements), or a run-time table of them
  * whose address is stored in `ptr` once mapped. */
 #define CPROF_LOCK_CLASS(id, rank, lock) CPROF_LOCK_CLASS_(id, rank, false, &(lock), NULL, 0, 1, 0)
 #define CPROF_MUTEX_CLASS(id, rank, m) CPROF_LOCK_CLASS_(id, rank, true, &(m), NULL, 0, 1, 0)
+#define CPROF_MUTEX_CLASS_ABANDONED(id, rank_, m, abandon_)                                \
+	static const struct lock_class cprof_lock_class_##id                                 \
+		__attribute__((used, section("cprof_locks"), aligned(sizeof(void *)))) = {     \
+		#id, rank_, true, &(m), NULL, 0, 1, 0, abandon_, true}
 #define CPROF_LOCK_ARRAY(id, rank, array, member)                                          \
 	CPROF_LOCK_CLASS_(id, rank, false, &(array)[0].member, NULL, 0,                     \
 			  sizeof(array) / sizeof((array)[0]), sizeof((array)[0]))

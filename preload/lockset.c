@@ -77,12 +77,19 @@ static void give(const struct lock_class *c, void *l)
 		spin_unlock(l);
 }
 
+#ifdef CPROF_WITNESS
+static void witness_fork(void);
+#endif
+
 void lockset_fork_prepare(void)
 {
 	const struct lock_class *cs[MAX_CLASSES];
 	unsigned n = sorted(cs);
+#ifdef CPROF_WITNESS
+	witness_fork();
+#endif
 	for (unsigned k = 0; k < n; k++)
-		for (unsigned i = 0; i < cs[k]->count; i++) {
+		for (unsigned i = 0; i < cs[k]->count && !cs[k]->abandoned; i++) {
 			void *l = lock_at(cs[k], i);
 			if (l)
 				take(cs[k], l);
@@ -94,7 +101,7 @@ void lockset_fork_parent(void)
 	const struct lock_class *cs[MAX_CLASSES];
 	unsigned n = sorted(cs);
 	for (unsigned k = n; k-- > 0;)
-		for (unsigned i = cs[k]->count; i-- > 0;) {
+		for (unsigned i = cs[k]->abandoned ? 0 : cs[k]->count; i-- > 0;) {
 			void *l = lock_at(cs[k], i);
 			if (l)
 				give(cs[k], l);
@@ -108,12 +115,17 @@ static void witness_reset(void);
 void lockset_fork_child(void)
 {
 	/* Every lock was taken by this thread in prepare; the others that
-	 * waited for them do not exist here.  Both kinds are one word. */
+	 * waited for them do not exist here.  Both kinds are one word.  An
+	 * abandoned class's lock held now was held by a thread that is gone:
+	 * its work is dropped first. */
 	for (const struct lock_class *c = __start_cprof_locks; c < __stop_cprof_locks; c++)
 		for (unsigned i = 0; i < c->count; i++) {
 			atomic_int *w = lock_at(c, i);
-			if (w)
-				atomic_store_explicit(w, 0, memory_order_release);
+			if (!w)
+				continue;
+			if (c->abandoned && atomic_load_explicit(w, memory_order_acquire) != 0 && c->abandon)
+				c->abandon();
+			atomic_store_explicit(w, 0, memory_order_release);
 		}
 #ifdef CPROF_WITNESS
 	witness_reset();
@@ -200,6 +212,15 @@ void witness_acquire(const void *lock, bool ordered)
 	if (nheld >= MAX_HELD)
 		witness_fail("too many locks held", c, index, NULL, 0);
 	held[nheld++] = (struct held){c, index, index};
+}
+
+/* A thread forking while it holds an abandoned class's lock would give the
+ * child a lock its own thread believes it holds (lock.h). */
+static void witness_fork(void)
+{
+	for (unsigned k = 0; k < nheld; k++)
+		if (held[k].c->abandoned)
+			witness_fail("fork while holding a lock fork does not take", held[k].c, held[k].lo, NULL, 0);
 }
 
 void witness_release(const void *lock)
