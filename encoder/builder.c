@@ -103,6 +103,7 @@ struct pb_builder {
 	uint64_t *strnext;      /* collision chains, parallel to strings */
 	size_t strnext_cap;
 	struct vec samples, mappings, locations, functions;
+	struct vec stacks;      /* const struct stack *, parallel to samples until resolved */
 	struct vec loc_names;   /* raw name of each location's function (trimming) */
 	struct u64map locmap;   /* address key -> location id */
 	struct u64map funcmap;  /* name string index -> function id */
@@ -505,6 +506,28 @@ static bool trimmed(const struct pb_builder *b, const char *name)
 	return false;
 }
 
+/* Turn sample i's stack into location ids (see pb_add_sample). */
+static void resolve_sample(struct pb_builder *b, PbSample *s, const struct stack *st)
+{
+	size_t n = 0;
+	bool leading = true;
+	for (unsigned i = 0; st && i < st->depth; i++) {
+		const char *name = NULL;
+		bool exact = i == 0 && (st->flags & STACK_LEAF_EXACT);
+		uint64_t id = location_id(b, st->pcs[i], exact, &name);
+		if (leading && trimmed(b, name) && i + 1 < st->depth)
+			continue;
+		leading = false;
+		if (id)
+			s->location_id[n++] = id;
+	}
+	s->n_location_id = n;
+}
+
+/* Records the sample; its stack is only remembered (stack table nodes are
+ * immutable and never freed): the locations, and with them every symbol
+ * lookup, are made by pb_finish, so the caller can read its tables under
+ * the dump lock and let go of it before the slow part. */
 int pb_add_sample(struct pb_builder *b, const struct stack *st, const int64_t *values,
 		  const struct pb_label *labels, size_t nlabels)
 {
@@ -516,21 +539,8 @@ int pb_add_sample(struct pb_builder *b, const struct stack *st, const int64_t *v
 		return -1;
 	}
 	perftools__profiles__sample__init(s);
-	size_t n = 0;
-	bool leading = true;
-	for (unsigned i = 0; st && i < st->depth; i++) {
-		const char *name = NULL;
-		bool exact = i == 0 && (st->flags & STACK_LEAF_EXACT);
-		uint64_t id = location_id(b, st->pcs[i], exact, &name);
-		if (leading && trimmed(b, name) && i + 1 < st->depth)
-			continue;
-		leading = false;
-		if (id)
-			locs[n++] = id;
-	}
 	memcpy(vals, values, b->n_types * sizeof(int64_t));
 	s->location_id = locs;
-	s->n_location_id = n;
 	s->value = vals;
 	s->n_value = b->n_types;
 	if (nlabels) {
@@ -559,7 +569,7 @@ int pb_add_sample(struct pb_builder *b, const struct stack *st, const int64_t *v
 		s->label = ls;
 		s->n_label = nlabels;
 	}
-	if (!vec_push(b->r, &b->samples, s)) {
+	if (!vec_push(b->r, &b->samples, s) || !vec_push(b->r, &b->stacks, (void *)st)) {
 		b->failed = true;
 		return -1;
 	}
@@ -568,6 +578,10 @@ int pb_add_sample(struct pb_builder *b, const struct stack *st, const int64_t *v
 
 int pb_finish(struct pb_builder *b, void **out, size_t *outlen)
 {
+	if (b->failed)
+		return -1;
+	for (size_t i = 0; i < b->samples.n; i++)
+		resolve_sample(b, b->samples.v[i], b->stacks.v[i]);
 	if (b->failed)
 		return -1;
 	PbProfile *p = &b->prof;

@@ -24,7 +24,11 @@
  * function from the unwind tables when known.  Addresses are the objects'
  * own (file) addresses: see addr_shift in builder.c.
  *
- * Context: the thread holding the dump lock; not thread-safe.  cprof's own
+ * Context: one thread; not thread-safe.  Samples are added while the
+ * caller reads its tables (dump_lock held): pb_add_sample records the
+ * stack table node and values, no more.  Locations, and every symbol and
+ * line lookup, are made by pb_finish(), which needs the symbols lock
+ * (session.h) but no table's.  cprof's own
  * memory comes from the region; libdw and the demangler allocate with
  * malloc under the guard (unprofiled).
  */

@@ -47,7 +47,22 @@ struct dump_ctx {
 	bool allocs;           /* heap as the allocs profile: default sample type alloc_space */
 	bool inuse_absolute;   /* heap delta as godeltaprof's: allocations since base, in use now */
 	bool name_only;        /* the command comment names the program, without its arguments */
+	/* The session's (session.h): when the tables have all been read, the
+	 * encoder calls dump_tables_read(), which runs on_gathered (still
+	 * under the tables' lock) and moves on to rendering. */
+	void (*tables_read)(struct dump_ctx *d);
+	void (*on_gathered)(struct dump_ctx *d, void *arg);
+	void *on_gathered_arg;
+	void *session;
 };
+
+/* Every table this profile needs has been read: what follows only
+ * symbolizes and writes (see session.h). */
+static inline void dump_tables_read(struct dump_ctx *d)
+{
+	if (d->tables_read)
+		d->tables_read(d);
+}
 
 struct profile_kind {
 	unsigned bit;          /* PROF_* */

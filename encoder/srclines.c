@@ -211,12 +211,24 @@ static void hex(const unsigned char *b, int n, char *out, size_t outlen)
 	out[j] = '\0';
 }
 
+/* The descriptor open_obj() holds, for srclines_fork_abandon(). */
+static int opening_fd = -1;
+
+static void open_obj_fd(struct obj *o, const char *path, const char *build_id, int fd);
+
 static void open_obj(struct obj *o, const char *path, const char *build_id)
 {
 	callbacks.section_address = dw.offline_section_address;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
+	opening_fd = fd;
+	open_obj_fd(o, path, build_id, fd);
+	opening_fd = -1;
+}
+
+static void open_obj_fd(struct obj *o, const char *path, const char *build_id, int fd)
+{
 	Dwfl *dwfl = dw.begin(&callbacks);
 	if (!dwfl) {
 		close(fd);
@@ -280,6 +292,20 @@ static void open_obj(struct obj *o, const char *path, const char *build_id)
 			dwarf_bytes += size;
 		}
 	}
+}
+
+void srclines_fork_abandon(void)
+{
+	/* The parent's thread was somewhere in here or in libdw: its sessions
+	 * may be half-updated, so the child starts with none (their memory
+	 * stays unused), and closes the descriptors that thread held. */
+	if (opening_fd >= 0)
+		close(opening_fd);
+	if (last_debug_fd >= 0 && last_debug_fd != opening_fd)
+		close(last_debug_fd);
+	opening_fd = last_debug_fd = -1;
+	objs = NULL;
+	dwarf_bytes = 0;
 }
 
 static struct obj *obj_for(const char *path, const char *build_id)

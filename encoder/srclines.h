@@ -30,10 +30,11 @@
  * (.eh_frame): in an object with no symbol for an address, every address
  * of one function gets one name.
  *
- * Context: only the holder of the dump lock (symbolization happens at dump
- * time, never in a signal handler).  Not thread-safe otherwise.  A fork
- * cannot happen during a call (fork takes the dump lock first); the child
- * keeps the sessions.
+ * Context: only the holder of the symbols lock (session.h; symbolization
+ * happens at dump time, never in a signal handler).  Not thread-safe
+ * otherwise.  Fork does not wait for that lock: a child forked while
+ * another thread was in here calls srclines_fork_abandon() and starts
+ * afresh; otherwise it keeps the sessions.
  */
 #ifndef CPROF_SRCLINES_H
 #define CPROF_SRCLINES_H
@@ -44,6 +45,11 @@
 #include "arena.h"
 
 #define SRCLINES_MAX_FRAMES 16
+
+/* The fork child, when the symbols lock was held at fork: forget every
+ * session (another thread may have been updating one) and close the
+ * descriptors it had open. */
+void srclines_fork_abandon(void);
 
 struct src_frame {
 	const char *function;   /* linkage (mangled) name, else DW_AT_name; may be NULL */

@@ -205,6 +205,16 @@ static size_t leading_underscores(const char *s)
 
 /* ---- files and memory images ------------------------------------------ */
 
+/* The descriptor map_file() holds, for symbols_fork_abandon(). */
+static int reading_fd = -1;
+
+void symbols_fork_abandon(void)
+{
+	if (reading_fd >= 0)
+		close(reading_fd);
+	reading_fd = -1;
+}
+
 static bool map_file(const char *path, struct mapping *m)
 {
 	struct stat st;
@@ -218,12 +228,15 @@ static bool map_file(const char *path, struct mapping *m)
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return false;
+	reading_fd = fd;
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
 	    st.st_size < (off_t)sizeof(Elf64_Ehdr)) {
+		reading_fd = -1;
 		close(fd);
 		return false;
 	}
 	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	reading_fd = -1;
 	close(fd);
 	if (p == MAP_FAILED)
 		return false;

@@ -9,8 +9,8 @@
  * then by .gnu_debuglink), else the object's .dynsym.  The vDSO, which has
  * no file, is read from memory.
  *
- * Context: the dump writer thread (normal context, never a signal handler),
- * one thread at a time per symbolizer (the dump lock's holder).  The
+ * Context: the thread holding the symbols lock (session.h; normal context,
+ * never a signal handler), one thread at a time per symbolizer.  The
  * program's heap is never used: memory comes from the caller's region and
  * files are read through mmap.
  *
@@ -32,6 +32,10 @@
 #define SYMBOLS_BUILD_ID_HEX_MAX (2 * SYMBOLS_BUILD_ID_MAX + 1)
 
 struct symbolizer;
+
+/* The fork child, when the symbols lock was held at fork: close the file
+ * the other thread was mapping (its symbolizer is never used again). */
+void symbols_fork_abandon(void);
 
 /*
  * A symbolizer whose memory all comes from r; it caches one parsed symbol

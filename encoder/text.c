@@ -2,7 +2,9 @@
  * text.c - the legacy text forms of the profiles (see text.h for the
  * formats and why they look the way they do).
  *
- * Contexts: the HTTP thread, holding dump_lock, with the guard held.  No
+ * Contexts: the HTTP thread, guard held, in a session (session.h): each
+ * form reads the tables into records, calls dump_tables_read() and only
+ * then symbolizes and prints.  No
  * stdio, no malloc: text grows in the caller's region (doubling; the old
  * copy stays in the region until it is reset), records are sorted with a
  * local shell sort (glibc's qsort may allocate).
@@ -332,6 +334,7 @@ int text_heap(struct dump_ctx *d, struct text_out *o)
 	if (!ctx_init(&c, d, o))
 		return -1;
 	heap_foreach_bucket(heap_rec, &a);
+	dump_tables_read(d);
 	sort_recs(a.rs.v, a.rs.n);
 	/* Go writes twice the sampling rate after "heap/"; pprof halves it. */
 	text_printf(o, "heap profile: %llu: %llu [%llu: %llu] @ heap/%llu\n",
@@ -384,6 +387,7 @@ int text_lock(struct dump_ctx *d, unsigned bit, struct text_out *o)
 	if (!ctx_init(&c, d, o))
 		return -1;
 	lockprof_foreach(bit == PROF_MUTEX ? 0 : 1, lock_rec, &a);
+	dump_tables_read(d);
 	sort_recs(a.rs.v, a.rs.n);
 	/* Go's names: "mutex" for the mutex profile, "contention" for block. */
 	text_puts(o, bit == PROF_MUTEX ? "--- mutex:\n" : "--- contention:\n");
@@ -432,6 +436,7 @@ int text_threadcreate(struct dump_ctx *d, struct text_out *o)
 	if (!ctx_init(&c, d, o))
 		return -1;
 	threads_foreach_create(create_rec, &a);
+	dump_tables_read(d);
 	sort_recs(a.rs.v, a.rs.n);
 	text_printf(o, "threadcreate profile: total %llu\n", (unsigned long long)a.total);
 	for (size_t i = 0; i < a.rs.n; i++) {
@@ -526,6 +531,7 @@ int text_threads(struct dump_ctx *d, const char *name, struct text_out *o)
 	if (!ctx_init(&c, d, o))
 		return -1;
 	threadstacks_collect(d->r, thread_take, &a);
+	dump_tables_read(d);
 	sort_tentries(a.v, a.n, true);
 	/* One record per distinct stack: v[0] = count, v[1] = first entry. */
 	for (size_t i = 0; i < a.n;) {
@@ -633,6 +639,7 @@ int text_threads_full(struct dump_ctx *d, struct text_out *o)
 	if (!ctx_init(&c, d, o))
 		return -1;
 	threadstacks_collect(d->r, thread_take, &a);
+	dump_tables_read(d);
 	sort_tentries(a.v, a.n, false);
 	for (size_t i = 0; i < a.n; i++) {
 		const struct tentry *e = &a.v[i];

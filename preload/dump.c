@@ -6,13 +6,14 @@
  *  - on_signal(): the trigger signal's handler; async-signal-safe (one
  *    atomic increment and a futex wake; errno preserved).
  *  - writer(): cprof's own thread, all signals blocked, guard held.
- *  - dump_all(): the writer, the exiting thread (atexit), HTTP requests;
- *    serialised by dump_lock.
+ *  - dump_all(): the writer, the exiting thread (atexit); serialised by
+ *    files_lock.  Each profile is read from the tables under dump_lock
+ *    and rendered outside it (session.h), as HTTP answers are.
  *
  * Invariants:
  *  - wake_word changes on every request, so a wake between the writer's
  *    check and its futex wait is never lost (FUTEX_WAIT compares it).
- *  - finished is set by the exit dump while it holds dump_lock and read
+ *  - finished is set by the exit dump while it holds files_lock and read
  *    under it: no dump starts after the exit dump (see dump.h).
  *  - seq (dump sequence number) only grows within a process; a fork child
  *    starts again from 0, so %n is 1 for every process's first dump (its
@@ -35,6 +36,7 @@
 
 #include "dump.h"
 #include "builder.h"
+#include "session.h"
 #include "config.h"
 #include "cpuprof.h"
 #include "log.h"
@@ -49,13 +51,20 @@
 cprof_mutex_t dump_lock;
 CPROF_MUTEX_CLASS(dump, LOCK_RANK_DUMP, dump_lock);
 
+/* Serialises the dumps that write files, so a numbered set is written as
+ * one and the newest takes the name.  Held across a whole dump, so fork
+ * does not wait for it (lock.h, abandoned classes): a child forked during
+ * a dump simply starts its own (dump_fork_child). */
+static cprof_mutex_t files_lock;
+CPROF_MUTEX_CLASS_ABANDONED(files, LOCK_RANK_FILES, files_lock, NULL);
+
 static atomic_int wake_word;
 static atomic_uint requests;
 static atomic_ulong seq;
 static int trigger_signal;
 static atomic_int last_error;   /* errno of the last failed write, 0 after a success */
 static atomic_int writer_running;
-static atomic_bool finished;     /* the exit dump was made; set under dump_lock */
+static atomic_bool finished;     /* the exit dump was made; set under files_lock */
 
 /* Fatal-signal dumps (see dump_install_term): the handler raises
  * term_request and waits on term_done for at most TERM_WAIT. */
@@ -501,14 +510,14 @@ static void check_output_dir(void)
 
 /* ---- dumping -------------------------------------------------------------- */
 
-static int write_kind(struct dump_ctx *d, const struct profile_kind *k, unsigned long n)
+static int write_kind(struct session *s, const struct profile_kind *k, unsigned long n)
 {
 	char path[4200], final[4200], moved[4200];
 	void *buf;
 	size_t len;
+	struct dump_ctx d = {.reset = true};
 
-	struct pb_builder *b = pb_new(d->r, d->ms, d->sym);
-	if (!b || k->encode(d, b) != 0 || pb_finish(b, &buf, &len) != 0) {
+	if (session_proto(s, k, &d, 0, &buf, &len) != 0) {
 		cprof_warn("out of memory while encoding the %s profile; skipped", k->name);
 		return 0;
 	}
@@ -537,15 +546,15 @@ static int write_kind(struct dump_ctx *d, const struct profile_kind *k, unsigned
 static int dump_run(bool final)
 {
 	struct region r = {0};
-	struct mapping_set ms;
+	struct session s;
 	int written = 0;
 
 	if (atomic_load(&rt.state) == RT_NONE)
 		return 0;
 	guard_enter();
-	cprof_mutex_lock(&dump_lock);
+	cprof_mutex_lock(&files_lock);
 	if (atomic_load(&finished)) {
-		cprof_mutex_unlock(&dump_lock);
+		cprof_mutex_unlock(&files_lock);
 		guard_leave();
 		return 0;
 	}
@@ -553,24 +562,15 @@ static int dump_run(bool final)
 		atomic_store(&finished, true);
 	cprof_warn_flush_later(); /* what the program did that these files lack */
 	unsigned long n = atomic_fetch_add(&seq, 1) + 1;
-	struct dump_ctx d = {.r = &r, .ms = &ms, .reset = true};
-	d.now_real_ns = cprof_realtime_ns();
-	d.now_mono_ns = cprof_now_ns();
-	cpuprof_drain();
-	if (mappings_collect(&ms, &r) != 0)
-		memset(&ms, 0, sizeof(ms));
-	d.sym = symbolizer_new(&r);
+	session_begin(&s, &r, false);
 	for (size_t i = 0; i < profile_kinds_count; i++) {
 		const struct profile_kind *k = &profile_kinds[i];
 		if (rt.profiles & k->bit)
-			written += write_kind(&d, k, n);
-		/* Free per-profile memory early on large dumps: the symbol
-		 * cache is kept, encodings are not needed after the write. */
+			written += write_kind(&s, k, n);
 	}
-	if (d.sym)
-		symbolizer_free(d.sym);
+	session_end(&s);
 	region_reset(&r);
-	cprof_mutex_unlock(&dump_lock);
+	cprof_mutex_unlock(&files_lock);
 	guard_leave();
 	return written;
 }

@@ -25,11 +25,14 @@
  * they displaced, so every file ends under some name.  Filesystems without
  * RENAME_EXCHANGE keep the older rule: the new file takes the suffix.
  *
- * dump_lock serialises dumps: the writer thread's, the exit dump (run on
- * the exiting thread) and HTTP requests.  It is taken around fork.
+ * dump_lock guards reading the profile tables: every dump (the writer
+ * thread's, the exit dump run on the exiting thread, HTTP requests) holds
+ * it while it reads them, and lets go before it symbolizes and encodes
+ * (session.h).  It is taken around fork, so fork waits for one read at
+ * most.  Dumps that write files are serialised by a lock of their own.
  *
  * The exit dump is the last one: it marks the process as finished under
- * dump_lock, and a dump that takes the lock after it writes nothing.  A
+ * that lock, and a dump that takes the lock after it writes nothing.  A
  * dump already running when exit() begins completes first (the exit dump
  * waits for the lock); one that would start during the rest of exit() (a
  * late SIGUSR2, the interval) cannot be cut off halfway by _exit, leaving

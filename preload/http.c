@@ -53,11 +53,13 @@
  * keeps the CPU window busy, nor abandoned heap?seconds=86400 requests
  * the connection slots.
  *
- * dump_lock.  Every read of the profile tables holds dump_lock exactly as
- * dump_all() does (drain, mappings, symbolizer, encode).  It is never held
- * during the N seconds, nor across a call into libmicrohttpd, nor across
- * any wait for the program other than threadstacks' bounded one; so the
- * exit dump, the writer and fork wait at most for one encoding.
+ * Tables and symbols.  Every answer is made in a session (session.h), as
+ * profile files are: the tables are read under dump_lock, symbols and
+ * encoding happen after it is released.  dump_lock is never held during
+ * the N seconds, nor across a call into libmicrohttpd, nor across any wait
+ * for the program other than threadstacks' bounded one; so the exit dump
+ * and the writer wait at most for one encoding, and the program's fork()
+ * only for one reading of the tables.
  *
  * Slow readers.  An answer's workspace (mappings, symbolizer, encoder) is
  * dropped as soon as the answer is built: only its bytes, copied into a
@@ -118,8 +120,8 @@
  * (state RT_STOPPED) it stops calling into libmicrohttpd and parks, so the
  * libraries' destructors, which run after cprof's atexit handler, find it
  * outside libmicrohttpd (unless it was inside one MHD_run() call at that
- * very moment).  A request being encoded when exit() begins holds
- * dump_lock for that encoding only; the exit dump then proceeds.
+ * very moment).  A request being encoded when exit() begins delays the
+ * exit dump by that encoding only.
  */
 #include <arpa/inet.h>
 #include <dlfcn.h>
@@ -142,6 +144,7 @@
 #include <microhttpd.h>
 
 #include "http.h"
+#include "session.h"
 #include "arena.h"
 #include "builder.h"
 #include "config.h"
@@ -560,7 +563,7 @@ static bool authorized(struct MHD_Connection *c)
  * is the change since the previous answer on the same path (the first:
  * since the start), allocations and contention as deltas and memory in
  * use as it is now.  One base per path, kept in its own region and
- * replaced, under dump_lock, by a snapshot taken with the encoding. */
+ * replaced by a snapshot taken with the answer's reading of the tables. */
 struct godelta {
 	struct region r;
 	struct prof_snapshot *snap;
@@ -578,71 +581,60 @@ static struct godelta *godelta_for(unsigned bit)
 	}
 }
 
-/* dump_lock held. */
-static void godelta_advance(struct godelta *gd, unsigned bit, int64_t now_mono)
+/* Under dump_lock, once the answer's tables are read (session.h): the
+ * state they are in now is the next answer's base.  Kept in `next` until
+ * the answer is made, then committed. */
+struct godelta_next {
+	unsigned bit;
+	struct region r;
+	struct prof_snapshot *snap;
+	int64_t mono;
+};
+
+static void godelta_gathered(struct dump_ctx *d, void *arg)
 {
-	struct region fresh = {0};
-	struct prof_snapshot *s = profile_snapshot(bit, &fresh);
-	if (!s) {
-		region_reset(&fresh);
-		return; /* the next answer covers a longer span */
-	}
-	region_reset(&gd->r);
-	gd->r = fresh;
-	gd->snap = s;
-	gd->mono = now_mono;
+	struct godelta_next *n = arg;
+	n->snap = profile_snapshot(n->bit, &n->r);
+	n->mono = d->now_mono_ns;
 }
 
-/* ---- encoding (dump_lock held inside) ----------------------------------------------- */
+/* The answer was made: its snapshot is the next base.  Without one (out of
+ * memory), the next answer covers a longer span. */
+static void godelta_commit(struct godelta *gd, struct godelta_next *n)
+{
+	if (!n->snap) {
+		region_reset(&n->r);
+		return;
+	}
+	region_reset(&gd->r);
+	gd->r = n->r;
+	gd->snap = n->snap;
+	gd->mono = n->mono;
+}
 
-/* Encode kind k into r as dump_all() would; d carries base / cpu window /
+/* ---- encoding ------------------------------------------------------------------- */
+
+/* Encode kind k into r as a dump does; d carries base / cpu window /
  * allocs.  Returns 0 with *buf, *len in r, or -1. */
 static int encode_proto(struct region *r, const struct profile_kind *k, struct dump_ctx *d,
-			int64_t window_start_mono, void **buf, size_t *len, struct godelta *gd)
+			int64_t window_start_mono, void **buf, size_t *len)
 {
-	struct mapping_set ms;
-	int rc = -1;
-
-	cprof_mutex_lock(&dump_lock);
-	d->r = r;
-	d->ms = &ms;
-	d->name_only = true; /* no arguments in what scrapers ship elsewhere */
-	d->now_real_ns = cprof_realtime_ns();
-	d->now_mono_ns = cprof_now_ns();
-	if (k->bit == PROF_CPU)
-		cpuprof_drain();
-	if (mappings_collect(&ms, r) != 0)
-		memset(&ms, 0, sizeof(ms));
-	d->sym = symbolizer_new(r);
-	struct pb_builder *b = pb_new(r, &ms, d->sym);
-	if (b && k->encode(d, b) == 0) {
-		if (d->base) /* a delta: Go's time is the end, its duration the window */
-			pb_set_time(b, d->now_real_ns, d->now_mono_ns - window_start_mono);
-		if (!(rt.profiles & k->bit) && k->bit != PROF_CPU && k->bit != PROF_THREADS)
-			pb_add_comment(b, "cprof: this profile is off in this process (CPROF_PROFILES, "
-					  "or libcprof.so not first in LD_PRELOAD)");
-		rc = pb_finish(b, buf, len);
-	}
-	if (rc == 0 && gd)
-		godelta_advance(gd, k->bit, d->now_mono_ns);
-	if (d->sym)
-		symbolizer_free(d->sym);
-	cprof_mutex_unlock(&dump_lock);
+	struct session s;
+	session_begin(&s, r, true); /* no arguments in what scrapers ship elsewhere */
+	int rc = session_proto(&s, k, d, window_start_mono, buf, len);
+	session_end(&s);
 	return rc;
 }
 
 static int encode_text(struct region *r, struct req *q, long debug, struct text_out *o)
 {
-	struct mapping_set ms;
+	struct session s;
+	struct dump_ctx d = {.allocs = q->allocs};
 	int rc;
 
 	text_init(o, r);
-	cprof_mutex_lock(&dump_lock);
-	struct dump_ctx d = {.r = r, .ms = &ms, .now_real_ns = cprof_realtime_ns(),
-			     .now_mono_ns = cprof_now_ns(), .allocs = q->allocs};
-	if (mappings_collect(&ms, r) != 0)
-		memset(&ms, 0, sizeof(ms));
-	d.sym = symbolizer_new(r);
+	session_begin(&s, r, false);
+	session_open(&s, &d);
 	switch (q->kind->bit) {
 	case PROF_HEAP: rc = text_heap(&d, o); break;
 	case PROF_MUTEX:
@@ -653,9 +645,8 @@ static int encode_text(struct region *r, struct req *q, long debug, struct text_
 		break;
 	default: rc = -1; break;
 	}
-	if (d.sym)
-		symbolizer_free(d.sym);
-	cprof_mutex_unlock(&dump_lock);
+	session_close(&s, &d);
+	session_end(&s);
 	return rc;
 }
 
@@ -669,7 +660,7 @@ static enum MHD_Result serve_proto(struct req *q, const struct profile_kind *k, 
 	size_t len;
 	char disp[96];
 
-	if (encode_proto(&r, k, d, q->start_mono, &buf, &len, NULL) != 0) {
+	if (encode_proto(&r, k, d, q->start_mono, &buf, &len) != 0) {
 		region_reset(&r);
 		return reply_error(q->conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
 				   "cprof: out of memory while encoding the profile");
@@ -709,17 +700,21 @@ static enum MHD_Result wait_for(struct req *q, long seconds)
 static enum MHD_Result serve_godelta(struct req *q)
 {
 	struct godelta *gd = godelta_for(q->kind->bit);
-	struct dump_ctx d = {.base = gd->snap, .inuse_absolute = true};
+	struct godelta_next next = {.bit = q->kind->bit};
+	struct dump_ctx d = {.base = gd->snap, .inuse_absolute = true, .on_gathered = godelta_gathered,
+			     .on_gathered_arg = &next};
 	struct region r = {0};
 	void *buf;
 	size_t len;
 	char disp[96];
 
-	if (encode_proto(&r, q->kind, &d, gd->mono, &buf, &len, gd) != 0) {
+	if (encode_proto(&r, q->kind, &d, gd->mono, &buf, &len) != 0) {
+		region_reset(&next.r);
 		region_reset(&r);
 		return reply_error(q->conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
 				   "cprof: out of memory while encoding the profile");
 	}
+	godelta_commit(gd, &next);
 	cprof_fmt(disp, sizeof(disp), "attachment; filename=\"%s\"", q->name);
 	struct hdr h = {"Content-Disposition", disp};
 	return reply_owned(q->conn, MHD_HTTP_OK, "application/octet-stream", buf, len, &r, &h, 1);
@@ -739,9 +734,7 @@ static enum MHD_Result serve_kind(struct req *q)
 					   "invalid value for \"seconds\" - must be a positive integer");
 		if (debug)
 			return reply_error(c, MHD_HTTP_BAD_REQUEST, "seconds and debug params are incompatible");
-		cprof_mutex_lock(&dump_lock);
-		q->snap = profile_snapshot(q->kind->bit, &q->r);
-		cprof_mutex_unlock(&dump_lock);
+		q->snap = session_snapshot(q->kind->bit, &q->r);
 		if (!q->snap)
 			return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "failed to collect profile");
 		q->start_mono = cprof_now_ns();
@@ -812,7 +805,7 @@ static enum MHD_Result finish_cpu(struct req *q)
 	void *buf;
 	size_t len;
 
-	int rc = k ? encode_proto(&r, k, &d, q->start_mono, &buf, &len, NULL) : -1;
+	int rc = k ? encode_proto(&r, k, &d, q->start_mono, &buf, &len) : -1;
 	end_cpu(q);
 	if (rc != 0) {
 		region_reset(&r);
@@ -903,11 +896,38 @@ static enum MHD_Result add_query_word(void *cls, enum MHD_ValueKind kind, const 
 	return o->len < MAX_BODY && !o->failed ? MHD_YES : MHD_NO;
 }
 
+struct symbol_list {
+	const char *list;
+	size_t len;
+	struct text_out *o;
+};
+
+/* "0xADDR name" for each address of the '+'-separated list in a function. */
+static void symbolize_list(struct session *s, void *arg)
+{
+	struct symbol_list *sl = arg;
+	for (size_t pos = 0; pos < sl->len && s->sym;) {
+		const char *w = sl->list + pos;
+		const char *plus = memchr(w, '+', sl->len - pos);
+		size_t wl = plus ? (size_t)(plus - w) : sl->len - pos;
+		pos += wl + 1;
+		bool ok;
+		uint64_t pc = parse_addr(w, wl, &ok);
+		struct mapping *m = ok && pc ? mappings_find(&s->ms, (uintptr_t)pc) : NULL;
+		const char *name = m ? mappings_symbol(s->sym, m, (uintptr_t)pc, NULL) : NULL;
+		if (!name)
+			continue;
+		const char *at = strchr(name, '@');
+		text_printf(sl->o, "0x%llx ", (unsigned long long)pc);
+		text_putn(sl->o, name, at && at != name ? (size_t)(at - name) : strlen(name));
+		text_puts(sl->o, "\n");
+	}
+}
+
 static enum MHD_Result serve_symbol(struct req *q)
 {
 	struct region r = {0};
 	struct text_out o, words;
-	struct mapping_set ms;
 	const char *list = q->body;
 	size_t list_len = q->body_len;
 
@@ -926,29 +946,11 @@ static enum MHD_Result serve_symbol(struct req *q)
 		list_len = words.failed ? 0 : words.len;
 	}
 	if (list && list_len) {
-		cprof_mutex_lock(&dump_lock);
-		if (mappings_collect(&ms, &r) != 0)
-			memset(&ms, 0, sizeof(ms));
-		struct symbolizer *sym = symbolizer_new(&r);
-		for (size_t pos = 0; pos < list_len && sym;) {
-			const char *w = list + pos;
-			const char *plus = memchr(w, '+', list_len - pos);
-			size_t wl = plus ? (size_t)(plus - w) : list_len - pos;
-			pos += wl + 1;
-			bool ok;
-			uint64_t pc = parse_addr(w, wl, &ok);
-			struct mapping *m = ok && pc ? mappings_find(&ms, (uintptr_t)pc) : NULL;
-			const char *name = m ? mappings_symbol(sym, m, (uintptr_t)pc, NULL) : NULL;
-			if (!name)
-				continue;
-			const char *at = strchr(name, '@');
-			text_printf(&o, "0x%llx ", (unsigned long long)pc);
-			text_putn(&o, name, at && at != name ? (size_t)(at - name) : strlen(name));
-			text_puts(&o, "\n");
-		}
-		if (sym)
-			symbolizer_free(sym);
-		cprof_mutex_unlock(&dump_lock);
+		struct session s;
+		struct symbol_list sl = {list, list_len, &o};
+		session_begin(&s, &r, false);
+		session_symbolize(&s, symbolize_list, &sl);
+		session_end(&s);
 	}
 	if (o.failed) {
 		region_reset(&r);

@@ -1022,3 +1022,50 @@ def test_fork_child_does_not_serve():
             os.kill(child, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+@timeout(90)
+def test_request_flood_does_not_stall_fork():
+    """Clients fetching heap?debug=1 back to back (16,384 stacks to
+    symbolize, about a tenth of a second each) while the program forks
+    every 2 ms: fork() waits at most for a reading of the tables, never
+    for an encoding.  Before, fork waited on the lock every encoding held:
+    a tenth of the forks took more than half a request's time.  Children
+    forked while the server was symbolizing (so the lock fork skips was
+    held) write their own heap profiles at exit, with every name."""
+    p, base = serve("fork_latency", args=[6, 4],
+                    env={"CPROF_HEAP_RATE": "1", "CPROF_PROFILES": "heap"})
+    durations = []
+
+    def flood():
+        while p.poll() is None:
+            t = time.monotonic()
+            try:
+                r = fetch(base + "/debug/pprof/heap?debug=1", timeout=30)
+            except OSError:
+                return  # the program ended mid-request
+            if r.status != 200:
+                return  # exiting (503)
+            durations.append(time.monotonic() - t)
+
+    clients = [threading.Thread(target=flood) for _ in range(2)]
+    for c in clients:
+        c.start()
+    rc = p.wait(60)
+    for c in clients:
+        c.join(30)
+    assert rc == 0, p.describe()
+    m = re.search(r"forks (\d+) median_us (\d+) p90_us (\d+) max_us (\d+)", p.out())
+    assert m and int(m.group(1)) >= 100, p.describe()
+    durations.sort()
+    assert len(durations) >= 5, durations
+    request_us = durations[len(durations) // 2] * 1e6
+    p90 = int(m.group(3))
+    assert p90 < request_us / 5, "fork p90 %d us while a request takes %d us: %s" % (
+        p90, request_us, m.group(0))
+    children = [f for f in profiles(kind="heap") if f.pid != p.pid]
+    assert len(children) == 4, (children, p.describe())
+    for f in children:
+        top = pprof_top(f.path, ["-sample_index=inuse_space"])
+        leak = [r for r in top.rows if r.name == "child_leak"]
+        assert leak and leak[0].flat.num == 4096, (f.path, top.rows)
