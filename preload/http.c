@@ -1,24 +1,11 @@
 /*
- * http.c - the live profiling endpoint: what Go programs get from
+ * http.c - the live profiling endpoint's server: what Go programs get from
  * `import _ "net/http/pprof"`, for any native program (CPROF_HTTP).
  *
  * DESIGN
- * Endpoints, parameters and response shapes follow Go's net/http/pprof:
- * /debug/pprof/ (HTML index), profile?seconds=N (CPU), heap, allocs,
- * mutex, block, threadcreate, goroutine (alias threads), each as gzipped
- * protobuf, as the legacy text with ?debug=1 (encoder/text.c), as a delta
- * over N seconds with ?seconds=N (all but profile, whose window is its
- * own; its seconds default to Go's 30 when missing, 0 or invalid),
- * goroutine?debug=2 (every thread's stack as text), cmdline, and symbol
- * (pprof's remote symbolization protocol); and godeltaprof's delta_heap,
- * delta_mutex and delta_block (each answer the change since the previous
- * one on that path, memory in use as it is now), which continuous
- * profilers scrape.  Served profiles name the program in their command
- * comment without its arguments (dump_ctx.name_only).  Errors are
- * text/plain with Go's messages and Go's X-Go-Pprof header, so pprof shows
- * them as Go's.  /symbol and the
- * text forms read the main program's symbols through /proc/self/exe, so
- * they still name its functions after its file was deleted or replaced.
+ * This file is the server: the thread, libmicrohttpd, sockets, limits,
+ * authentication and the life of a request.  What each /debug/pprof path
+ * answers is endpoints.c's; endpoints.h is the contract between the two.
  *
  * Threading.  One cprof thread, "cprof-http", does everything.  It is
  * created with REAL(pthread_create) while every signal is blocked, keeps
@@ -36,30 +23,19 @@
  * the waiting connections with MHD's timeout, accepts, and calls
  * MHD_run().
  *
- * Long requests.  ?seconds=N never blocks the loop.  The request records
- * its starting point (profile_snapshot() of the cumulative table, or for
- * /profile the start of a CPUWIN_HTTP window), suspends its connection
- * (MHD_suspend_connection) and joins the pending list with a deadline; the
- * poll timeout never exceeds the earliest deadline.  When it passes, the
- * loop resumes the connection, libmicrohttpd calls the handler again, and
- * the handler encodes the delta (dump_ctx.base = the snapshot, or
- * cpu_consumer = CPUWIN_HTTP with reset).  Other requests are answered
- * meanwhile.  One CPU window at a time: a second /profile gets Go's 500.
+ * Long requests.  ?seconds=N never blocks the loop.  An endpoint that must
+ * wait suspends its connection (httpd_wait: MHD_suspend_connection) and
+ * the request joins the pending list with a deadline; the poll timeout
+ * never exceeds the earliest deadline.  When it passes, the loop resumes
+ * the connection and libmicrohttpd calls the handler again, which hands
+ * the request to endpoints_due().  Other requests are answered meanwhile.
  * A client that goes away ends its request at once, as Go's request
  * context does: the loop also polls each waiting socket for a hang-up
- * (libmicrohttpd does not watch suspended connections), closes the CPU
- * window or frees the snapshot, and resumes the connection only for
- * libmicrohttpd to close it.  So an abandoned profile?seconds=600 never
- * keeps the CPU window busy, nor abandoned heap?seconds=86400 requests
- * the connection slots.
- *
- * Tables and symbols.  Every answer is made in a session (session.h), as
- * profile files are: the tables are read under dump_lock, symbols and
- * encoding happen after it is released.  dump_lock is never held during
- * the N seconds, nor across a call into libmicrohttpd, nor across any wait
- * for the program other than threadstacks' bounded one; so the exit dump
- * and the writer wait at most for one encoding, and the program's fork()
- * only for one reading of the tables.
+ * (libmicrohttpd does not watch suspended connections), tells the
+ * endpoints (endpoints_end: the CPU window closes, the snapshot is freed)
+ * and resumes the connection only for libmicrohttpd to close it.  So an
+ * abandoned profile?seconds=600 never keeps the CPU window busy, nor
+ * abandoned heap?seconds=86400 requests the connection slots.
  *
  * Slow readers.  An answer's workspace (mappings, symbolizer, encoder) is
  * dropped as soon as the answer is built: only its bytes, copied into a
@@ -144,22 +120,10 @@
 #include <microhttpd.h>
 
 #include "http.h"
-#include "session.h"
-#include "arena.h"
-#include "builder.h"
-#include "config.h"
-#include "cpuprof.h"
-#include "cpuwin.h"
-#include "dump.h"
-#include "heapprof.h"
-#include "lockprof.h"
+#include "endpoints.h"
 #include "log.h"
-#include "mappings.h"
-#include "profiles.h"
 #include "real.h"
 #include "runtime.h"
-#include "symbols.h"
-#include "text.h"
 #include "threads.h"
 #include "tstate.h"
 
@@ -167,17 +131,13 @@
 #define MAX_PER_IP 16u
 #define IDLE_TIMEOUT_S 10u
 #define CONN_MEMORY ((size_t)32 * 1024)
-#define MAX_BODY ((size_t)64 * 1024)
 #define MAX_HELD ((size_t)32 << 20)     /* response bytes held for clients still reading */
 #define SNDBUF_BYTES (128 * 1024)          /* per connection, in the kernel (it doubles it) */
 #define MAX_DISCARD ((size_t)1 << 20)   /* past this, an oversized upload is cut off */
-#define MAX_SECONDS (24L * 3600)
-#define DEFAULT_CPU_SECONDS 30
 #define POLL_MAX_MS 250
 #define FD_MARGIN_MIN 32ul
 #define ACCEPT_BATCH 16
 #define ACCEPT_PAUSE_NS 1000000000ll
-#define CMDLINE_MAX ((size_t)1 << 20)
 
 /* ---- libmicrohttpd, loaded at run time -------------------------------------- */
 
@@ -260,10 +220,7 @@ static struct {
 } itc[2] = {{-1, 0}, {-1, 0}};
 static char token[256];
 
-struct req;
 static struct req *pending;      /* suspended, waiting for their deadline */
-static bool cpu_busy;            /* a /profile window is open */
-static atomic_bool cpu_started;  /* ... and it turned the CPU timers on */
 
 /* Sockets the fork child must close: (fd + 1, inode), inode written
  * first; fd1 == 0 marks a free slot.  Slot 0 is the listening socket. */
@@ -296,30 +253,6 @@ static void untrack(int fd)
 
 /* ---- requests ---------------------------------------------------------------------- */
 
-enum route { R_INDEX, R_CMDLINE, R_PROFILE, R_SYMBOL, R_KIND };
-enum { Q_NEW, Q_WAITING, Q_DUE, Q_GONE };
-
-struct req {
-	struct req *next;                  /* pending list */
-	struct MHD_Connection *conn;
-	struct region r;                   /* snapshot, body */
-	enum route route;
-	const struct profile_kind *kind;   /* R_KIND */
-	char name[16];                     /* endpoint name: heap, allocs, goroutine... */
-	bool allocs;
-	bool godelta;                      /* delta_heap, delta_mutex, delta_block */
-	bool post;
-	int state;
-	bool in_pending;
-	bool owns_cpu;                     /* holds the CPU window */
-	int64_t due_ns, start_mono;
-	int fd;                            /* the connection's socket, while waiting */
-	struct prof_snapshot *snap;
-	char *body;
-	size_t body_len, discarded;
-	bool body_too_large;
-};
-
 static void unlink_pending(struct req *q)
 {
 	if (!q->in_pending)
@@ -334,20 +267,10 @@ static void unlink_pending(struct req *q)
 	q->in_pending = false;
 }
 
-static void end_cpu(struct req *q)
-{
-	if (!q->owns_cpu)
-		return;
-	q->owns_cpu = false;
-	cpu_busy = false;
-	if (atomic_exchange(&cpu_started, false))
-		cpuprof_stop_window();
-}
-
 static void req_free(struct req *q)
 {
 	unlink_pending(q);
-	end_cpu(q);
+	endpoints_end(q);
 	region_reset(&q->r);
 	pages_free(q, sizeof(*q));
 }
@@ -364,10 +287,6 @@ static void free_owned(void *cls)
 	region_reset(&r);
 }
 
-struct hdr {
-	const char *key, *value;
-};
-
 static enum MHD_Result send_resp(struct MHD_Connection *c, unsigned status, struct MHD_Response *resp,
 				 const char *ctype, const struct hdr *extra, size_t nextra)
 {
@@ -382,14 +301,12 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, unsigned status, stru
 	return r;
 }
 
-static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *msg);
-
 /* A body built in region r (with whatever else the encoding needed
  * there).  Only the body outlives this call: it is copied into a region
  * of its own, which the response owns, and r is emptied at once, so a
  * client reading slowly holds its bytes and nothing else.  All responses
  * being read hold at most MAX_HELD; past that a request gets 503. */
-static enum MHD_Result reply_owned(struct MHD_Connection *c, unsigned status, const char *ctype,
+enum MHD_Result httpd_reply_owned(struct MHD_Connection *c, unsigned status, const char *ctype,
 				   void *buf, size_t len, struct region *r,
 				   const struct hdr *extra, size_t nextra)
 {
@@ -401,11 +318,11 @@ static enum MHD_Result reply_owned(struct MHD_Connection *c, unsigned status, co
 	region_reset(r);
 	if (!body) {
 		region_reset(&keep);
-		return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "cprof: out of memory");
+		return httpd_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "cprof: out of memory");
 	}
 	if (held + keep.mapped > MAX_HELD) {
 		region_reset(&keep);
-		return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+		return httpd_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 				   "cprof: too much is being sent to slow clients already; try again later");
 	}
 	held += keep.mapped;
@@ -419,7 +336,7 @@ static enum MHD_Result reply_owned(struct MHD_Connection *c, unsigned status, co
 }
 
 /* A short body libmicrohttpd copies. */
-static enum MHD_Result reply_copy(struct MHD_Connection *c, unsigned status, const char *ctype,
+enum MHD_Result httpd_reply_copy(struct MHD_Connection *c, unsigned status, const char *ctype,
 				  const char *body, const struct hdr *extra, size_t nextra)
 {
 	struct MHD_Response *resp = mhd.resp_copy(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
@@ -427,75 +344,25 @@ static enum MHD_Result reply_copy(struct MHD_Connection *c, unsigned status, con
 }
 
 /* Go's serveError: text/plain, X-Go-Pprof: 1, the message and a newline. */
-static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *msg)
+enum MHD_Result httpd_reply_error(struct MHD_Connection *c, unsigned status, const char *msg)
 {
 	char body[512];
 	static const struct hdr go = {"X-Go-Pprof", "1"};
 	cprof_fmt(body, sizeof(body), "%s\n", msg);
-	return reply_copy(c, status, "text/plain; charset=utf-8", body, &go, 1);
+	return httpd_reply_copy(c, status, "text/plain; charset=utf-8", body, &go, 1);
 }
 
-/* ---- parameters -------------------------------------------------------------------- */
+/* ---- what the endpoints use of libmicrohttpd ------------------------------------------ */
 
-static const char *arg(struct MHD_Connection *c, const char *key)
+const char *httpd_arg(struct MHD_Connection *c, const char *key)
 {
 	const char *v = mhd.lookup(c, MHD_GET_ARGUMENT_KIND, key);
 	return v && *v ? v : NULL;
 }
 
-/* Go's strconv.Atoi, with 0 for anything invalid (as net/http/pprof
- * treats debug and gc). */
-static long atoi_or_zero(const char *s)
+void httpd_query_keys(struct MHD_Connection *c, MHD_KeyValueIterator it, void *cls)
 {
-	long v = 0;
-	bool neg = false;
-	if (!s)
-		return 0;
-	if (*s == '+' || *s == '-')
-		neg = *s++ == '-';
-	if (!*s)
-		return 0;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9' || v > 100000000)
-			return 0;
-		v = v * 10 + (*s - '0');
-	}
-	return neg ? -v : v;
-}
-
-/* A positive whole number of seconds, at most MAX_SECONDS; -1 otherwise. */
-static long parse_seconds(const char *s)
-{
-	long v = 0;
-	if (*s == '+')
-		s++;
-	if (!*s)
-		return -1;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return -1;
-		v = v * 10 + (*s - '0');
-		if (v > MAX_SECONDS)
-			return -1;
-	}
-	return v > 0 ? v : -1;
-}
-
-/* A whole number of seconds (sign allowed) above MAX_SECONDS. */
-static bool parse_seconds_too_long(const char *s)
-{
-	long v = 0;
-	if (*s == '+')
-		s++;
-	if (!*s)
-		return false;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return false;
-		if (v <= MAX_SECONDS)
-			v = v * 10 + (*s - '0');
-	}
-	return v > MAX_SECONDS;
+	mhd.values(c, MHD_GET_ARGUMENT_KIND, it, cls);
 }
 
 /* ---- authentication ---------------------------------------------------------------- */
@@ -556,485 +423,24 @@ static bool authorized(struct MHD_Connection *c)
 	return diff == 0;
 }
 
-/* ---- godeltaprof's endpoints ------------------------------------------------------ */
+/* ---- libmicrohttpd callbacks ---------------------------------------------------------- */
 
-/* /debug/pprof/delta_heap, delta_mutex, delta_block (Grafana's
- * godeltaprof, which Alloy's pyroscope.scrape can ask for): each answer
- * is the change since the previous answer on the same path (the first:
- * since the start), allocations and contention as deltas and memory in
- * use as it is now.  One base per path, kept in its own region and
- * replaced by a snapshot taken with the answer's reading of the tables. */
-struct godelta {
-	struct region r;
-	struct prof_snapshot *snap;
-	int64_t mono;                /* when snap was taken */
-};
-static struct godelta godeltas[3];    /* heap, mutex, block */
-
-static struct godelta *godelta_for(unsigned bit)
-{
-	switch (bit) {
-	case PROF_HEAP: return &godeltas[0];
-	case PROF_MUTEX: return &godeltas[1];
-	case PROF_BLOCK: return &godeltas[2];
-	default: return NULL;
-	}
-}
-
-/* Under dump_lock, once the answer's tables are read (session.h): the
- * state they are in now is the next answer's base.  Kept in `next` until
- * the answer is made, then committed. */
-struct godelta_next {
-	unsigned bit;
-	struct region r;
-	struct prof_snapshot *snap;
-	int64_t mono;
-};
-
-static void godelta_gathered(struct dump_ctx *d, void *arg)
-{
-	struct godelta_next *n = arg;
-	n->snap = profile_snapshot(n->bit, &n->r);
-	n->mono = d->now_mono_ns;
-}
-
-/* The answer was made: its snapshot is the next base.  Without one (out of
- * memory), the next answer covers a longer span. */
-static void godelta_commit(struct godelta *gd, struct godelta_next *n)
-{
-	if (!n->snap) {
-		region_reset(&n->r);
-		return;
-	}
-	region_reset(&gd->r);
-	gd->r = n->r;
-	gd->snap = n->snap;
-	gd->mono = n->mono;
-}
-
-/* ---- encoding ------------------------------------------------------------------- */
-
-/* Encode kind k into r as a dump does; d carries base / cpu window /
- * allocs.  Returns 0 with *buf, *len in r, or -1. */
-static int encode_proto(struct region *r, const struct profile_kind *k, struct dump_ctx *d,
-			int64_t window_start_mono, void **buf, size_t *len)
-{
-	struct session s;
-	session_begin(&s, r, true); /* no arguments in what scrapers ship elsewhere */
-	int rc = session_proto(&s, k, d, window_start_mono, buf, len);
-	session_end(&s);
-	return rc;
-}
-
-static int encode_text(struct region *r, struct req *q, long debug, struct text_out *o)
-{
-	struct session s;
-	struct dump_ctx d = {.allocs = q->allocs};
-	int rc;
-
-	text_init(o, r);
-	session_begin(&s, r, false);
-	session_open(&s, &d);
-	switch (q->kind->bit) {
-	case PROF_HEAP: rc = text_heap(&d, o); break;
-	case PROF_MUTEX:
-	case PROF_BLOCK: rc = text_lock(&d, q->kind->bit, o); break;
-	case PROF_THREADCREATE: rc = text_threadcreate(&d, o); break;
-	case PROF_THREADS:
-		rc = debug >= 2 ? text_threads_full(&d, o) : text_threads(&d, q->name, o);
-		break;
-	default: rc = -1; break;
-	}
-	session_close(&s, &d);
-	session_end(&s);
-	return rc;
-}
-
-/* ---- the endpoints ------------------------------------------------------------------ */
-
-static enum MHD_Result serve_proto(struct req *q, const struct profile_kind *k, struct dump_ctx *d,
-				   const char *filename)
-{
-	struct region r = {0};
-	void *buf;
-	size_t len;
-	char disp[96];
-
-	if (encode_proto(&r, k, d, q->start_mono, &buf, &len) != 0) {
-		region_reset(&r);
-		return reply_error(q->conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
-				   "cprof: out of memory while encoding the profile");
-	}
-	cprof_fmt(disp, sizeof(disp), "attachment; filename=\"%s\"", filename);
-	struct hdr h = {"Content-Disposition", disp};
-	return reply_owned(q->conn, MHD_HTTP_OK, "application/octet-stream", buf, len, &r, &h, 1);
-}
-
-static enum MHD_Result serve_text(struct req *q, long debug)
-{
-	struct region r = {0};
-	struct text_out o;
-
-	if (encode_text(&r, q, debug, &o) != 0 || o.failed) {
-		region_reset(&r);
-		return reply_error(q->conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
-				   "cprof: out of memory while writing the profile");
-	}
-	return reply_owned(q->conn, MHD_HTTP_OK, "text/plain; charset=utf-8", o.buf, o.len, &r, NULL, 0);
-}
-
-/* Suspend q's connection until `seconds` from now (the loop resumes it). */
-static enum MHD_Result wait_for(struct req *q, long seconds)
-{
-	const union MHD_ConnectionInfo *ci = mhd.conn_info(q->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	q->fd = ci ? ci->connect_fd : -1;
-	q->due_ns = cprof_now_ns() + (int64_t)seconds * 1000000000;
-	q->state = Q_WAITING;
-	q->next = pending;
-	pending = q;
-	q->in_pending = true;
-	mhd.suspend(q->conn);
-	return MHD_YES;
-}
-
-static enum MHD_Result serve_godelta(struct req *q)
-{
-	struct godelta *gd = godelta_for(q->kind->bit);
-	struct godelta_next next = {.bit = q->kind->bit};
-	struct dump_ctx d = {.base = gd->snap, .inuse_absolute = true, .on_gathered = godelta_gathered,
-			     .on_gathered_arg = &next};
-	struct region r = {0};
-	void *buf;
-	size_t len;
-	char disp[96];
-
-	if (encode_proto(&r, q->kind, &d, gd->mono, &buf, &len) != 0) {
-		region_reset(&next.r);
-		region_reset(&r);
-		return reply_error(q->conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
-				   "cprof: out of memory while encoding the profile");
-	}
-	godelta_commit(gd, &next);
-	cprof_fmt(disp, sizeof(disp), "attachment; filename=\"%s\"", q->name);
-	struct hdr h = {"Content-Disposition", disp};
-	return reply_owned(q->conn, MHD_HTTP_OK, "application/octet-stream", buf, len, &r, &h, 1);
-}
-
-static enum MHD_Result serve_kind(struct req *q)
-{
-	struct MHD_Connection *c = q->conn;
-	const char *sec = arg(c, "seconds");
-	long debug = atoi_or_zero(arg(c, "debug"));
-	/* ?gc=N is accepted and ignored: there is no collector to run. */
-
-	if (sec) {
-		long n = parse_seconds(sec);
-		if (n <= 0)
-			return reply_error(c, MHD_HTTP_BAD_REQUEST,
-					   "invalid value for \"seconds\" - must be a positive integer");
-		if (debug)
-			return reply_error(c, MHD_HTTP_BAD_REQUEST, "seconds and debug params are incompatible");
-		q->snap = session_snapshot(q->kind->bit, &q->r);
-		if (!q->snap)
-			return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "failed to collect profile");
-		q->start_mono = cprof_now_ns();
-		return wait_for(q, n);
-	}
-	if (debug)
-		return serve_text(q, debug);
-	if (q->godelta)
-		return serve_godelta(q);
-	struct dump_ctx d = {.allocs = q->allocs};
-	return serve_proto(q, q->kind, &d, q->name);
-}
-
-static enum MHD_Result finish_delta(struct req *q)
-{
-	char filename[32];
-	struct dump_ctx d = {.base = q->snap, .allocs = q->allocs};
-	cprof_fmt(filename, sizeof(filename), "%s-delta", q->name);
-	return serve_proto(q, q->kind, &d, filename);
-}
-
-static enum MHD_Result start_cpu(struct req *q)
-{
-	struct MHD_Connection *c = q->conn;
-	const char *sec = arg(c, "seconds");
-	long n = DEFAULT_CPU_SECONDS;
-
-	/* Go's Profile handler: seconds missing, 0, negative or not a number
-	 * means its 30 s default (scrapers send seconds=0 to mean "yours").
-	 * Only a window longer than cprof keeps requests is refused. */
-	if (sec) {
-		long v = parse_seconds(sec);
-		if (v > 0)
-			n = v;
-		else if (parse_seconds_too_long(sec))
-			return reply_error(c, MHD_HTTP_BAD_REQUEST,
-					   "invalid value for \"seconds\" - must be a positive integer of at most 86400");
-	}
-	if (cpu_busy)
-		return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-				   "Could not enable CPU profiling: cpu profiling already in use");
-	bool started = false;
-	if (!cpuprof_enabled()) {
-		if (cpuprof_start_window() != 0 || !cpuprof_enabled()) {
-			cpuprof_stop_window();
-			return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-					   "Could not enable CPU profiling: cprof cannot arm CPU timers in this "
-					   "process (no free signal, or out of memory)");
-		}
-		started = true;
-	}
-	cpu_busy = true;
-	q->owns_cpu = true;
-	atomic_store(&cpu_started, started);
-	cprof_mutex_lock(&dump_lock);
-	cpuprof_drain();
-	cpuwin_reset(CPUWIN_HTTP, cprof_now_ns(), cprof_realtime_ns());
-	cprof_mutex_unlock(&dump_lock);
-	q->start_mono = cprof_now_ns();
-	return wait_for(q, n);
-}
-
-static enum MHD_Result finish_cpu(struct req *q)
-{
-	const struct profile_kind *k = profile_kind_by_name("cpu");
-	struct dump_ctx d = {.cpu_consumer = CPUWIN_HTTP, .reset = true};
-	struct region r = {0};
-	void *buf;
-	size_t len;
-
-	int rc = k ? encode_proto(&r, k, &d, q->start_mono, &buf, &len) : -1;
-	end_cpu(q);
-	if (rc != 0) {
-		region_reset(&r);
-		return reply_error(q->conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
-				   "cprof: out of memory while encoding the profile");
-	}
-	struct hdr h = {"Content-Disposition", "attachment; filename=\"profile\""};
-	return reply_owned(q->conn, MHD_HTTP_OK, "application/octet-stream", buf, len, &r, &h, 1);
-}
-
-static enum MHD_Result serve_cmdline(struct req *q)
-{
-	struct region r = {0};
-	struct text_out o;
-	char buf[4096];
-	ssize_t n;
-
-	text_init(&o, &r);
-	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-	while (fd >= 0 && o.len < CMDLINE_MAX) {
-		n = read(fd, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		text_putn(&o, buf, (size_t)n);
-	}
-	if (fd >= 0)
-		close(fd);
-	/* Go joins os.Args with NUL: no NUL after the last one. */
-	if (o.len && o.buf[o.len - 1] == '\0')
-		o.len--;
-	if (o.failed) {
-		region_reset(&r);
-		return reply_error(q->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "cprof: out of memory");
-	}
-	return reply_owned(q->conn, MHD_HTTP_OK, "text/plain; charset=utf-8", o.buf ? o.buf : "", o.len,
-			   &r, NULL, 0);
-}
-
-/* pprof's remote symbolization, as Go's net/http/pprof: GET without
- * arguments -> "num_symbols: 1"; "0xADDR+0xADDR..." as the POST body or
- * the GET query -> also "0xADDR name" for each address inside a function. */
-static uint64_t parse_addr(const char *s, size_t n, bool *ok)
+/* Content-Length: a decimal number of at most 20 digits. */
+static uint64_t content_length(const char *s, bool *ok)
 {
 	uint64_t v = 0;
-	unsigned base = 10;
+	size_t n = strlen(s);
 	*ok = false;
-	while (n && (*s == ' ' || *s == '\n' || *s == '\r' || *s == '\t'))
-		s++, n--;
-	while (n && (s[n - 1] == ' ' || s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == '\t'))
-		n--;
-	if (n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-		base = 16;
-		s += 2;
-		n -= 2;
-	}
 	if (!n || n > 20)
 		return 0;
-	for (; n; s++, n--) {
-		int d;
-		if (*s >= '0' && *s <= '9')
-			d = *s - '0';
-		else if (base == 16 && *s >= 'a' && *s <= 'f')
-			d = *s - 'a' + 10;
-		else if (base == 16 && *s >= 'A' && *s <= 'F')
-			d = *s - 'A' + 10;
-		else
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
 			return 0;
-		v = v * base + (unsigned)d;
+		v = v * 10 + (unsigned)(*s - '0');
 	}
 	*ok = true;
 	return v;
 }
-
-/* GET /symbol?0xADDR+0xADDR: libmicrohttpd has split the query into
- * arguments and turned each '+' into a space; put the words back into
- * one '+'-separated list, as Go reads r.URL.RawQuery. */
-static enum MHD_Result add_query_word(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
-{
-	struct text_out *o = cls;
-	(void)kind;
-	(void)value;
-	if (o->len)
-		text_puts(o, "+");
-	for (const char *p = key; *p && o->len < MAX_BODY; p++)
-		text_putn(o, *p == ' ' ? "+" : p, 1);
-	return o->len < MAX_BODY && !o->failed ? MHD_YES : MHD_NO;
-}
-
-struct symbol_list {
-	const char *list;
-	size_t len;
-	struct text_out *o;
-};
-
-/* "0xADDR name" for each address of the '+'-separated list in a function. */
-static void symbolize_list(struct session *s, void *arg)
-{
-	struct symbol_list *sl = arg;
-	for (size_t pos = 0; pos < sl->len && s->sym;) {
-		const char *w = sl->list + pos;
-		const char *plus = memchr(w, '+', sl->len - pos);
-		size_t wl = plus ? (size_t)(plus - w) : sl->len - pos;
-		pos += wl + 1;
-		bool ok;
-		uint64_t pc = parse_addr(w, wl, &ok);
-		struct mapping *m = ok && pc ? mappings_find(&s->ms, (uintptr_t)pc) : NULL;
-		const char *name = m ? mappings_symbol(s->sym, m, (uintptr_t)pc, NULL) : NULL;
-		if (!name)
-			continue;
-		const char *at = strchr(name, '@');
-		text_printf(sl->o, "0x%llx ", (unsigned long long)pc);
-		text_putn(sl->o, name, at && at != name ? (size_t)(at - name) : strlen(name));
-		text_puts(sl->o, "\n");
-	}
-}
-
-static enum MHD_Result serve_symbol(struct req *q)
-{
-	struct region r = {0};
-	struct text_out o, words;
-	const char *list = q->body;
-	size_t list_len = q->body_len;
-
-	if (q->body_too_large) {
-		char msg[128];
-		cprof_fmt(msg, sizeof(msg), "request body too large (at most %zu bytes)", MAX_BODY);
-		return reply_error(q->conn, MHD_HTTP_CONTENT_TOO_LARGE, msg);
-	}
-	text_init(&o, &r);
-	/* pprof only cares whether the number is 0 (no symbols) or not. */
-	text_puts(&o, "num_symbols: 1\n");
-	if (!q->post) {
-		text_init(&words, &r);
-		mhd.values(q->conn, MHD_GET_ARGUMENT_KIND, add_query_word, &words);
-		list = words.failed ? NULL : words.buf;
-		list_len = words.failed ? 0 : words.len;
-	}
-	if (list && list_len) {
-		struct session s;
-		struct symbol_list sl = {list, list_len, &o};
-		session_begin(&s, &r, false);
-		session_symbolize(&s, symbolize_list, &sl);
-		session_end(&s);
-	}
-	if (o.failed) {
-		region_reset(&r);
-		return reply_error(q->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "cprof: out of memory");
-	}
-	return reply_owned(q->conn, MHD_HTTP_OK, "text/plain; charset=utf-8", o.buf, o.len, &r, NULL, 0);
-}
-
-struct count_ctx {
-	uint64_t n;
-};
-
-static void count_thread(struct thread_rec *r, void *arg)
-{
-	(void)r;
-	((struct count_ctx *)arg)->n++;
-}
-
-static void count_create(uint32_t id, uint32_t stack, uint64_t count, void *arg)
-{
-	(void)id;
-	(void)stack;
-	((struct count_ctx *)arg)->n += count;
-}
-
-static enum MHD_Result serve_index(struct req *q)
-{
-	struct region r = {0};
-	struct text_out o;
-	struct count_ctx threads = {0}, creates = {0};
-
-	cprof_mutex_lock(&dump_lock);
-	uint64_t heap = heap_bucket_count(), mutex = lockprof_count(0), block = lockprof_count(1);
-	threads_foreach(count_thread, &threads);
-	threads_foreach_create(count_create, &creates);
-	cprof_mutex_unlock(&dump_lock);
-
-	/* Go's index page, entries sorted by name. */
-	const struct {
-		const char *name;
-		uint64_t count;
-		const char *desc;
-	} entries[] = {
-		{"allocs", heap, "A sampling of all past memory allocations"},
-		{"block", block, "Stack traces that led to blocking on synchronization primitives"},
-		{"cmdline", 0, "The command line invocation of the current program"},
-		{"goroutine", threads.n, "Stack traces of all current threads (also served as threads). "
-					 "Use debug=2 as a query parameter to export every thread's full stack as text."},
-		{"heap", heap, "A sampling of memory allocations of live objects. The gc GET parameter "
-			       "is accepted and ignored."},
-		{"mutex", mutex, "Stack traces of holders of contended mutexes"},
-		{"profile", 0, "CPU profile. You can specify the duration in the seconds GET parameter. "
-			       "After you get the profile file, use the go tool pprof command to investigate the profile."},
-		{"threadcreate", creates.n, "Stack traces that led to the creation of new OS threads"},
-	};
-	text_init(&o, &r);
-	text_puts(&o, "<html>\n<head>\n<title>/debug/pprof/</title>\n<style>\n.profile-name{\n"
-		      "\tdisplay:inline-block;\n\twidth:6rem;\n}\n</style>\n</head>\n<body>\n"
-		      "/debug/pprof/\n<br>\n<p>Set debug=1 as a query parameter to export in legacy text format</p>\n"
-		      "<br>\nTypes of profiles available:\n<table>\n<thead><td>Count</td><td>Profile</td></thead>\n");
-	for (size_t i = 0; i < CPROF_ARRAY_LEN(entries); i++) {
-		text_printf(&o, "<tr><td>%llu</td><td><a href='%s?debug=1'>", (unsigned long long)entries[i].count,
-			    entries[i].name);
-		text_put_html(&o, entries[i].name);
-		text_puts(&o, "</a></td></tr>\n");
-	}
-	text_puts(&o, "</table>\n<a href=\"goroutine?debug=2\">full thread stack dump</a>\n<br>\n<p>\n"
-		      "Profile Descriptions:\n<ul>\n");
-	for (size_t i = 0; i < CPROF_ARRAY_LEN(entries); i++) {
-		text_puts(&o, "<li><div class=profile-name>");
-		text_put_html(&o, entries[i].name);
-		text_puts(&o, ": </div> ");
-		text_put_html(&o, entries[i].desc);
-		text_puts(&o, "</li>\n");
-	}
-	text_printf(&o, "</ul>\n</p>\n<p>Served by cprof in process %ld.</p>\n</body>\n</html>", (long)rt.pid);
-	if (o.failed) {
-		region_reset(&r);
-		return reply_error(q->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "cprof: out of memory");
-	}
-	return reply_owned(q->conn, MHD_HTTP_OK, "text/html; charset=utf-8", o.buf, o.len, &r, NULL, 0);
-}
-
-/* ---- libmicrohttpd callbacks ---------------------------------------------------------- */
 
 /* The first call for a request (headers received): authenticate, route,
  * check the method and the announced body size.  Errors are answered at
@@ -1046,89 +452,63 @@ static enum MHD_Result first_call(struct MHD_Connection *c, const char *url, con
 	static const struct hdr www = {"WWW-Authenticate", "Basic realm=\"cprof\", charset=\"UTF-8\""};
 
 	if (!rt_running())
-		return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "cprof: profiling has stopped in this process");
+		return httpd_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "cprof: profiling has stopped in this process");
 	if (token[0] && !authorized(c))
-		return reply_copy(c, MHD_HTTP_UNAUTHORIZED, "text/plain; charset=utf-8",
+		return httpd_reply_copy(c, MHD_HTTP_UNAUTHORIZED, "text/plain; charset=utf-8",
 				  "401 unauthorized: this endpoint needs CPROF_HTTP_TOKEN as the basic-auth password\n",
 				  &www, 1);
 	if (strcmp(url, "/debug/pprof") == 0) {
 		static const struct hdr loc = {"Location", "/debug/pprof/"};
-		return reply_copy(c, MHD_HTTP_MOVED_PERMANENTLY, "text/html; charset=utf-8",
+		return httpd_reply_copy(c, MHD_HTTP_MOVED_PERMANENTLY, "text/html; charset=utf-8",
 				  "<a href=\"/debug/pprof/\">Moved Permanently</a>.\n", &loc, 1);
 	}
 	if (strncmp(url, prefix, sizeof(prefix) - 1) != 0)
-		return reply_copy(c, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8", "404 page not found\n", NULL, 0);
+		return httpd_reply_copy(c, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8", "404 page not found\n", NULL, 0);
 
-	const char *name = url + sizeof(prefix) - 1;
-	enum route route = R_KIND;
-	const struct profile_kind *kind = NULL;
-	bool allocs = false, godelta = false;
-	if (!*name) {
-		route = R_INDEX;
-	} else if (strcmp(name, "cmdline") == 0) {
-		route = R_CMDLINE;
-	} else if (strcmp(name, "profile") == 0) {
-		route = R_PROFILE;
-	} else if (strcmp(name, "symbol") == 0) {
-		route = R_SYMBOL;
-	} else if (strcmp(name, "goroutine") == 0 || strcmp(name, "threads") == 0) {
-		kind = profile_kind_by_name("threads");
-	} else if (strcmp(name, "allocs") == 0) {
-		kind = profile_kind_by_name("heap");
-		allocs = true;
-	} else if (strcmp(name, "heap") == 0 || strcmp(name, "mutex") == 0 || strcmp(name, "block") == 0 ||
-		   strcmp(name, "threadcreate") == 0) {
-		kind = profile_kind_by_name(name);
-	} else if (strcmp(name, "delta_heap") == 0 || strcmp(name, "delta_mutex") == 0 ||
-		   strcmp(name, "delta_block") == 0) {
-		kind = profile_kind_by_name(name + 6);
-		godelta = true;
+	struct req *q = pages_alloc(sizeof(*q));
+	if (!q)
+		return httpd_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "cprof: out of memory");
+	q->conn = c;
+	if (!endpoints_route(q, url + sizeof(prefix) - 1)) {
+		pages_free(q, sizeof(*q));
+		return httpd_reply_error(c, MHD_HTTP_NOT_FOUND, "Unknown profile");
 	}
-	if (route == R_KIND && !kind)
-		return reply_error(c, MHD_HTTP_NOT_FOUND, "Unknown profile");
 
 	bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
 	if (!(strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0 ||
-	      (post && route == R_SYMBOL))) {
+	      (post && q->post_ok))) {
 		static const struct hdr allow = {"Allow", "GET, HEAD"};
 		static const struct hdr allow_post = {"Allow", "GET, HEAD, POST"};
-		return reply_copy(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8",
-				  "405 method not allowed\n", route == R_SYMBOL ? &allow_post : &allow, 1);
+		bool post_ok = q->post_ok;
+		pages_free(q, sizeof(*q));
+		return httpd_reply_copy(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8",
+					"405 method not allowed\n", post_ok ? &allow_post : &allow, 1);
 	}
 	if (post) {
 		const char *cl = mhd.lookup(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		bool ok;
-		uint64_t n = cl ? parse_addr(cl, strlen(cl), &ok) : 0;
-		if (cl && (!ok || n > MAX_BODY)) {
+		uint64_t n = cl ? content_length(cl, &ok) : 0;
+		if (cl && (!ok || n > HTTPD_MAX_BODY)) {
 			char msg[128];
-			cprof_fmt(msg, sizeof(msg), "request body too large (at most %zu bytes)", MAX_BODY);
-			return reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, msg);
+			pages_free(q, sizeof(*q));
+			cprof_fmt(msg, sizeof(msg), "request body too large (at most %zu bytes)", HTTPD_MAX_BODY);
+			return httpd_reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, msg);
 		}
 	}
-
-	struct req *q = pages_alloc(sizeof(*q));
-	if (!q)
-		return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "cprof: out of memory");
-	q->conn = c;
-	q->route = route;
-	q->kind = kind;
-	q->allocs = allocs;
-	q->godelta = godelta;
 	q->post = post;
-	cprof_fmt(q->name, sizeof(q->name), "%s", name);
 	*con_cls = q;
 	return MHD_YES;
 }
 
 static void take_body(struct req *q, const char *data, size_t n)
 {
-	if (!q->post || q->body_too_large || q->body_len + n > MAX_BODY) {
+	if (!q->post || q->body_too_large || q->body_len + n > HTTPD_MAX_BODY) {
 		q->body_too_large = q->post;
 		q->discarded += n;
 		return;
 	}
 	if (!q->body) {
-		q->body = region_alloc(&q->r, MAX_BODY);
+		q->body = region_alloc(&q->r, HTTPD_MAX_BODY);
 		if (!q->body) {
 			q->body_too_large = true;
 			return;
@@ -1155,19 +535,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (q->state == Q_GONE)
 		return MHD_NO; /* the client left while waiting: close, free (on_completed) */
 	if (q->state == Q_DUE)
-		return q->route == R_PROFILE ? finish_cpu(q) : finish_delta(q);
+		return endpoints_due(q);
 	if (q->state == Q_WAITING)
 		return MHD_YES; /* not due yet (a spurious call) */
 	if (!rt_running())
-		return reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "cprof: profiling has stopped in this process");
-	switch (q->route) {
-	case R_INDEX: return serve_index(q);
-	case R_CMDLINE: return serve_cmdline(q);
-	case R_SYMBOL: return serve_symbol(q);
-	case R_PROFILE: return start_cpu(q);
-	case R_KIND: return serve_kind(q);
-	}
-	return MHD_NO;
+		return httpd_reply_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, "cprof: profiling has stopped in this process");
+	return endpoints_serve(q);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
@@ -1196,6 +569,20 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 		nconn -= nconn > 0;
 		untrack(ci->connect_fd);
 	}
+}
+
+/* Suspend q's connection until `seconds` from now (the loop resumes it). */
+enum MHD_Result httpd_wait(struct req *q, long seconds)
+{
+	const union MHD_ConnectionInfo *ci = mhd.conn_info(q->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	q->fd = ci ? ci->connect_fd : -1;
+	q->due_ns = cprof_now_ns() + (int64_t)seconds * 1000000000;
+	q->state = Q_WAITING;
+	q->next = pending;
+	pending = q;
+	q->in_pending = true;
+	mhd.suspend(q->conn);
+	return MHD_YES;
 }
 
 /* ---- the listening socket ------------------------------------------------------------- */
@@ -1504,9 +891,7 @@ static CPROF_COLD void abandon(void)
 		close(epoll_fd);
 	while (pending)
 		req_free(pending); /* libmicrohttpd will never call back with it */
-	if (atomic_exchange(&cpu_started, false) && rt_running())
-		cpuprof_stop_window();
-	cpu_busy = false;
+	endpoints_stop();
 	daemon_ = NULL;
 	epoll_fd = itc[0].fd = itc[1].fd = listen_fd = -1;
 	cprof_warn("the program closed or reused the HTTP server's descriptors (closefrom at start-up?); "
@@ -1615,7 +1000,7 @@ static void drop_gone(const struct pollfd *p, size_t n)
 			if (q->fd != p[i].fd || q->state != Q_WAITING)
 				continue;
 			unlink_pending(q);
-			end_cpu(q);
+			endpoints_end(q);
 			q->state = Q_GONE;
 			mhd.resume(q->conn);
 			break;
@@ -1743,7 +1128,5 @@ void http_fork_child(void)
 	listen_fd = -1;
 	nconn = 0;
 	pending = NULL;
-	cpu_busy = false;
-	if (atomic_exchange(&cpu_started, false) && rt_running())
-		cpuprof_stop_window();
+	endpoints_fork_child();
 }

@@ -1,7 +1,8 @@
 /*
  * http.h - the live profiling endpoint (CPROF_HTTP=host:port): Go's
  * /debug/pprof/ for any program, served by GNU libmicrohttpd on one cprof
- * thread.  See http.c for the design (threading, limits, security).
+ * thread.  See http.c for the design (threading, limits, security) and
+ * endpoints.c for what each path answers.
  *
  * Contexts: http_init() from the constructor, after the writer thread is
  * up; http_fork_child() from the fork child handler (init.c), where the

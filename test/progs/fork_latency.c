@@ -6,7 +6,7 @@
  * heap profile has that many samples to symbolize; prints "ready"; then
  * for `seconds` (argv[1]) forks children that exit at once, timing each
  * fork() call in the parent; prints "forks N median_us M p90_us P max_us X".
- * With argv[2] = K, K of the children (one in 100 forks) exit with exit(),
+ * With argv[2] = K, K of the children (one in 20 forks, from the 10th) exit with exit(),
  * not _exit(), so each writes its own profiles; they free the 16384
  * allocations first, so what remains in use is the children's "child_leak".
  */
@@ -75,7 +75,7 @@ int main(int argc, char **argv)
 	double end = now_us() + seconds * 1e6;
 	while (now_us() < end && n < sizeof(lat) / sizeof(lat[0])) {
 		double t0 = now_us();
-		bool full = exits > 0 && n % 100 == 50;
+		bool full = exits > 0 && n % 20 == 10;
 		pid_t pid = fork();
 		if (pid == 0 && full) {
 			for (unsigned i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
