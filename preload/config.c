@@ -17,7 +17,7 @@ const char *const config_names[] = {
 	"CPROF_PROFILES", "CPROF_HEAP_RATE", "CPROF_CPU_HZ", "CPROF_UNWIND",
 	"CPROF_SIGNAL", "CPROF_OUTPUT", "CPROF_QUIET", "CPROF_MUTEX_FRACTION",
 	"CPROF_BLOCK_RATE", "CPROF_HTTP", "CPROF_HTTP_TOKEN", "CPROF_INTERVAL",
-	"CPROF_FOLLOW_EXEC", "CPROF_ROOT_PID", NULL,
+	"CPROF_FOLLOW_EXEC", "CPROF_ROOT_PID", "CPROF_HTTP_TARGETS", NULL,
 };
 
 void config_defaults(struct cprof_config *c)
@@ -369,6 +369,12 @@ int config_set(struct cprof_config *c, const char *name, const char *value,
 		}
 		c->http_token_bad = false;
 		memcpy(c->http_token, value, len + 1);
+	} else if (strcmp(name, "CPROF_HTTP_TARGETS") == 0) {
+		size_t len = strlen(value);
+		if (len < 2 || len >= sizeof(c->http_targets) - 32 || value[0] != '/')
+			BAD("expected an absolute directory path (at most %zu characters); no target files",
+			    sizeof(c->http_targets) - 33);
+		memcpy(c->http_targets, value, len + 1);
 	} else if (strcmp(name, "CPROF_INTERVAL") == 0) {
 		if (parse_u64(value, &v) != 0 || v > 86400 * 7)
 			BAD("expected seconds between periodic dumps (0 = off, at most a week)");

@@ -46,6 +46,7 @@ struct cprof_config {
 	char http[256];             /* CPROF_HTTP: host:port, "" = off */
 	char http_token[256];       /* CPROF_HTTP_TOKEN */
 	bool http_token_bad;        /* CPROF_HTTP_TOKEN set but unusable: no server at all */
+	char http_targets[256];     /* CPROF_HTTP_TARGETS: directory of file_sd target files, "" = off */
 	unsigned interval;          /* CPROF_INTERVAL: seconds, 0 = off */
 	bool follow_exec;           /* CPROF_FOLLOW_EXEC */
 	long root_pid;              /* CPROF_ROOT_PID: set by the cprof command */

@@ -45,6 +45,7 @@
 #include "real.h"
 #include "runtime.h"
 #include "symbols.h"
+#include "targets.h"
 #include "threads.h"
 #include "tstate.h"
 
@@ -147,6 +148,7 @@ static void on_term(int sig, siginfo_t *si, void *uc)
 			cprof_futex(&term_done, FUTEX_WAIT_PRIVATE, 0, &ts);
 		}
 	}
+	targets_withdraw(); /* the process is about to die: no scraper should look */
 	struct sigaction dfl;
 	memset(&dfl, 0, sizeof(dfl));
 	dfl.sa_handler = SIG_DFL;

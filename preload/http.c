@@ -121,6 +121,7 @@
 
 #include "http.h"
 #include "endpoints.h"
+#include "targets.h"
 #include "log.h"
 #include "real.h"
 #include "runtime.h"
@@ -138,6 +139,7 @@
 #define FD_MARGIN_MIN 32ul
 #define ACCEPT_BATCH 16
 #define ACCEPT_PAUSE_NS 1000000000ll
+#define CHILD_DELAY_NS 100000000l      /* a fork child starts serving after this */
 
 /* ---- libmicrohttpd, loaded at run time -------------------------------------- */
 
@@ -205,6 +207,7 @@ static int load_mhd(void)
 
 /* ---- server state (the HTTP thread's, except where noted) ---------------------- */
 
+static atomic_bool started;      /* http_init created the thread (any thread) */
 static struct MHD_Daemon *daemon_;
 static int epoll_fd = -1;
 static int listen_fd = -1;
@@ -894,11 +897,38 @@ static CPROF_COLD void abandon(void)
 	endpoints_stop();
 	daemon_ = NULL;
 	epoll_fd = itc[0].fd = itc[1].fd = listen_fd = -1;
+	targets_withdraw();
 	cprof_warn("the program closed or reused the HTTP server's descriptors (closefrom at start-up?); "
 		   "the HTTP server has stopped, leaving the program's descriptors alone");
 }
 
 /* ---- the thread ----------------------------------------------------------------------- */
+
+/* Port 0: each process serves on a port of its own, fork children too. */
+static bool any_port(void)
+{
+	const char *colon = strrchr(rt.cfg.http, ':');
+	return colon && strcmp(colon + 1, "0") == 0;
+}
+
+/* The target file (targets.h): the address a local client connects to
+ * (the unspecified address means this host's loopback). */
+static void publish(const struct sockaddr_storage *bound)
+{
+	struct sockaddr_storage ss = *bound;
+	char where[128];
+	if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		if (IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr))
+			a->sin6_addr = in6addr_loopback;
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		if (a->sin_addr.s_addr == htonl(INADDR_ANY))
+			a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	}
+	format_addr(&ss, where, sizeof(where));
+	targets_publish(where);
+}
 
 static int start(void)
 {
@@ -922,7 +952,12 @@ static int start(void)
 	int fd = open_listener(&ss, len);
 	if (fd < 0) {
 		const char *why = strerrordesc_np(errno);
-		cprof_warn("CPROF_HTTP=%s: cannot listen (%s); no HTTP server", spec, why ? why : "error");
+		if (errno == EADDRINUSE) /* every process of a tree would say it */
+			cprof_warn_tree("CPROF_HTTP=%s: cannot listen (%s); no HTTP server in this process (with "
+					"port 0 each process of a program serves on a port of its own: see "
+					"CPROF_HTTP_TARGETS)", spec, why ? why : "error");
+		else
+			cprof_warn("CPROF_HTTP=%s: cannot listen (%s); no HTTP server", spec, why ? why : "error");
 		return -1;
 	}
 	track(fd, true);
@@ -955,6 +990,7 @@ static int start(void)
 	find_itc();
 	format_addr(&ss, where, sizeof(where));
 	cprof_info("serving /debug/pprof on http://%s%s", where, token[0] ? " (basic-auth token required)" : "");
+	publish(&ss);
 	return 0;
 }
 
@@ -1050,35 +1086,35 @@ static void loop(void)
 
 static void *server(void *arg)
 {
-	(void)arg;
 	cprof_tls.guard = 1; /* for the thread's whole life */
 	threads_mark_internal();
 	REAL(pthread_setname_np)(pthread_self(), "cprof-http");
-	if (start() == 0)
+	if (arg) {
+		/* A fork child's server: most children that exec do so at
+		 * once, and this thread and the port go with the old image. */
+		struct timespec ts = {0, CHILD_DELAY_NS};
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+	}
+	if (rt_running() && start() == 0)
 		loop();
 	/* Not serving: leave the registry as if this thread never was. */
 	threads_unregister_self();
 	return NULL;
 }
 
-int http_init(void)
+static int start_thread(bool child)
 {
 	pthread_t th;
 	pthread_attr_t attr;
 	sigset_t all, old;
 
-	if (!rt.cfg.http[0])
-		return 0;
-	/* A token was set but is unusable: config.c said so in its one line
-	 * (without the value).  Serving without it would fail open. */
-	if (rt.cfg.http_token_bad)
-		return 0;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 1024 * 1024);
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int r = REAL(pthread_create)(&th, &attr, server, NULL);
+	int r = REAL(pthread_create)(&th, &attr, server, child ? (void *)1 : NULL);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 	if (r != 0) {
@@ -1086,6 +1122,20 @@ int http_init(void)
 			   strerrordesc_np(r) ? strerrordesc_np(r) : "error");
 		return -1;
 	}
+	return 0;
+}
+
+int http_init(void)
+{
+	if (!rt.cfg.http[0])
+		return 0;
+	/* A token was set but is unusable: config.c said so in its one line
+	 * (without the value).  Serving without it would fail open. */
+	if (rt.cfg.http_token_bad)
+		return 0;
+	if (start_thread(false) != 0)
+		return -1;
+	atomic_store(&started, true);
 	return 0;
 }
 
@@ -1129,4 +1179,10 @@ void http_fork_child(void)
 	nconn = 0;
 	pending = NULL;
 	endpoints_fork_child();
+	targets_fork_child();
+	daemon_ = NULL;
+	/* Started in the parent, even if not listening yet (a master that
+	 * forks its workers at once): with port 0 the child serves too. */
+	if (atomic_load(&started) && any_port() && rt_running())
+		start_thread(true);
 }

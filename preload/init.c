@@ -49,6 +49,7 @@
 #include "real.h"
 #include "runtime.h"
 #include "stacktab.h"
+#include "targets.h"
 #include "threads.h"
 #include "tstate.h"
 #include "unwind.h"
@@ -177,6 +178,7 @@ static void at_exit(void)
 		rt.pid = getpid(); /* a vfork-like child that did not run our handlers */
 	if (!rt_running())
 		return;
+	targets_withdraw(); /* scrapers stop looking here (CPROF_HTTP_TARGETS) */
 	dump_final();
 	if (!atomic_compare_exchange_strong(&rt.state, &expected, RT_STOPPED))
 		return;

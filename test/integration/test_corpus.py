@@ -457,6 +457,67 @@ def test_nginx_master_and_workers():
         load_checked(f.path, pprof_too=False)
 
 
+@timeout(120)
+def test_nginx_every_process_serves_and_is_discoverable():
+    """CPROF_HTTP=127.0.0.1:0 with CPROF_HTTP_TARGETS: the nginx master and
+    each worker it forks serve /debug/pprof on a port of their own and
+    announce it in DIR/PID.json (Prometheus file_sd, as Alloy's
+    discovery.file and Parca read it).  Each target answers with its own
+    process: the workers' cmdline is nginx's "worker process" title, and
+    their heap profiles hold the requests they served.  After `nginx -s
+    quit` no target file is left, and no process said "cannot listen"."""
+    import json
+    need("/usr/sbin/nginx")
+    d = os.path.join(tmpdir(), "nginx")
+    targets = os.path.join(tmpdir(), "targets")
+    os.makedirs(os.path.join(d, "html"))
+    with open(os.path.join(d, "html", "page.html"), "w") as f:
+        f.write("<p>hello</p>\n" * 100)
+    # A stale file of a process that is gone is swept by the first process.
+    os.makedirs(targets)
+    with open(os.path.join(targets, "999999999.json"), "w") as f:
+        f.write("[]")
+    port = free_port()
+    with open(os.path.join(d, "nginx.conf"), "w") as f:
+        f.write(NGINX_CONF.format(d=d, port=port))
+    argv = ["/usr/sbin/nginx", "-p", d, "-c", os.path.join(d, "nginx.conf"), "-e", os.path.join(d, "error.log")]
+    srv = start(argv, env={"CPROF_HEAP_RATE": "4096", "CPROF_HTTP": "127.0.0.1:0",
+                           "CPROF_HTTP_TARGETS": targets}, name="nginx")
+    try:
+        wait_port(port)
+        for _ in range(100):
+            with urllib.request.urlopen("http://127.0.0.1:%d/page.html" % port, timeout=10) as r:
+                assert r.status == 200
+        workers = wait_for(lambda: len(children(srv.pid)) == 2 and children(srv.pid), 10, "two workers")
+        pids = sorted([srv.pid] + workers)
+        files = lambda: sorted(n for n in os.listdir(targets) if n.endswith(".json"))
+        wait_for(lambda: files() == sorted("%d.json" % p for p in pids), 10,
+                 "one target file per nginx process")
+        for pid in pids:
+            with open(os.path.join(targets, "%d.json" % pid)) as f:
+                groups = json.load(f)
+            assert len(groups) == 1 and len(groups[0]["targets"]) == 1, groups
+            labels = groups[0]["labels"]
+            assert labels["pid"] == str(pid) and labels["service_name"] == "nginx", labels
+            assert labels["exe"] == "/usr/sbin/nginx", labels
+            base = "http://%s/debug/pprof/" % groups[0]["targets"][0]
+            with urllib.request.urlopen(base + "cmdline", timeout=10) as r:
+                cmdline = r.read().decode()
+            assert ("worker process" in cmdline) == (pid != srv.pid), (pid, cmdline)
+            with urllib.request.urlopen(base + "heap", timeout=30) as r:
+                prof = pprofdec.decode_bytes(r.read(), base)
+            pprofdec.validate(prof)
+            if pid != srv.pid:
+                names = {fn for s in prof.samples() for fn in s.stack}
+                assert "ngx_process_events_and_timers" in names, sorted(names)
+        quit = run(argv + ["-s", "quit"], preload=False)
+        assert srv.wait(30) == 0, srv.describe()
+    finally:
+        srv.kill_group()
+    assert files() == [], files()
+    assert "cannot listen" not in srv.err(), srv.err()
+
+
 # ---------------------------------------------------------------- Rust
 
 RUST_MAIN = r"""

@@ -128,6 +128,10 @@ int main(void)
 	CHECK_EQ(set(&c, "CPROF_HTTP", "[::1]:0"), 0);
 	CHECK_EQ(set(&c, "CPROF_HTTP", "localhost"), -1);
 	CHECK_EQ(set(&c, "CPROF_HTTP", "h:70000"), -1);
+	CHECK_EQ(set(&c, "CPROF_HTTP_TARGETS", "/run/cprof"), 0);
+	CHECK(strcmp(c.http_targets, "/run/cprof") == 0);
+	CHECK_EQ(set(&c, "CPROF_HTTP_TARGETS", "run/cprof"), -1); /* relative: kept as it was */
+	CHECK(strcmp(c.http_targets, "/run/cprof") == 0);
 	CHECK_EQ(set(&c, "CPROF_HTTP_TOKEN", "short"), -1);
 	CHECK(c.http_token_bad && !c.http_token[0]);
 	CHECK_EQ(set(&c, "CPROF_HTTP_TOKEN", "s3cret-token"), 0);
