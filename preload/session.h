@@ -1,7 +1,7 @@
 /*
  * session.h - reading the profile tables and encoding profiles from them:
  * the one way every dump does it (profile files, dump.c; HTTP answers,
- * http.c).
+ * endpoints.c).
  *
  * DESIGN
  * A session is one use of the tables: a region (the caller's), the objects
