@@ -21,6 +21,10 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <zlib.h>
 #include <unistd.h>
 
 #include "srclines.h"
@@ -40,8 +44,6 @@ static struct {
 	const char *(*lineinfo)(Dwfl_Line *, Dwarf_Addr *, int *, int *, Dwarf_Word *, Dwarf_Word *);
 	Dwarf_CFI *(*module_eh_cfi)(Dwfl_Module *, Dwarf_Addr *);
 	Dwarf_CFI *(*module_dwarf_cfi)(Dwfl_Module *, Dwarf_Addr *);
-	int (*std_find_debuginfo)(Dwfl_Module *, void **, const char *, Dwarf_Addr, const char *,
-				  const char *, GElf_Word, char **);
 	int (*offline_section_address)(Dwfl_Module *, void **, const char *, Dwarf_Addr, const char *,
 				       GElf_Word, const GElf_Shdr *, Dwarf_Addr *);
 	Elf *(*dwarf_getelf)(Dwarf *);
@@ -66,6 +68,10 @@ static struct {
 	GElf_Shdr *(*gelf_getshdr)(Elf_Scn *, GElf_Shdr *);
 	char *(*elf_strptr)(Elf *, size_t, size_t);
 	int (*elf_getshdrstrndx)(Elf *, size_t *);
+	Elf *(*elf_begin)(int, Elf_Cmd, Elf *);
+	int (*elf_end)(Elf *);
+	GElf_Chdr *(*gelf_getchdr)(Elf_Scn *, GElf_Chdr *);
+	Elf_Data *(*elf_rawdata)(Elf_Scn *, Elf_Data *);
 } dw;
 
 static int dw_state; /* 0 not tried, 1 loaded, -1 unavailable */
@@ -94,7 +100,6 @@ static int load(void)
 	SYM(lineinfo, "dwfl_lineinfo");
 	SYM(module_eh_cfi, "dwfl_module_eh_cfi");
 	SYM(module_dwarf_cfi, "dwfl_module_dwarf_cfi");
-	SYM(std_find_debuginfo, "dwfl_standard_find_debuginfo");
 	SYM(offline_section_address, "dwfl_offline_section_address");
 	SYM(dwarf_getelf, "dwarf_getelf");
 	SYM(getscopes, "dwarf_getscopes");
@@ -118,6 +123,10 @@ static int load(void)
 	SYM(gelf_getshdr, "gelf_getshdr");
 	SYM(elf_strptr, "elf_strptr");
 	SYM(elf_getshdrstrndx, "elf_getshdrstrndx");
+	SYM(elf_begin, "elf_begin");
+	SYM(elf_end, "elf_end");
+	SYM(gelf_getchdr, "gelf_getchdr");
+	SYM(elf_rawdata, "elf_rawdata");
 	return 0;
 }
 
@@ -138,6 +147,7 @@ struct obj {
 	Dwfl_Module *mod;
 	Dwarf_Addr dwarf_bias;
 	bool has_dwarf;
+	double retry_at;     /* > 0: DWARF put off until the process is this old (s) */
 };
 
 static struct obj *objs;
@@ -167,19 +177,188 @@ static uint64_t debug_bytes(Elf *elf)
 	return total;
 }
 
+/*
+ * Compressed DWARF (Debian's debug packages compress theirs) is inflated
+ * whole by libdw before its first lookup: about 20 instructions a byte,
+ * 40 to 50 ms for glibc's 10 MB (libc6-dbg) on this project's machine,
+ * and /usr/bin/python3 -c pass, 8 ms bare, took 185 ms under cprof with
+ * libc6-dbg and python3.11-dbg installed, nearly all of it in its exit
+ * dump's line lookups.  So the cost a process pays grows with its life, not
+ * with the debug packages on the machine: an object's compressed DWARF is
+ * read once the process has lived at least one second per INFLATE_PER_S
+ * inflated bytes (about a twentieth of its life at that speed).  Until
+ * then its frames have names (from the symbol tables) but no lines, and
+ * its mapping says so; a later dump of the same process reads it.
+ * Uncompressed DWARF is mapped and parsed lazily: it is never put off.
+ */
+#define INFLATE_PER_S (10ull << 20)
+
+/* Seconds since this process started (a fork child: since the fork). */
+static double lifetime_s(void)
+{
+	char buf[1024];
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 1e9;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 1e9;
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')');
+	/* Field 22, starttime, is the 20th after the command's ')'. */
+	for (int field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	struct timespec ts;
+	long hz = sysconf(_SC_CLK_TCK);
+	if (!p || hz <= 0 || clock_gettime(CLOCK_BOOTTIME, &ts) != 0)
+		return 1e9;
+	double start = (double)strtoull(p + 1, NULL, 10) / (double)hz;
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 - start;
+}
+
+/* Bytes the compressed .debug sections of elf inflate to (0: none is). */
+static uint64_t inflated_bytes(Elf *elf)
+{
+	size_t shstrndx;
+	uint64_t total = 0;
+	if (!elf || dw.elf_getshdrstrndx(elf, &shstrndx) != 0)
+		return 0;
+	for (Elf_Scn *scn = dw.elf_nextscn(elf, NULL); scn; scn = dw.elf_nextscn(elf, scn)) {
+		GElf_Shdr sh;
+		GElf_Chdr ch;
+		if (!dw.gelf_getshdr(scn, &sh))
+			continue;
+		const char *name = dw.elf_strptr(elf, shstrndx, sh.sh_name);
+		if (!name)
+			continue;
+		if ((sh.sh_flags & SHF_COMPRESSED) && strncmp(name, ".debug_", 7) == 0) {
+			if (dw.gelf_getchdr(scn, &ch))
+				total += ch.ch_size;
+		} else if (strncmp(name, ".zdebug_", 8) == 0) {
+			/* GNU's older form: "ZLIB" and the size, big-endian. */
+			Elf_Data *d = dw.elf_rawdata(scn, NULL);
+			const unsigned char *b = d ? d->d_buf : NULL;
+			if (b && d->d_size >= 12 && memcmp(b, "ZLIB", 4) == 0)
+				for (int i = 4; i < 12; i++)
+					total += (uint64_t)b[i] << (8 * (11 - i));
+		}
+	}
+	return total;
+}
+
+/* Set by the checks below while an object is being opened: the age the
+ * process must reach before its compressed DWARF is read (0: not put off). */
+static double put_off_until;
+
+/* Whether elf's compressed DWARF costs more than the process's age allows
+ * now; if so, notes when it will not. */
+static bool put_off(Elf *elf)
+{
+	uint64_t n = inflated_bytes(elf);
+	if (!n)
+		return false;
+	double need = (double)n / (double)INFLATE_PER_S;
+	if (lifetime_s() >= need)
+		return false;
+	put_off_until = need;
+	return true;
+}
+
 /* The debug file's descriptor, opened by libdw's standard search, made
  * close-on-exec and remembered so it can be closed once mapped. */
 static int last_debug_fd = -1;
+
+static void hex(const unsigned char *b, int n, char *out, size_t outlen);
+
+/* Opens path read-only, close-on-exec; with want_crc, only if the file's
+ * CRC32 is crc (.gnu_debuglink).  -1 otherwise. */
+static int open_checked(const char *path, bool want_crc, GElf_Word crc)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0 || !want_crc)
+		return fd;
+	struct stat st;
+	void *p = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0
+			  ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0)
+			  : MAP_FAILED;
+	uLong c = crc32(0L, Z_NULL, 0);
+	if (p != MAP_FAILED) {
+		const unsigned char *b = p;
+		for (size_t left = (size_t)st.st_size; left;) {
+			uInt chunk = left > (1u << 30) ? (1u << 30) : (uInt)left;
+			c = crc32(c, b, chunk);
+			b += chunk;
+			left -= chunk;
+		}
+		munmap(p, (size_t)st.st_size);
+	}
+	if (p == MAP_FAILED || (GElf_Word)c != crc) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * The separate debug file of mod, found on disk where libdw's standard
+ * search looks (by build id under /usr/lib/debug/.build-id, then by the
+ * .gnu_debuglink name next to the object, in its .debug directory and
+ * under /usr/lib/debug), but never through debuginfod: the standard search
+ * (dwfl_standard_find_debuginfo) ends by asking debuginfod, which loads
+ * libdebuginfod, libcurl and some thirty libraries into the program, and
+ * with DEBUGINFOD_URLS set (Debian sets it in login shells) connects to
+ * the network from inside the program at its dumps.
+ */
+static int find_debug_file(Dwfl_Module *mod, const char *file_name, const char *link, GElf_Word crc,
+			   char *path, size_t pathlen)
+{
+	const unsigned char *bits;
+	GElf_Addr vaddr;
+	int n = dw.module_build_id(mod, &bits, &vaddr);
+	if (n > 1 && n <= 64) {
+		char id[2 * 64 + 1];
+		hex(bits, n, id, sizeof(id));
+		cprof_fmt(path, pathlen, "/usr/lib/debug/.build-id/%.2s/%s.debug", id, id + 2);
+		int fd = open_checked(path, false, 0);
+		if (fd >= 0)
+			return fd;
+	}
+	if (!link || !link[0] || strchr(link, '/') || !file_name || file_name[0] != '/')
+		return -1;
+	const char *slash = strrchr(file_name, '/');
+	int dirlen = (int)(slash - file_name);
+	static const char *const forms[] = {"%.*s/%s", "%.*s/.debug/%s", "/usr/lib/debug%.*s/%s"};
+	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		cprof_fmt(path, pathlen, forms[i], dirlen, file_name, link);
+		if (strcmp(path, file_name) == 0)
+			continue;
+		int fd = open_checked(path, true, crc);
+		if (fd >= 0)
+			return fd;
+	}
+	return -1;
+}
 
 static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
 			  const char *file_name, const char *debuglink_file, GElf_Word debuglink_crc,
 			  char **debuginfo_file_name)
 {
-	int fd = dw.std_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file,
-				       debuglink_crc, debuginfo_file_name);
+	char path[4200];
+	(void)userdata, (void)modname, (void)base;
+	int fd = find_debug_file(mod, file_name, debuglink_file, debuglink_crc, path, sizeof(path));
 	if (fd >= 0) {
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		Elf *e = dw.elf_begin(fd, ELF_C_READ_MMAP, NULL);
+		bool later = put_off(e);
+		if (e)
+			dw.elf_end(e);
+		if (later) {
+			close(fd);
+			return -1; /* as if there were none (see INFLATE_PER_S) */
+		}
 		last_debug_fd = fd;
+		if (debuginfo_file_name)
+			*debuginfo_file_name = strdup(path); /* libdw frees it (guard held: not profiled) */
 	}
 	return fd;
 }
@@ -256,10 +435,12 @@ static void open_obj_fd(struct obj *o, const char *path, const char *build_id, i
 	}
 	/* Make libdw map all it will read, then let go of the descriptors. */
 	last_debug_fd = -1;
+	put_off_until = 0;
 	GElf_Addr ebias;
 	Elf *elf = dw.module_getelf(mod, &ebias);
 	Dwarf_Addr dbias = 0;
-	Dwarf *dwarf = dw.module_getdwarf(mod, &dbias);
+	Dwarf *dwarf = put_off(elf) ? NULL : dw.module_getdwarf(mod, &dbias);
+	o->retry_at = put_off_until;
 	Dwarf_Addr cbias;
 	(void)dw.module_eh_cfi(mod, &cbias);
 	(void)dw.module_dwarf_cfi(mod, &cbias);
@@ -314,9 +495,18 @@ static struct obj *obj_for(const char *path, const char *build_id)
 		return NULL;
 	if (!build_id)
 		build_id = "";
-	for (struct obj *o = objs; o; o = o->next)
-		if (strcmp(o->path, path) == 0 && strcmp(o->build_id, build_id) == 0)
-			return o->dwfl ? o : NULL;
+	for (struct obj *o = objs; o; o = o->next) {
+		if (strcmp(o->path, path) != 0 || strcmp(o->build_id, build_id) != 0)
+			continue;
+		if (o->retry_at > 0 && lifetime_s() >= o->retry_at) {
+			/* Old enough now: open it again (the first session is
+			 * left unused, once per object). */
+			o->dwfl = NULL;
+			o->retry_at = 0;
+			open_obj(o, path, build_id);
+		}
+		return o->dwfl ? o : NULL;
+	}
 	struct obj *o = arena_alloc(sizeof(*o));
 	size_t len = strlen(path);
 	char *copy = arena_alloc(len + 1);

@@ -259,3 +259,76 @@ def test_read_only_cwd():
         assert len(lines) == 1 and "Read-only file system" in lines[0], cp.stderr
     finally:
         umount(d)
+
+
+# ---- debug information --------------------------------------------------------
+
+PEEK_MAPS = r"""
+import os, signal, time
+keep = [bytearray(4096) for _ in range(4000)]
+os.kill(os.getpid(), signal.SIGUSR2)
+for _ in range(100):
+    time.sleep(0.05)
+    if any(f.endswith(".heap.pb.gz") for f in os.listdir(os.environ["OUT"])):
+        break
+time.sleep(0.2)
+maps = open("/proc/self/maps").read()
+print("loaded:", sorted({l.split("/")[-1] for l in maps.splitlines()
+                         if "libdebuginfod" in l or "libcurl" in l}))
+"""
+
+
+@timeout(60)
+def test_debug_info_never_reaches_the_network():
+    """Looking up source lines uses only files on this machine: with
+    DEBUGINFOD_URLS pointing at a server this test runs, a stripped
+    program (no debug information anywhere) and python3 are profiled;
+    neither connects to the server, and python3 finds neither
+    libdebuginfod nor libcurl loaded after a dump (libdw's standard search
+    asks debuginfod servers, loading some thirty libraries to do so, from
+    inside every profiled process)."""
+    import socket
+    need("strip", "/usr/bin/python3")
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    srv.settimeout(0.5)
+    env = {"DEBUGINFOD_URLS": "http://127.0.0.1:%d" % srv.getsockname()[1], "CPROF_HEAP_RATE": "65536"}
+    exe = os.path.join(tmpdir(), "stripped_alloc_loop")
+    shutil.copy(prog("alloc_loop"), exe)
+    subprocess.run(["strip", exe], check=True)
+    run([exe, "1"], env=env)
+    out = os.path.join(tmpdir(), "out")
+    os.makedirs(out)
+    cp = run(["/usr/bin/python3", "-c", PEEK_MAPS], timeout=60,
+             env=dict(env, OUT=out, CPROF_OUTPUT=os.path.join(out, "cprof.%p.%n.%t.pb.gz")))
+    assert "loaded: []" in cp.stdout, cp.stdout
+    try:
+        conn, _ = srv.accept()
+        conn.close()
+        raise AssertionError("a profiled process connected to the debuginfod server")
+    except socket.timeout:
+        pass
+    assert profiles(kind="heap"), os.listdir(tmpdir())
+    assert len([f for f in os.listdir(out) if f.endswith(".heap.pb.gz")]) == 2, os.listdir(out)
+
+
+@timeout(60)
+def test_lines_from_a_debuglink_file_with_compressed_sections():
+    """A program whose DWARF was moved to a separate file named by
+    .gnu_debuglink, with compressed sections (as distributions ship them):
+    its frames still get file:line, read from that file."""
+    need("objcopy", "strip")
+    d = os.path.join(tmpdir(), "bin")
+    os.makedirs(d)
+    exe = os.path.join(d, "alloc_loop")
+    shutil.copy(prog("alloc_loop"), exe)
+    subprocess.run(["objcopy", "--only-keep-debug", "--compress-debug-sections=zlib", exe, exe + ".debug"],
+                   check=True)
+    subprocess.run(["strip", "--strip-debug", exe], check=True)
+    subprocess.run(["objcopy", "--add-gnu-debuglink=" + exe + ".debug", exe], check=True, cwd=d)
+    run([exe, "1"], env={"CPROF_PROFILES": "heap"})
+    p = load_checked(one(kind="heap"))
+    frames = {(name, os.path.basename(fname), line) for s in p.samples() for name, fname, line, _ in s.frames}
+    assert any(name == "leak_site" and f == "alloc_loop.c" and line > 0 for name, f, line in frames), \
+        sorted(frames)
