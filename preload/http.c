@@ -1178,6 +1178,8 @@ void http_fork_child(void)
 	listen_fd = -1;
 	nconn = 0;
 	pending = NULL;
+	held = 0;              /* the parent's answers are the parent's */
+	accept_after_ns = 0;
 	endpoints_fork_child();
 	targets_fork_child();
 	daemon_ = NULL;
