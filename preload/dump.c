@@ -557,10 +557,13 @@ static int dump_run(bool final)
 	d.now_real_ns = cprof_realtime_ns();
 	d.now_mono_ns = cprof_now_ns();
 	cpuprof_drain();
-	if (mappings_collect(&ms, &r) != 0)
+	/* The exit dump of a process that recorded nothing writes nothing
+	 * (profiles.h): a tree of short processes leaves no empty files. */
+	bool none = final && !rt.cfg.empty_files && !profiles_have_samples(rt.profiles, &d);
+	if (none || mappings_collect(&ms, &r) != 0)
 		memset(&ms, 0, sizeof(ms));
-	d.sym = symbolizer_new(&r);
-	for (size_t i = 0; i < profile_kinds_count; i++) {
+	d.sym = none ? NULL : symbolizer_new(&r);
+	for (size_t i = 0; i < profile_kinds_count && !none; i++) {
 		const struct profile_kind *k = &profile_kinds[i];
 		if (rt.profiles & k->bit)
 			written += write_kind(&d, k, n);
