@@ -469,7 +469,8 @@ def test_children_are_profiled_by_default():
     """A program started by the profiled one inherits the preload and
     writes its own files under its own pid."""
     script = write_script("dir with space", [prog("alloc_loop"), "0.3", "1"])
-    cp = cprof(["--profiles", "heap", script])
+    # bash may sample nothing: CPROF_EMPTY_FILES=1 keeps its files too.
+    cp = cprof(["--profiles", "heap", script], env={"CPROF_EMPTY_FILES": "1"})
     root, child = script_pids(cp.stdout)
     name, pid, shown, _ = banner(cp.stderr)
     assert name == script and pid == root, (name, pid, root)
@@ -484,7 +485,9 @@ def test_no_follow_exec_profiles_the_program_only():
     """--no-follow-exec: only the program itself writes files; its child
     has the library loaded but idle (CPROF_ROOT_PID names the root)."""
     script = write_script("d", [prog("alloc_loop"), "0.3", "1"])
-    cp = cprof(["--no-follow-exec", "--profiles", "heap", "--", script])
+    # bash may sample nothing: CPROF_EMPTY_FILES=1 keeps its files too.
+    cp = cprof(["--no-follow-exec", "--profiles", "heap", "--", script],
+               env={"CPROF_EMPTY_FILES": "1"})
     root, child = script_pids(cp.stdout)
     assert banner(cp.stderr)[1] == root
     assert {f.pid for f in profiles()} == {root}, profiles()
