@@ -784,7 +784,7 @@ def _short_lived(sec, results):
            "compared with the bare run just before it (wall: fork to wait4; CPU: the child's "
            "user + system time).  A repetition gives the medians over its runs; the table "
            "gives the median of %d repetitions (min .. max).  Files: what each profiled process "
-           "left in the output directory (a profile without samples is not written)."
+           "left in the output directory (a process that recorded nothing writes no file)."
            % (sec["command"], sec["pairs"], sec["pairs"], sec["reps"]), ""]
     rows = []
 
