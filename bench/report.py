@@ -34,6 +34,12 @@ TARGETS = [
      "section": "growth-stacks", "kind": "dump", "limit": 200.0, "n": 100000},
     {"id": "dump-200ms-signal", "text": "dump of 100,000 distinct stacks under 200 ms (SIGUSR2)",
      "section": "growth-stacks", "kind": "dump-signal", "limit": 200.0, "n": 100000},
+    {"id": "short-1ms-wall", "text": "all profiles: /bin/true costs at most 1 ms more per process "
+     "(wall)", "section": "short-lived", "config": "cprof-all", "kind": "short",
+     "metric": "diff_wall", "limit": 0.001},
+    {"id": "short-1ms-cpu", "text": "all profiles: /bin/true costs at most 1 ms more per process "
+     "(CPU time)", "section": "short-lived", "config": "cprof-all", "kind": "short",
+     "metric": "diff_cpu", "limit": 0.001},
 ]
 
 # Which cprof configuration is compared with which other profiler: a
@@ -150,6 +156,15 @@ def verdict(results, t):
     if not e:
         reason = sec.get("unavailable", {}).get(t["config"], "not measured")
         return reason, "", "NOT RUN"
+    if t["kind"] == "short":
+        s = e.get(t["metric"])
+        if not s:
+            return "no valid run", "", "FAIL"
+        v = "PASS" if s["median"] <= t["limit"] else "FAIL"
+        if s["min"] <= t["limit"] < s["max"]:
+            v += " (spread crosses the limit)"
+        return ("%+.2f ms" % (1000 * s["median"]),
+                "%+.2f .. %+.2f ms" % (1000 * s["min"], 1000 * s["max"]), v)
     if t["kind"] == "diff":
         s = e.get("diff")
         if not s:
@@ -763,6 +778,47 @@ def _growth_stacks(sec, results):
     return "\n".join(out)
 
 
+def _short_lived(sec, results):
+    out = ["`bench/progs/spawn_many.c`: `%s` runs /bin/true %d times bare and %d times under "
+           "the profiler, alternating, one process after the other; each profiled run is "
+           "compared with the bare run just before it (wall: fork to wait4; CPU: the child's "
+           "user + system time).  A repetition gives the medians over its runs; the table "
+           "gives the median of %d repetitions (min .. max).  Files: what each profiled process "
+           "left in the output directory (a process that recorded nothing writes no file)."
+           % (sec["command"], sec["pairs"], sec["pairs"], sec["reps"]), ""]
+    rows = []
+
+    def ms(s, sign=False):
+        if not s:
+            return "-"
+        f = "%+.2f" if sign else "%.2f"
+        return (f + " ms (" + f + " .. " + f + ")") % (1000 * s["median"], 1000 * s["min"],
+                                                      1000 * s["max"])
+    for k, e in sec["configs"].items():
+        if not e.get("runs"):
+            rows.append((sec["labels"][k], "no valid run", "", "", "", ""))
+            continue
+        fp = e.get("files_per_process")
+        rows.append((sec["labels"][k], ms(e["bare_wall"]), ms(e["wall"]),
+                     ms(e["diff_wall"], True), ms(e["diff_cpu"], True),
+                     "%.2f" % fp["median"] if fp else "-"))
+    out.append(md_table(["configuration", "bare wall per process", "profiled wall per process",
+                         "wall added", "CPU time added", "files per process"], rows))
+    b = sec.get("build") or {}
+    if b.get("per_process_wall"):
+        out += ["", "A real tree: `%s`, bare and with `LD_PRELOAD` and the default profiles "
+                "exported to make, %d repetitions in alternation: %d profiled processes "
+                "(counted in a separate run with `CPROF_EMPTY_FILES=1`), bare %.2f s, profiled "
+                "%.2f s (medians); cprof adds %s of wall time and %s of CPU time per process "
+                "(median; min .. max); %d files were written, by the %d processes that "
+                "recorded something (medians)."
+                % (b["command"], b["reps"], b["processes"], measure.median(b["bare"]),
+                   measure.median(b["cprof"]), ms(b["per_process_wall"], True),
+                   ms(b["per_process_cpu"], True), measure.median(b["files"]),
+                   measure.median(b["with_files"]))]
+    return "\n".join(out)
+
+
 def _when(results, name):
     """" (measured DATE)" for a section when the page mixes runs."""
     sec = results["sections"].get(name) or {}
@@ -822,7 +878,8 @@ def markdown(results, method_path):
             out += ["### CPU: per-function shares and captured CPU against cpu_truth"
                     + _when(results, "accuracy-cpu"), "",
                     _cpu_accuracy(secs["accuracy-cpu"], results), ""]
-    if any(s in secs for s in ("growth-threads", "growth-rate", "growth-live", "growth-stacks")):
+    if any(s in secs for s in ("growth-threads", "growth-rate", "growth-live", "growth-stacks",
+                               "short-lived")):
         out += ["## Cost growth", ""]
         if "growth-threads" in secs:
             out += ["### Overhead against thread count" + _when(results, "growth-threads"), "",
@@ -838,6 +895,10 @@ def markdown(results, method_path):
             out += ["### Memory and dump time against distinct stacks"
                     + _when(results, "growth-stacks"), "",
                     _growth_stacks(secs["growth-stacks"], results), ""]
+        if "short-lived" in secs:
+            out += ["### Short-lived processes: the cost per process"
+                    + _when(results, "short-lived"), "",
+                    _short_lived(secs["short-lived"], results), ""]
     notes = []
     for row in behind_rows(results):
         notes.append("- %s, cprof behind %s: %s" % (row[0], results["configs"][row[2]]["label"],

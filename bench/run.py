@@ -35,6 +35,7 @@ import os
 import platform
 import random
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -95,7 +96,7 @@ class Ctx:
 # ---------------------------------------------------------------- building
 
 PROG_SOURCES = ["malloc_mix", "malloc_pair", "lock_pair", "lock_contended", "cpu_burn", "stacks",
-                "spawn"]
+                "spawn", "spawn_many"]
 
 
 def build_progs(ctx):
@@ -905,6 +906,124 @@ def growth_stacks(ctx, tmp):
     return res
 
 
+def short_lived(ctx, tmp):
+    """Per-process cost of short processes (a build, a shell script, a test
+    suite: every process pays the profiler's start and exit): /bin/true run
+    many times, bare and under cprof in alternation (bench/progs/spawn_many.c
+    pairs each profiled run with the bare run just before it), with the
+    default profiles and with none.  Each repetition gives the medians over
+    its runs; the table gives the median of the repetitions and their
+    spread, and how many files a process left behind."""
+    pairs = 50 if ctx.quick else 200
+    reps = ctx.reps(5, 2)
+    true = shutil.which("true") or "/bin/true"
+    keys = ["cprof-all", "cprof-none"]
+    cfgs = {"cprof-all": ctx.config("cprof-all"),
+            "cprof-none": profilers.Cprof("cprof-none", "cprof, no profiles", "none", ctx.lib)}
+    res = {"command": "spawn_many %d %s" % (pairs, true), "pairs": pairs, "reps": reps,
+           "labels": {k: cfgs[k].label for k in keys},
+           "settings": {k: cfgs[k].settings for k in keys}, "configs": {}}
+    dummy = Command([true])
+    for k in keys:
+        runs = []
+        files = []
+        for r in range(reps):
+            d = ctx.mkdtemp()
+            try:
+                argv, env = cfgs[k].wrap([ctx.progs["spawn_many"], str(pairs), true], ctx.env, d,
+                                         dummy)
+                env["SPAWN_MANY_PRELOAD"] = env.pop("LD_PRELOAD")
+                p = subprocess.run(argv, env=env, cwd=d, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, timeout=600)
+                lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
+                if p.returncode != 0 or not lines:
+                    log("    short-lived %s: exit %d: %s" % (k, p.returncode, p.stderr[-300:]))
+                    continue
+                runs.append(json.loads(lines[-1]))
+                files.append(len(glob.glob(os.path.join(d, "cprof.*"))) / float(pairs))
+            finally:
+                shutil.rmtree(d, ignore_errors=True)
+        entry = {"runs": runs, "files_per_process": measure.summary(files)}
+        for m in ("bare_wall", "bare_cpu", "wall", "cpu", "diff_wall", "diff_cpu"):
+            entry[m] = measure.summary([x[m] for x in runs])
+        res["configs"][k] = entry
+        if runs:
+            log("  short-lived     %s: %s per process bare %.2f ms, +%.2f ms wall, +%.2f ms CPU, "
+                "%.2f files" % (k, true, 1000 * entry["bare_wall"]["median"],
+                                1000 * entry["diff_wall"]["median"],
+                                1000 * entry["diff_cpu"]["median"],
+                                entry["files_per_process"]["median"]))
+    res["build"] = build_tree(ctx, reps)
+    return res
+
+
+def build_tree(ctx, reps):
+    """A real process tree: `make -j2` of this project's library into a
+    fresh build directory, bare and with LD_PRELOAD (and the default
+    profiles) exported to make, so every make, gcc, cc1, as, ld and sh is
+    profiled.  The processes are counted once, with CPROF_EMPTY_FILES=1 and
+    only the threadcreate profile: one file per profiled process."""
+    cmd = ["make", "--no-print-directory", "-s", "-C", ROOT, "-j2", "all"]
+    res = {"command": "make -j2 all (this project's library, into a fresh build directory)",
+           "reps": reps, "bare": [], "cprof": [], "bare_cpu": [], "cprof_cpu": [],
+           "files": []}
+    cfg = ctx.config("cprof-all")
+    dummy = Command(cmd)
+
+    def one(profiled, extra=None):
+        d = ctx.mkdtemp()
+        try:
+            b = os.path.join(d, "build")
+            os.makedirs(b)
+            # Packages are installed already: no scripts/deps.sh per run.
+            open(os.path.join(b, ".deps-build"), "w").close()
+            env = dict(ctx.env)
+            for k in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL"):
+                env.pop(k, None)
+            if profiled:
+                _, env = cfg.wrap(cmd, env, d, dummy)
+                env.update(extra or {})
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t0 = time.monotonic()
+            p = subprocess.run(cmd + ["BUILD=" + b], env=env, cwd=d, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True, timeout=900)
+            wall = time.monotonic() - t0
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            if p.returncode != 0:
+                log("    build: exit %d: %s" % (p.returncode, p.stderr[-300:]))
+                return None
+            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            files = glob.glob(os.path.join(d, "cprof.*.pb.gz"))
+            pids = {f.split(".")[-5] for f in files}   # cprof.%e.%p.%n.%t.pb.gz
+            return wall, cpu, len(files), len(pids)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+    for r in range(reps):
+        for profiled in ((False, True) if r % 2 == 0 else (True, False)):
+            m = one(profiled)
+            if m:
+                res["cprof" if profiled else "bare"].append(m[0])
+                res["cprof_cpu" if profiled else "bare_cpu"].append(m[1])
+                if profiled:
+                    res["files"].append(m[2])
+                    res.setdefault("with_files", []).append(m[3])
+    m = one(True, {"CPROF_PROFILES": "threadcreate", "CPROF_EMPTY_FILES": "1"})
+    res["processes"] = m[3] if m else None
+    if res["processes"] and res["bare"] and res["cprof"]:
+        n = res["processes"]
+        res["per_process_wall"] = measure.summary(
+            [(c - b) / n for c, b in zip(res["cprof"], res["bare"])])
+        res["per_process_cpu"] = measure.summary(
+            [(c - b) / n for c, b in zip(res["cprof_cpu"], res["bare_cpu"])])
+        log("  short-lived     make -j2: %d processes, bare %.2f s, cprof %.2f s: %+.2f ms wall, "
+            "%+.2f ms CPU per process; %d files from %d processes"
+            % (n, measure.median(res["bare"]), measure.median(res["cprof"]),
+               1000 * res["per_process_wall"]["median"], 1000 * res["per_process_cpu"]["median"],
+               measure.median(res["files"]), measure.median(res["with_files"])))
+    return res
+
+
 def sigusr2_dump(ctx, cfg, prog, n):
     """Start `stacks N wait`, wait for "ready", send SIGUSR2, poll for the
     heap profile (cprof writes to a temporary name and renames, so the file
@@ -985,11 +1104,12 @@ def explain(ctx, workloads, tmp, sections):
 
 SECTIONS = ["malloc", "malloc-pair", "lock-pair", "lock-contended", "cpu", "sqlite", "python",
             "redis", "accuracy-heap", "accuracy-cpu", "growth-threads", "growth-rate",
-            "growth-live", "growth-stacks"]
+            "growth-live", "growth-stacks", "short-lived"]
 QUICK = ["malloc", "malloc-pair", "lock-pair", "cpu", "redis", "accuracy-heap", "accuracy-cpu",
-         "growth-live", "growth-stacks"]
+         "growth-live", "growth-stacks", "short-lived"]
 GROUPS = {"overhead": SECTIONS[:8], "accuracy": ["accuracy-heap", "accuracy-cpu"],
-          "growth": ["growth-threads", "growth-rate", "growth-live", "growth-stacks"]}
+          "growth": ["growth-threads", "growth-rate", "growth-live", "growth-stacks",
+                     "short-lived"]}
 
 
 def deps():
@@ -1132,6 +1252,8 @@ def main():
                 sec = growth_rate(ctx, ctx.tmp)
             elif s == "growth-live":
                 sec = growth_live(ctx, ctx.tmp)
+            elif s == "short-lived":
+                sec = short_lived(ctx, ctx.tmp)
             else:
                 sec = growth_stacks(ctx, ctx.tmp)
             sec["seconds"] = time.monotonic() - t0

@@ -5,6 +5,7 @@
 
 #include "profiles.h"
 #include "config.h"
+#include "cpuwin.h"
 #include "log.h"
 #include "runtime.h"
 #include "heapprof.h"
@@ -31,6 +32,39 @@ const struct profile_kind *profile_kind_by_name(const char *name)
 		if (strcmp(profile_kinds[i].name, name) == 0)
 			return &profile_kinds[i];
 	return NULL;
+}
+
+static void count_create(uint32_t id, uint32_t stack, uint64_t count, void *arg)
+{
+	(void)id;
+	(void)stack;
+	*(uint64_t *)arg += count;
+}
+
+static bool has_samples(unsigned bit, const struct dump_ctx *d)
+{
+	uint64_t created = 0;
+	switch (bit) {
+	case PROF_CPU: return cpuwin_has_samples(d->cpu_consumer);
+	case PROF_HEAP: return heap_bucket_count() > 0;
+	case PROF_MUTEX: return lockprof_count(0) > 0;
+	case PROF_BLOCK: return lockprof_count(1) > 0;
+	case PROF_THREADCREATE:
+		threads_foreach_create(count_create, &created);
+		return created > 0;
+	/* The exiting thread's own stack is exit(): at exit, the profile says
+	 * something only about the threads still running. */
+	case PROF_THREADS: return threads_others_alive();
+	default: return true;
+	}
+}
+
+bool profiles_have_samples(unsigned bits, const struct dump_ctx *d)
+{
+	for (size_t i = 0; i < profile_kinds_count; i++)
+		if ((bits & profile_kinds[i].bit) && has_samples(profile_kinds[i].bit, d))
+			return true;
+	return false;
 }
 
 struct snap_ctx {

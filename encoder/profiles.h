@@ -75,6 +75,17 @@ extern const size_t profile_kinds_count;
 
 const struct profile_kind *profile_kind_by_name(const char *name);
 
+/* Has the process recorded anything the exit dump should keep, in one of
+ * the profiles `bits` (dump_lock held, CPU ring drained)?  cpu: a sample,
+ * or a lost one, since the files' previous window; heap: an allocation
+ * ever sampled; mutex, block: a contention recorded; threadcreate: a
+ * thread created; threads: a thread running besides the exiting one (the
+ * exiting thread's own stack is only exit()).  The exit dump of a process
+ * that recorded nothing writes no file unless CPROF_EMPTY_FILES=1; one
+ * that recorded anything writes every profile, so a dump is always a
+ * complete set (docs/configuration.md). */
+bool profiles_have_samples(unsigned bits, const struct dump_ctx *d);
+
 void profile_base(const struct dump_ctx *d, uint32_t id, uint64_t out[2]);
 
 /* Comments every profile carries: cprof version, pid, command line. */

@@ -17,7 +17,7 @@ const char *const config_names[] = {
 	"CPROF_PROFILES", "CPROF_HEAP_RATE", "CPROF_CPU_HZ", "CPROF_UNWIND",
 	"CPROF_SIGNAL", "CPROF_OUTPUT", "CPROF_QUIET", "CPROF_MUTEX_FRACTION",
 	"CPROF_BLOCK_RATE", "CPROF_HTTP", "CPROF_HTTP_TOKEN", "CPROF_INTERVAL",
-	"CPROF_FOLLOW_EXEC", "CPROF_ROOT_PID", "CPROF_HTTP_TARGETS", NULL,
+	"CPROF_FOLLOW_EXEC", "CPROF_ROOT_PID", "CPROF_HTTP_TARGETS", "CPROF_EMPTY_FILES", NULL,
 };
 
 void config_defaults(struct cprof_config *c)
@@ -383,6 +383,10 @@ int config_set(struct cprof_config *c, const char *name, const char *value,
 		if (parse_bool(value, &b) != 0)
 			BAD("expected 1 or 0; using 1");
 		c->follow_exec = b;
+	} else if (strcmp(name, "CPROF_EMPTY_FILES") == 0) {
+		if (parse_bool(value, &b) != 0)
+			BAD("expected 1 or 0; using 0");
+		c->empty_files = b;
 	} else if (strcmp(name, "CPROF_ROOT_PID") == 0) {
 		if (parse_u64(value, &v) != 0 || v > (1u << 30))
 			BAD("expected a process id");

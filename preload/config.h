@@ -50,6 +50,7 @@ struct cprof_config {
 	unsigned interval;          /* CPROF_INTERVAL: seconds, 0 = off */
 	bool follow_exec;           /* CPROF_FOLLOW_EXEC */
 	long root_pid;              /* CPROF_ROOT_PID: set by the cprof command */
+	bool empty_files;           /* CPROF_EMPTY_FILES: also write profiles without samples */
 };
 
 #define CPROF_DEFAULT_HEAP_RATE 524288

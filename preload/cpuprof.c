@@ -14,6 +14,13 @@
  *  - enabled/sig/period: written by init (and cpuprof_start_window) before
  *    timers exist; read by everyone.
  *
+ * The ring's cells are touched only as samples fill them: each cell's
+ * sequence word is kept relative to its index (cell_seq/cell_set), so the
+ * zero-filled pages mmap gives are already the empty ring (Vyukov's
+ * initial seq == index) and start-up writes none of its 2 MiB; a fork
+ * child gets zero pages again with madvise(MADV_DONTNEED) instead of
+ * copying every page of the parent's ring.
+ *
  * Windows: the table keeps cumulative counts per (stack, thread); each
  * consumer of windows (files, an HTTP request) keeps its own base per entry
  * and its own start time, so a dump reports only what happened since that
@@ -23,6 +30,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -46,7 +54,7 @@
 #define RING_SIZE 4096
 
 struct cell {
-	atomic_ulong seq;
+	atomic_ulong seq;   /* Vyukov's sequence number minus the cell's index */
 	int tid;
 	uint32_t weight;
 	uint32_t depth;
@@ -55,6 +63,19 @@ struct cell {
 
 static struct cell *ring;
 static atomic_ulong enq_pos;
+
+/* The queue's sequence number of the cell at ring position `pos` (stored
+ * relative to the cell's index, so that a zero page is an empty cell). */
+static inline unsigned long cell_seq(struct cell *c, unsigned long pos)
+{
+	return atomic_load_explicit(&c->seq, memory_order_acquire) + (pos & (RING_SIZE - 1));
+}
+
+static inline void cell_set(struct cell *c, unsigned long pos, unsigned long seq)
+{
+	atomic_store_explicit(&c->seq, seq - (pos & (RING_SIZE - 1)), memory_order_release);
+}
+
 static atomic_ulong deq_pos;
 static atomic_int wake_pending;
 
@@ -72,7 +93,7 @@ static struct cell *ring_claim(unsigned long *pos_out)
 	unsigned long pos = atomic_load_explicit(&enq_pos, memory_order_relaxed);
 	for (int tries = 0; tries < 64; tries++) {
 		struct cell *c = &ring[pos & (RING_SIZE - 1)];
-		unsigned long seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+		unsigned long seq = cell_seq(c, pos);
 		long dif = (long)(seq - pos);
 		if (dif == 0) {
 			if (atomic_compare_exchange_weak_explicit(&enq_pos, &pos, pos + 1,
@@ -133,7 +154,7 @@ static void on_prof(int signo, siginfo_t *si, void *ucv)
 			atomic_fetch_add_explicit(&lost_gate, weight, memory_order_relaxed);
 			c->weight = 0; /* consumed as a no-op */
 		}
-		atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
+		cell_set(c, pos, pos + 1);
 		atomic_fetch_add_explicit(&n_samples, weight, memory_order_relaxed);
 		t->cpu_sampled = 1;
 		if (pos - atomic_load_explicit(&deq_pos, memory_order_relaxed) > RING_SIZE * 3 / 4 &&
@@ -512,8 +533,7 @@ void cpuprof_drain(void)
 		return;
 	for (;;) {
 		struct cell *c = &ring[pos & (RING_SIZE - 1)];
-		unsigned long seq = atomic_load_explicit(&c->seq, memory_order_acquire);
-		if (seq != pos + 1)
+		if (cell_seq(c, pos) != pos + 1)
 			break;
 		if (c->weight) {
 			if (c->tid != last_tid || (long)(pos - last_until) >= 0) {
@@ -539,7 +559,7 @@ void cpuprof_drain(void)
 			uint32_t stack = stacktab_intern(c->pcs, c->depth, STACK_LEAF_EXACT);
 			cpuwin_add(stack, last_name, c->weight);
 		}
-		atomic_store_explicit(&c->seq, pos + RING_SIZE, memory_order_release);
+		cell_set(c, pos, pos + RING_SIZE);
 		pos++;
 		atomic_store_explicit(&deq_pos, pos, memory_order_relaxed);
 	}
@@ -616,11 +636,10 @@ static int setup_ring(void)
 {
 	if (ring)
 		return 0;
+	/* Zero pages: every cell empty (cell_seq), none touched yet. */
 	struct cell *r = pages_alloc(sizeof(struct cell) * RING_SIZE);
 	if (!r)
 		return -1;
-	for (unsigned long i = 0; i < RING_SIZE; i++)
-		atomic_store_explicit(&r[i].seq, i, memory_order_relaxed);
 	ring = r;
 	return 0;
 }
@@ -671,9 +690,9 @@ void cpuprof_fork_child(void)
 {
 	/* Timers are not inherited and the ring may hold the parent's samples
 	 * (or a slot claimed by a thread that no longer exists): start over. */
-	if (ring)
+	if (ring && madvise(ring, sizeof(struct cell) * RING_SIZE, MADV_DONTNEED) != 0)
 		for (unsigned long i = 0; i < RING_SIZE; i++)
-			atomic_store_explicit(&ring[i].seq, i, memory_order_relaxed);
+			atomic_store_explicit(&ring[i].seq, 0, memory_order_relaxed);
 	atomic_store(&enq_pos, 0);
 	atomic_store(&deq_pos, 0);
 	atomic_store(&wake_pending, 0);

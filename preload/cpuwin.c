@@ -166,6 +166,17 @@ void cpuwin_foreach(int consumer, cpuwin_fn fn, void *arg, struct cpuwin_view *v
 		view->lost[k] = lost[k] - win[consumer].lost[k];
 }
 
+bool cpuwin_has_samples(int consumer)
+{
+	for (uint32_t id = 1; id <= n; id++)
+		if (get(id)->count != get(id)->base[consumer])
+			return true;
+	for (int k = 0; k < LOST_KINDS; k++)
+		if (lost[k] != win[consumer].lost[k])
+			return true;
+	return false;
+}
+
 void cpuwin_reset(int consumer, int64_t mono, int64_t real)
 {
 	for (uint32_t id = 1; id <= n; id++)

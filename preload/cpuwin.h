@@ -31,6 +31,8 @@ void cpuwin_set_lost(uint64_t reentrant, uint64_t full, uint64_t gate);
 
 typedef void (*cpuwin_fn)(uint32_t stack, uint32_t name, uint64_t count, void *arg);
 void cpuwin_foreach(int consumer, cpuwin_fn fn, void *arg, struct cpuwin_view *view);
+/* Has the consumer's window a sample (or a lost one) to show? */
+bool cpuwin_has_samples(int consumer);
 void cpuwin_reset(int consumer, int64_t mono, int64_t real);
 void cpuwin_fork_child(int64_t mono, int64_t real);
 

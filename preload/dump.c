@@ -564,6 +564,14 @@ static int dump_run(bool final)
 		atomic_store(&finished, true);
 	cprof_warn_flush_later(); /* what the program did that these files lack */
 	unsigned long n = atomic_fetch_add(&seq, 1) + 1;
+	/* The exit dump of a process that recorded nothing writes nothing
+	 * (profiles.h): a tree of short processes leaves no empty files. */
+	bool none = final && !rt.cfg.empty_files && !session_has_samples(rt.profiles);
+	if (none) {
+		cprof_mutex_unlock(&files_lock);
+		guard_leave();
+		return 0;
+	}
 	session_begin(&s, &r, false);
 	for (size_t i = 0; i < profile_kinds_count; i++) {
 		const struct profile_kind *k = &profile_kinds[i];

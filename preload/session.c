@@ -15,6 +15,7 @@
 
 #include "session.h"
 #include "cpuprof.h"
+#include "cpuwin.h"
 #include "dump.h"
 #include "lock.h"
 #include "runtime.h"
@@ -107,6 +108,16 @@ void session_symbolize(struct session *s, void (*fn)(struct session *s, void *ar
 	cprof_mutex_lock(&symbols_lock);
 	fn(s, arg);
 	cprof_mutex_unlock(&symbols_lock);
+}
+
+bool session_has_samples(unsigned bits)
+{
+	struct dump_ctx d = {.cpu_consumer = CPUWIN_FILES};
+	cprof_mutex_lock(&dump_lock);
+	cpuprof_drain();
+	bool any = profiles_have_samples(bits, &d);
+	cprof_mutex_unlock(&dump_lock);
+	return any;
 }
 
 struct prof_snapshot *session_snapshot(unsigned bit, struct region *r)

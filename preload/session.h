@@ -63,6 +63,10 @@ void session_close(struct session *s, struct dump_ctx *d);
 /* Symbols only (pprof's /symbol): fn runs under symbols_lock. */
 void session_symbolize(struct session *s, void (*fn)(struct session *s, void *arg), void *arg);
 
+/* Has anything been recorded for the profiles `bits` (profiles.h,
+ * profiles_have_samples; the CPU ring drained first, the files' window)? */
+bool session_has_samples(unsigned bits);
+
 /* A snapshot of a cumulative profile (the start of a ?seconds=N window),
  * in r; NULL out of memory. */
 struct prof_snapshot *session_snapshot(unsigned bit, struct region *r);

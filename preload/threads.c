@@ -421,6 +421,17 @@ void threads_foreach(threads_fn fn, void *arg)
 	spin_unlock(&lock);
 }
 
+bool threads_others_alive(void)
+{
+	int self = cprof_tls.tid ? cprof_tls.tid : cprof_gettid();
+	bool found = false;
+	spin_lock(&lock);
+	for (struct thread_rec *r = head; r && !found; r = r->next)
+		found = !r->internal && r->tid != self;
+	spin_unlock(&lock);
+	return found;
+}
+
 size_t threads_count(void)
 {
 	return __atomic_load_n(&count, __ATOMIC_RELAXED);

@@ -110,6 +110,8 @@ typedef void (*threads_fn)(struct thread_rec *r, void *arg);
  * must not block or call back into the registry. */
 void threads_foreach(threads_fn fn, void *arg);
 size_t threads_count(void);
+/* Does the registry hold a program thread other than the caller? */
+bool threads_others_alive(void);
 
 void threads_fork_child(void);
 

@@ -469,7 +469,8 @@ def test_children_are_profiled_by_default():
     """A program started by the profiled one inherits the preload and
     writes its own files under its own pid."""
     script = write_script("dir with space", [prog("alloc_loop"), "0.3", "1"])
-    cp = cprof(["--profiles", "heap", script])
+    # bash may sample nothing: CPROF_EMPTY_FILES=1 keeps its files too.
+    cp = cprof(["--profiles", "heap", script], env={"CPROF_EMPTY_FILES": "1"})
     root, child = script_pids(cp.stdout)
     name, pid, shown, _ = banner(cp.stderr)
     assert name == script and pid == root, (name, pid, root)
@@ -484,7 +485,9 @@ def test_no_follow_exec_profiles_the_program_only():
     """--no-follow-exec: only the program itself writes files; its child
     has the library loaded but idle (CPROF_ROOT_PID names the root)."""
     script = write_script("d", [prog("alloc_loop"), "0.3", "1"])
-    cp = cprof(["--no-follow-exec", "--profiles", "heap", "--", script])
+    # bash may sample nothing: CPROF_EMPTY_FILES=1 keeps its files too.
+    cp = cprof(["--no-follow-exec", "--profiles", "heap", "--", script],
+               env={"CPROF_EMPTY_FILES": "1"})
     root, child = script_pids(cp.stdout)
     assert banner(cp.stderr)[1] == root
     assert {f.pid for f in profiles()} == {root}, profiles()
@@ -507,8 +510,9 @@ def test_profiled_caller_does_not_profile_the_command():
     """cprof started from a profiled program (LD_PRELOAD already holds
     libcprof.so) does not profile its own shell: only the program's files
     appear, and the library is preloaded once."""
+    # env records nothing: CPROF_EMPTY_FILES=1 keeps its files to count.
     cp = cprof(["--profiles", "heap", "--", shutil.which("env")],
-               env={"LD_PRELOAD": LIB, "CPROF_PROFILES": "heap",
+               env={"LD_PRELOAD": LIB, "CPROF_PROFILES": "heap", "CPROF_EMPTY_FILES": "1",
                     "CPROF_OUTPUT": os.path.join(tmpdir(), "cprof.%e.%p.%n.%t.pb.gz")})
     got = dict(l.split("=", 1) for l in cp.stdout.splitlines() if "=" in l)
     assert got["LD_PRELOAD"] == LIB, got["LD_PRELOAD"]
@@ -723,8 +727,8 @@ def test_make_install_and_run_installed():
     assert os.path.exists(lib) and os.path.exists(os.path.join(prefix, "share", "man", "man1", "cprof.1"))
     with open(bin_) as f:
         assert "\nCPROF_LIBDIR_INSTALLED='%s/lib'\n" % prefix in f.read()
-    cp = run([bin_, "-q", "--profiles", "heap", shutil.which("env")], env={"CPROF_LIB": None},
-             preload=False)
+    cp = run([bin_, "-q", "--profiles", "heap", shutil.which("env")],
+             env={"CPROF_LIB": None, "CPROF_EMPTY_FILES": "1"}, preload=False)
     got = dict(l.split("=", 1) for l in cp.stdout.splitlines() if "=" in l)
     assert got["LD_PRELOAD"] == lib, got["LD_PRELOAD"]
     assert {f.exe for f in profiles()} == {"env"}, profiles()

@@ -64,7 +64,9 @@ def test_reset_to_default_yields_and_is_said_once_at_the_dump():
     it as it does bare, and one line for each signal says so, accurately
     (SIG_DFL, not "its own handler"), at the exit dump."""
     bare = run([prog("signal_reset"), "stay"], preload=False)
-    cp = run([prog("signal_reset"), "stay"], env={"CPROF_PROFILES": "cpu"})
+    # It records nothing: CPROF_EMPTY_FILES=1 keeps its (empty) CPU profile
+    # to look into.
+    cp = run([prog("signal_reset"), "stay"], env={"CPROF_PROFILES": "cpu", "CPROF_EMPTY_FILES": "1"})
     assert cp.stdout == bare.stdout == "stay: usr2 default, prof default\n", (bare.stdout, cp.stdout)
     lines = not_wrote(cp.stderr)
     assert len(lines) == 2, cp.stderr
@@ -90,7 +92,9 @@ def test_tree_started_with_signals_ignored_says_it_once():
     inner = "%s 0 1; %s 0 1 & wait; sh -c \"%s 0 1; true\"; true" % (loop, loop, loop)
     cmd = ["bash", "-c", "trap '' USR2 PROF; exec bash -c '%s'" % inner]
     bare = run(cmd, preload=False)
-    cp = run(cmd, env={"CPROF_PROFILES": "cpu,heap"})
+    # alloc_loop 0 1 may sample nothing: CPROF_EMPTY_FILES=1 keeps every
+    # process's files to count.
+    cp = run(cmd, env={"CPROF_PROFILES": "cpu,heap", "CPROF_EMPTY_FILES": "1"})
     assert cp.stdout == bare.stdout and cp.stdout.count("done") == 3, (bare.stdout, cp.stdout)
     lines = not_wrote(cp.stderr)
     usr2 = [l for l in lines if "SIGUSR2" in l]
@@ -115,7 +119,8 @@ def test_ignored_after_start_by_a_parent_is_said_once():
     loop = prog("alloc_loop")
     cmd = ["bash", "-c", "trap '' USR2; %s 0 1; %s 0 1; true" % (loop, loop)]
     bare = run(cmd, preload=False)
-    cp = run(cmd, env={"CPROF_PROFILES": "heap"})
+    # bash samples nothing: CPROF_EMPTY_FILES=1 keeps its files to count.
+    cp = run(cmd, env={"CPROF_PROFILES": "heap", "CPROF_EMPTY_FILES": "1"})
     assert cp.stdout == bare.stdout, (bare.stdout, cp.stdout)
     lines = not_wrote(cp.stderr)
     assert len(lines) == 1, cp.stderr
@@ -135,7 +140,10 @@ def test_inherited_settings_said_once_per_tree():
     inner = ("%s 0 1; %s 0 1 & wait; sh -c \"%s 0 1; true\"; CPROF_CPU_HZ=slow %s 0 1; "
              "env | grep -c ^CPROF_SAID= || true" % (loop, loop, loop, loop))
     cmd = ["bash", "-c", "exec bash -c '%s'" % inner]
-    env = {"CPROF_HEAPRATE": "1", "CPROF_CPU_HZ": "fast", "CPROF_PROFILES": "heap"}
+    # alloc_loop 0 1 may sample nothing: CPROF_EMPTY_FILES=1 keeps every
+    # process's files to count.
+    env = {"CPROF_HEAPRATE": "1", "CPROF_CPU_HZ": "fast", "CPROF_PROFILES": "heap",
+           "CPROF_EMPTY_FILES": "1"}
     bare = run(cmd, preload=False, env=env)
     cp = run(cmd, env=env)
     assert cp.stdout == bare.stdout.replace("\n0\n", "\n1\n"), (bare.stdout, cp.stdout)
@@ -157,7 +165,8 @@ def test_missing_output_directory_said_once_per_tree():
     loop = prog("alloc_loop")
     cmd = ["bash", "-c", "%s 0 1; %s 0 1 & wait; sh -c \"%s 0 1; true\"; true" % (loop, loop, loop)]
     missing = os.path.join(tmpdir(), "missing")
-    cp = run(cmd, env={"CPROF_PROFILES": "heap", "CPROF_OUTPUT": missing + "/cprof.%e.%p.%n.%t.pb.gz"})
+    cp = run(cmd, env={"CPROF_PROFILES": "heap", "CPROF_EMPTY_FILES": "1",
+                       "CPROF_OUTPUT": missing + "/cprof.%e.%p.%n.%t.pb.gz"})
     lines = not_wrote(cp.stderr)
     assert len(lines) == 1, cp.stderr
     assert "cannot write profiles in %s" % missing in lines[0] and lines[0].endswith(tmpdir()), lines

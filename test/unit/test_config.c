@@ -147,6 +147,11 @@ int main(void)
 	CHECK_EQ(set(&c, "CPROF_INTERVAL", "999999999"), -1);
 	CHECK_EQ(set(&c, "CPROF_FOLLOW_EXEC", "0"), 0);
 	CHECK(!c.follow_exec);
+	CHECK(!c.empty_files);
+	CHECK_EQ(set(&c, "CPROF_EMPTY_FILES", "yes"), 0);
+	CHECK(c.empty_files);
+	CHECK_EQ(set(&c, "CPROF_EMPTY_FILES", "sometimes"), -1);
+	CHECK(c.empty_files);
 	CHECK_EQ(set(&c, "CPROF_MUTEX_FRACTION", "0"), 0);
 	CHECK_EQ(set(&c, "CPROF_BLOCK_RATE", "1"), 0);
 	CHECK_EQ(set(&c, "CPROF_NOT_A_VARIABLE", "1"), -2);
