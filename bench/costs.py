@@ -15,9 +15,10 @@ function (--toggle-collect), so start-up and the exit dump are left out:
   default rate minus the run at rate 0, divided by the samples taken (the
   calls of heap_record_alloc that callgrind counted).
 
-Per sample, callgrind's cache simulation also counts the data misses the
-sample adds (first level and last level, the whole program's: the misses a
-sample causes later in the program's own code count too).  callgrind runs
+Per sample, callgrind's cache simulation also counts the first-level data
+misses the sample adds (the whole program's: misses a sample causes later
+in the program's own code count too; last-level misses are too few to
+tell from the variation between runs).  callgrind runs
 one thread at a time on a simulated cache, so these are counts, not time:
 what they cannot show (two threads sharing tables, the real machine's
 caches) the timed rows of `make bench` do.
@@ -53,11 +54,13 @@ def _callgrind(cmd, env, fn, tmp):
                 total = {"Ir": v.get("Ir", 0), "D1": v.get("D1mr", 0) + v.get("D1mw", 0),
                          "LL": v.get("DLmr", 0) + v.get("DLmw", 0)}
                 continue
-            m = re.match(r"cfn=\((\d+)\)(?: (.*))?", line)
+            # Function ids are shared by fn= and cfn= lines: the first one
+            # to mention an id names it (callgrind's name compression).
+            m = re.match(r"(c?)fn=\((\d+)\)(?: (.*))?", line)
             if m:
-                if m.group(2):
-                    names[m.group(1)] = m.group(2).strip()
-                current = names.get(m.group(1))
+                if m.group(3):
+                    names[m.group(2)] = m.group(3).strip()
+                current = names.get(m.group(2)) if m.group(1) else None
                 continue
             m = re.match(r"calls=(\d+)", line)
             if m and current:
@@ -93,7 +96,6 @@ def measure(bindir, lib):
         "mix_ops": MIX_OPS,
         "per_sample": per(mix_ir, mix0_ir, samples, "Ir"),
         "per_sample_d1": per(mix_ir, mix0_ir, samples, "D1"),
-        "per_sample_ll": per(mix_ir, mix0_ir, samples, "LL"),
     }
 
 

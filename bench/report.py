@@ -8,6 +8,7 @@ show cprof behind another profiler.
 """
 
 
+import costs
 import measure
 
 # ---------------------------------------------------------------- targets
@@ -819,6 +820,29 @@ def _short_lived(sec, results):
     return "\n".join(out)
 
 
+def _counted(sec, results):
+    if sec.get("unavailable"):
+        return "Not measured: %s." % sec["unavailable"]
+    out = ["`bench/costs.py`: each figure is the difference between two runs of one program "
+           "under `valgrind --tool=callgrind --cache-sim=yes`, counting only inside the "
+           "workload's own function, so start-up and the exit dump are left out.  Counts, not "
+           "time: they do not move with the machine's load, so a regression of a few "
+           "instructions shows here when the timed rows cannot show it.", ""]
+    rows = [("malloc+free pair, heap hooks, no sampling (`CPROF_PROFILES=heap CPROF_HEAP_RATE=0`)",
+             "%.1f instructions" % sec["pair_hooks"],
+             "`malloc_pair %d %d`, over bare (bare: %.0f instructions a pair)"
+             % (costs.PAIR_ITERS, costs.PAIR_SIZE, sec["pair_bare"])),
+            ("malloc+free pair, heap profile at the default rate",
+             "%.1f instructions" % sec["pair_sampling"], "the same, samples included"),
+            ("one heap sample", "%.0f instructions, %.0f first-level data misses"
+             % (sec["per_sample"], sec["per_sample_d1"]),
+             "`malloc_mix 1 %d` at the default rate over rate 0, divided by its %d samples "
+             "(misses: the whole program's, callgrind's simulated caches)"
+             % (sec["mix_ops"], sec["mix_samples"]))]
+    out.append(md_table(["what", "cprof adds", "how"], rows))
+    return "\n".join(out)
+
+
 def _when(results, name):
     """" (measured DATE)" for a section when the page mixes runs."""
     sec = results["sections"].get(name) or {}
@@ -899,6 +923,8 @@ def markdown(results, method_path):
             out += ["### Short-lived processes: the cost per process"
                     + _when(results, "short-lived"), "",
                     _short_lived(secs["short-lived"], results), ""]
+    if "counted" in secs:
+        out += ["## Counted costs" + _when(results, "counted"), "", _counted(secs["counted"], results), ""]
     notes = []
     for row in behind_rows(results):
         notes.append("- %s, cprof behind %s: %s" % (row[0], results["configs"][row[2]]["label"],

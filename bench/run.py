@@ -50,6 +50,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "test", "lib"))
 
 import accuracy  # noqa: E402
+import costs  # noqa: E402
 import measure  # noqa: E402
 import profilers  # noqa: E402
 import report  # noqa: E402
@@ -1104,12 +1105,12 @@ def explain(ctx, workloads, tmp, sections):
 
 SECTIONS = ["malloc", "malloc-pair", "lock-pair", "lock-contended", "cpu", "sqlite", "python",
             "redis", "accuracy-heap", "accuracy-cpu", "growth-threads", "growth-rate",
-            "growth-live", "growth-stacks", "short-lived"]
+            "growth-live", "growth-stacks", "short-lived", "counted"]
 QUICK = ["malloc", "malloc-pair", "lock-pair", "cpu", "redis", "accuracy-heap", "accuracy-cpu",
-         "growth-live", "growth-stacks", "short-lived"]
+         "growth-live", "growth-stacks", "short-lived", "counted"]
 GROUPS = {"overhead": SECTIONS[:8], "accuracy": ["accuracy-heap", "accuracy-cpu"],
           "growth": ["growth-threads", "growth-rate", "growth-live", "growth-stacks",
-                     "short-lived"]}
+                     "short-lived"], "counted": ["counted"]}
 
 
 def deps():
@@ -1254,6 +1255,8 @@ def main():
                 sec = growth_live(ctx, ctx.tmp)
             elif s == "short-lived":
                 sec = short_lived(ctx, ctx.tmp)
+            elif s == "counted":
+                sec = costs.measure(ctx.benchdir, ctx.lib) or {"unavailable": "valgrind not installed"}
             else:
                 sec = growth_stacks(ctx, ctx.tmp)
             sec["seconds"] = time.monotonic() - t0

@@ -33,7 +33,7 @@ test_pkgs="binutils python3 python3-protobuf protobuf-compiler libjemalloc2
 # Installed without their recommendations (cargo and llvm for rustc; ssh,
 # less and patch for git): the tests use the programs themselves only.
 lean_pkgs="git nginx rustc"
-bench_pkgs="linux-perf heaptrack libgoogle-perftools-dev"
+bench_pkgs="linux-perf heaptrack libgoogle-perftools-dev valgrind"
 
 case "${1:-build}" in
 build) pkgs=$build_pkgs ;;
