@@ -923,7 +923,8 @@ def short_lived(ctx, tmp):
             "cprof-none": profilers.Cprof("cprof-none", "cprof, no profiles", "none", ctx.lib)}
     res = {"command": "spawn_many %d %s" % (pairs, true), "pairs": pairs, "reps": reps,
            "labels": {k: cfgs[k].label for k in keys},
-           "settings": {k: cfgs[k].settings for k in keys}, "configs": {}}
+           "settings": {k: cfgs[k].settings.replace(" CPROF_EMPTY_FILES=1", "") for k in keys},
+           "configs": {}}
     dummy = Command([true])
     for k in keys:
         runs = []
@@ -934,6 +935,7 @@ def short_lived(ctx, tmp):
                 argv, env = cfgs[k].wrap([ctx.progs["spawn_many"], str(pairs), true], ctx.env, d,
                                          dummy)
                 env["SPAWN_MANY_PRELOAD"] = env.pop("LD_PRELOAD")
+                env.pop("CPROF_EMPTY_FILES", None)  # as a user runs it: see short_lived
                 p = subprocess.run(argv, env=env, cwd=d, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True, timeout=600)
                 lines = [l for l in p.stdout.splitlines() if l.startswith("{")]

@@ -568,6 +568,11 @@ static int dump_run(bool final)
 	 * (profiles.h): a tree of short processes leaves no empty files. */
 	bool none = final && !rt.cfg.empty_files && !session_has_samples(rt.profiles);
 	if (none) {
+		/* Said by the top of a profiled tree only: in a build, the
+		 * processes below it would say it by the thousand. */
+		if (!log_parent_profiled())
+			cprof_info("this process recorded nothing, so it wrote no profile "
+				   "(CPROF_EMPTY_FILES=1 writes them anyway)");
 		cprof_mutex_unlock(&files_lock);
 		guard_leave();
 		return 0;

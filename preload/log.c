@@ -370,6 +370,12 @@ static bool maps_has_cprof(int pid)
 	return found;
 }
 
+bool log_parent_profiled(void)
+{
+	int ppid = (int)getppid();
+	return ppid > 1 && maps_has_cprof(ppid);
+}
+
 bool log_parent_ignores(int sig)
 {
 	int saved = errno;

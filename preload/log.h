@@ -69,6 +69,9 @@ void log_set_quiet(bool quiet);
 void cprof_warn_tree(const char *fmt, ...) CPROF_PRINTF(1, 2);
 void log_publish_said(void);
 bool log_parent_ignores(int sig);
+/* Has the parent process cprof loaded (is this process inside a profiled
+ * tree rather than at its top)?  Reads /proc/<ppid>/maps. */
+bool log_parent_profiled(void);
 
 /* Write all of buf to fd, retrying on EINTR and short writes. */
 int cprof_write_all(int fd, const void *buf, size_t len);
