@@ -160,21 +160,36 @@ static struct obj *objs;
 #define DWARF_BUDGET (256ull << 20)
 static uint64_t dwarf_bytes;
 
-static uint64_t debug_bytes(Elf *elf)
+/* The bytes of elf's .debug sections: as stored (on_disk), and what the
+ * compressed ones among them inflate to (inflated; 0 when none is). */
+static void debug_sizes(Elf *elf, uint64_t *on_disk, uint64_t *inflated)
 {
 	size_t shstrndx;
-	uint64_t total = 0;
+	*on_disk = *inflated = 0;
 	if (!elf || dw.elf_getshdrstrndx(elf, &shstrndx) != 0)
-		return 0;
+		return;
 	for (Elf_Scn *scn = dw.elf_nextscn(elf, NULL); scn; scn = dw.elf_nextscn(elf, scn)) {
 		GElf_Shdr sh;
+		GElf_Chdr ch;
 		if (!dw.gelf_getshdr(scn, &sh))
 			continue;
 		const char *name = dw.elf_strptr(elf, shstrndx, sh.sh_name);
-		if (name && (strncmp(name, ".debug_", 7) == 0 || strncmp(name, ".zdebug_", 8) == 0))
-			total += sh.sh_size;
+		bool zdebug = name && strncmp(name, ".zdebug_", 8) == 0;
+		if (!name || (strncmp(name, ".debug_", 7) != 0 && !zdebug))
+			continue;
+		*on_disk += sh.sh_size;
+		if ((sh.sh_flags & SHF_COMPRESSED) && !zdebug) {
+			if (dw.gelf_getchdr(scn, &ch))
+				*inflated += ch.ch_size;
+		} else if (zdebug) {
+			/* GNU's older form: "ZLIB" and the size, big-endian. */
+			Elf_Data *d = dw.elf_rawdata(scn, NULL);
+			const unsigned char *b = d ? d->d_buf : NULL;
+			if (b && d->d_size >= 12 && memcmp(b, "ZLIB", 4) == 0)
+				for (int i = 4; i < 12; i++)
+					*inflated += (uint64_t)b[i] << (8 * (11 - i));
+		}
 	}
-	return total;
 }
 
 /*
@@ -219,36 +234,6 @@ static double lifetime_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 - start;
 }
 
-/* Bytes the compressed .debug sections of elf inflate to (0: none is). */
-static uint64_t inflated_bytes(Elf *elf)
-{
-	size_t shstrndx;
-	uint64_t total = 0;
-	if (!elf || dw.elf_getshdrstrndx(elf, &shstrndx) != 0)
-		return 0;
-	for (Elf_Scn *scn = dw.elf_nextscn(elf, NULL); scn; scn = dw.elf_nextscn(elf, scn)) {
-		GElf_Shdr sh;
-		GElf_Chdr ch;
-		if (!dw.gelf_getshdr(scn, &sh))
-			continue;
-		const char *name = dw.elf_strptr(elf, shstrndx, sh.sh_name);
-		if (!name)
-			continue;
-		if ((sh.sh_flags & SHF_COMPRESSED) && strncmp(name, ".debug_", 7) == 0) {
-			if (dw.gelf_getchdr(scn, &ch))
-				total += ch.ch_size;
-		} else if (strncmp(name, ".zdebug_", 8) == 0) {
-			/* GNU's older form: "ZLIB" and the size, big-endian. */
-			Elf_Data *d = dw.elf_rawdata(scn, NULL);
-			const unsigned char *b = d ? d->d_buf : NULL;
-			if (b && d->d_size >= 12 && memcmp(b, "ZLIB", 4) == 0)
-				for (int i = 4; i < 12; i++)
-					total += (uint64_t)b[i] << (8 * (11 - i));
-		}
-	}
-	return total;
-}
-
 /* Set by the checks below while an object is being opened: the age the
  * process must reach before its compressed DWARF is read (0: not put off). */
 static double put_off_until;
@@ -257,7 +242,8 @@ static double put_off_until;
  * now; if so, notes when it will not. */
 static bool put_off(Elf *elf)
 {
-	uint64_t n = inflated_bytes(elf);
+	uint64_t disk, n;
+	debug_sizes(elf, &disk, &n);
 	if (!n)
 		return false;
 	double need = (double)n / (double)INFLATE_PER_S;
@@ -462,7 +448,8 @@ static void open_obj_fd(struct obj *o, const char *path, const char *build_id, i
 	o->dwarf_bias = dbias;
 	o->has_dwarf = dwarf != NULL;
 	if (dwarf) {
-		uint64_t size = debug_bytes(dw.dwarf_getelf(dwarf));
+		uint64_t size, inflated;
+		debug_sizes(dw.dwarf_getelf(dwarf), &size, &inflated);
 		if (dwarf_bytes + size > DWARF_BUDGET) {
 			static bool said;
 			if (!said)
