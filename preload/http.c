@@ -208,6 +208,13 @@ static int load_mhd(void)
 /* ---- server state (the HTTP thread's, except where noted) ---------------------- */
 
 static atomic_bool started;      /* http_init created the thread (any thread) */
+/* Held by a server thread for the whole of start() (loading libmicrohttpd,
+ * binding, creating the daemon).  fork's prepare handler takes it like
+ * every cprof lock, so a fork waits the few milliseconds a start takes and
+ * a child never inherits a server half made (a library half loaded, a
+ * daemon half created) that its own server would then build on. */
+static cprof_mutex_t start_lock;
+CPROF_MUTEX_CLASS(http_start, LOCK_RANK_HTTP_START, start_lock);
 static struct MHD_Daemon *daemon_;
 static int epoll_fd = -1;
 static int listen_fd = -1;
@@ -1096,7 +1103,10 @@ static void *server(void *arg)
 		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 			;
 	}
-	if (rt_running() && start() == 0)
+	cprof_mutex_lock(&start_lock);
+	bool serving = rt_running() && start() == 0;
+	cprof_mutex_unlock(&start_lock);
+	if (serving)
 		loop();
 	/* Not serving: leave the registry as if this thread never was. */
 	threads_unregister_self();

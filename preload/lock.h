@@ -58,7 +58,8 @@ typedef struct {
 
 /* Ranks, lowest first: the order locks are taken in (see above). */
 enum cprof_lock_rank {
-	LOCK_RANK_FILES = 1,         /* dump.c: files_lock (abandoned at fork) */
+	LOCK_RANK_HTTP_START = 1,    /* http.c: start_lock, held while a server starts */
+	LOCK_RANK_FILES,             /* dump.c: files_lock (abandoned at fork) */
 	LOCK_RANK_DUMP,              /* dump.c: dump_lock (a cprof_mutex_t) */
 	LOCK_RANK_SYMBOLS,           /* session.c: symbols_lock (abandoned at fork) */
 	LOCK_RANK_THREADS,           /* threads.c: the thread registry */

@@ -467,7 +467,8 @@ def test_nginx_every_process_serves_and_is_discoverable():
     discovery.file and Parca read it).  Each target answers with its own
     process: the workers' cmdline is nginx's "worker process" title, and
     their heap profiles hold the requests they served.  After `nginx -s
-    quit` no target file is left, and no process said "cannot listen"."""
+    quit` no target file is left, no process said "cannot listen", and no
+    worker died (nginx logs a worker that exits on a signal)."""
     import json
     need("/usr/sbin/nginx")
     d = os.path.join(tmpdir(), "nginx")
@@ -518,6 +519,8 @@ def test_nginx_every_process_serves_and_is_discoverable():
         srv.kill_group()
     assert files() == [], files()
     assert "cannot listen" not in srv.err(), srv.err()
+    log = read(os.path.join(d, "error.log"))
+    assert "exited on signal" not in log, log
 
 
 # ---------------------------------------------------------------- Rust
