@@ -79,14 +79,18 @@
  * in the kernel's backlog meanwhile, costing the program nothing.  One
  * line says so, once.
  *
- * Fork.  The thread does not exist in a child and libmicrohttpd is never
- * called there.  http_fork_child() closes the child's copies of the
+ * Fork.  The thread does not exist in a child and the parent's daemon is
+ * never used there.  http_fork_child() closes the child's copies of the
  * listening and connection sockets, each checked by inode first (a
  * descriptor is recorded as (fd, inode) with the inode written before the
  * fd, so a torn record or a number the program reused never matches), so
  * a long-lived child never keeps the port or a client's connection open;
  * it also closes its copies of the epoll instance and the wake-up pipe,
- * and stops a CPU window the parent's /profile had opened.
+ * and stops a CPU window the parent's /profile had opened.  With port 0
+ * the child then starts a server of its own (CHILD_DELAY_NS later, on a
+ * thread of its own, announced by targets.c); a fork waits for a server
+ * that is starting (start_lock), so the child's never builds on a
+ * half-made one.
  *
  * Descriptors taken over.  A program that closes the server's descriptors
  * (closefrom at start-up) and reuses the numbers stops the server: see
