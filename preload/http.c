@@ -87,7 +87,8 @@
  * a long-lived child never keeps the port or a client's connection open;
  * it also closes its copies of the epoll instance and the wake-up pipe,
  * and stops a CPU window the parent's /profile had opened.  With port 0
- * the child then starts a server of its own (CHILD_DELAY_NS later, on a
+ * and CPROF_HTTP_TARGETS the child then starts a server of its own
+ * (CHILD_DELAY_NS later, on a
  * thread of its own, announced by targets.c); a fork waits for a server
  * that is starting (start_lock), so the child's never builds on a
  * half-made one.
@@ -1198,7 +1199,8 @@ void http_fork_child(void)
 	targets_fork_child();
 	daemon_ = NULL;
 	/* Started in the parent, even if not listening yet (a master that
-	 * forks its workers at once): with port 0 the child serves too. */
-	if (atomic_load(&started) && any_port() && rt_running())
+	 * forks its workers at once): with port 0 and target files
+	 * (CPROF_HTTP_TARGETS, how a scraper finds it) the child serves too. */
+	if (atomic_load(&started) && any_port() && rt.cfg.http_targets[0] && rt_running())
 		start_thread(true);
 }

@@ -18,9 +18,10 @@
 int http_init(void);
 
 /* Fork child: close the child's copies of the server's sockets and stop a
- * CPU window a /profile request had opened.  With port 0, the child starts
- * a server of its own (after CHILD_DELAY_NS: a child that execs at once
- * never binds one); with a fixed port it does not serve. */
+ * CPU window a /profile request had opened.  With port 0 and
+ * CPROF_HTTP_TARGETS, the child starts a server of its own (after
+ * CHILD_DELAY_NS: a child that execs at once never binds one); otherwise
+ * it does not serve. */
 void http_fork_child(void);
 
 #endif
