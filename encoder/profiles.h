@@ -81,7 +81,8 @@ const struct profile_kind *profile_kind_by_name(const char *name);
  * ever sampled; mutex, block: a contention recorded; threadcreate: a
  * thread created; threads: a thread running besides the exiting one (the
  * exiting thread's own stack is only exit()).  The exit dump of a process
- * that recorded nothing writes no file unless CPROF_EMPTY_FILES=1; one
+ * that recorded nothing (and wrote no set before) writes no file unless
+ * CPROF_EMPTY_FILES=1; one
  * that recorded anything writes every profile, so a dump is always a
  * complete set (docs/configuration.md). */
 bool profiles_have_samples(unsigned bits, const struct dump_ctx *d);

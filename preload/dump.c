@@ -565,8 +565,10 @@ static int dump_run(bool final)
 	cprof_warn_flush_later(); /* what the program did that these files lack */
 	unsigned long n = atomic_fetch_add(&seq, 1) + 1;
 	/* The exit dump of a process that recorded nothing writes nothing
-	 * (profiles.h): a tree of short processes leaves no empty files. */
-	bool none = final && !rt.cfg.empty_files && !session_has_samples(rt.profiles);
+	 * (profiles.h): a tree of short processes leaves no empty files.  A
+	 * process that has written a set already (a signal, the interval)
+	 * ends its series with the exit set, as always. */
+	bool none = final && n == 1 && !rt.cfg.empty_files && !session_has_samples(rt.profiles);
 	if (none) {
 		/* Said by the top of a profiled tree only: in a build, the
 		 * processes below it would say it by the thousand. */
