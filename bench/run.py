@@ -38,7 +38,6 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +49,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "test", "lib"))
 
 import accuracy  # noqa: E402
+from checks import free_port  # noqa: E402
 import costs  # noqa: E402
 import measure  # noqa: E402
 import profilers  # noqa: E402
@@ -332,14 +332,6 @@ class Python(Workload):
 
     def argv(self, ctx):
         return ["/usr/bin/python3", os.path.join(HERE, "workloads", "pyload.py"), str(self.scale)]
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Redis(Workload):
