@@ -10,8 +10,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../../preload/log.c"
-#include "../../preload/config.c"
+#include "../../preload/base/log.c"
+#include "../../preload/base/config.c"
 
 static void check(const struct cprof_config *c)
 {

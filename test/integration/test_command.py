@@ -105,7 +105,7 @@ def test_help_version_and_man_page():
                     "FILES", "EXAMPLES", "EXIT STATUS", "NOTES", "SEE ALSO"):
         assert re.search(r"^%s$" % section, text, re.M), section
     # Every variable the library reads is documented.
-    with open(os.path.join(ROOT, "preload", "config.c")) as f:
+    with open(os.path.join(ROOT, "preload", "base", "config.c")) as f:
         names = re.findall(r'"(CPROF_[A-Z_]+)"', f.read())
     assert len(names) >= 14, names
     for n in names:

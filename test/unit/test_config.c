@@ -1,6 +1,6 @@
-/* Unit test: the CPROF_* parser (preload/config.c). */
-#include "../../preload/log.c"
-#include "../../preload/config.c"
+/* Unit test: the CPROF_* parser (preload/base/config.c). */
+#include "../../preload/base/log.c"
+#include "../../preload/base/config.c"
 #include "unit.h"
 
 static int set(struct cprof_config *c, const char *n, const char *v)

@@ -1,5 +1,5 @@
 /*
- * test_dynsym.c - unit test of hooks/dynsym.c and of its two users'
+ * test_dynsym.c - unit test of preload/base/dynsym.c and of its two users'
  * lookups: libc_syms.c (glibc's definitions by version) and the matching
  * rules cxx.c applies are checked through the same reader.
  *
@@ -16,8 +16,8 @@
  *
  * Exit status: 0 pass, 1 fail.
  */
-#include "../../hooks/dynsym.c"
-#include "../../hooks/libc_syms.c"
+#include "../../preload/base/dynsym.c"
+#include "../../preload/base/libc_syms.c"
 #include "unit.h"
 
 #include <dlfcn.h>

@@ -19,8 +19,8 @@
  * Temporary files live in a mkdtemp directory under /tmp, removed at exit.
  * Run it under valgrind too: `valgrind --error-exitcode=1 <this binary>`.
  */
-#include "../../preload/arena.c"
-#include "../../preload/log.c"
+#include "../../preload/base/arena.c"
+#include "../../preload/base/log.c"
 #include "../../encoder/debugfile.c"
 #include "../../encoder/symbols.c"
 

@@ -11,7 +11,7 @@
  *    and rendered outside it (session.h), as HTTP answers are.
  *
  * Invariants:
- *  - wake_word changes on every request, so a wake between the writer's
+ *  - dump_wake_word changes on every request, so a wake between the writer's
  *    check and its futex wait is never lost (FUTEX_WAIT compares it).
  *  - finished is set by the exit dump while it holds files_lock and read
  *    under it: no dump starts after the exit dump (see dump.h).
@@ -49,9 +49,6 @@
 #include "threads.h"
 #include "tstate.h"
 
-cprof_mutex_t dump_lock;
-CPROF_MUTEX_CLASS(dump, LOCK_RANK_DUMP, dump_lock);
-
 /* Serialises the dumps that write files, so a numbered set is written as
  * one and the newest takes the name.  Held across a whole dump, so fork
  * does not wait for it (lock.h, abandoned classes): a child forked during
@@ -59,7 +56,6 @@ CPROF_MUTEX_CLASS(dump, LOCK_RANK_DUMP, dump_lock);
 static cprof_mutex_t files_lock;
 CPROF_MUTEX_CLASS_ABANDONED(files, LOCK_RANK_FILES, files_lock, NULL);
 
-static atomic_int wake_word;
 static atomic_uint requests;
 static atomic_ulong seq;
 static int trigger_signal;
@@ -73,26 +69,6 @@ static atomic_int term_request, term_done, term_once;
 static int term_signals[2] = {SIGTERM, SIGINT};
 static atomic_bool term_owned[2];
 #define TERM_WAIT_NS 2000000000LL
-
-int64_t cprof_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-int64_t cprof_realtime_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-void dump_wake(void)
-{
-	atomic_fetch_add(&wake_word, 1);
-	cprof_futex(&wake_word, FUTEX_WAKE_PRIVATE, 1, NULL);
-}
 
 void dump_request(void)
 {
@@ -156,16 +132,6 @@ static void on_term(int sig, siginfo_t *si, void *uc)
 	REAL(sigaction)(sig, &dfl, NULL);
 	/* Pending until this handler returns and the signal is unblocked. */
 	syscall(SYS_tgkill, getpid(), cprof_gettid(), sig);
-	errno = saved;
-}
-
-void guard_deferred_signal(void)
-{
-	int saved = errno;
-	int sig = cprof_tls.deferred_sig;
-	cprof_tls.deferred_sig = 0;
-	if (sig)
-		syscall(SYS_tgkill, getpid(), cprof_gettid(), sig);
 	errno = saved;
 }
 
@@ -621,7 +587,7 @@ static void *writer(void *arg)
 	cprof_tls.guard = 1; /* for the thread's whole life */
 	threads_mark_internal();
 	for (;;) {
-		int w = atomic_load(&wake_word);
+		int w = atomic_load(&dump_wake_word);
 		unsigned req = atomic_load(&requests);
 		int64_t now = cprof_now_ns();
 
@@ -654,7 +620,7 @@ static void *writer(void *arg)
 		if (next_interval && next_interval - now < wait)
 			wait = next_interval - now;
 		struct timespec ts = {.tv_sec = wait / 1000000000, .tv_nsec = wait % 1000000000};
-		cprof_futex(&wake_word, FUTEX_WAIT_PRIVATE, w, &ts);
+		cprof_futex(&dump_wake_word, FUTEX_WAIT_PRIVATE, w, &ts);
 	}
 	atomic_store(&writer_running, 0);
 	return NULL;
@@ -759,7 +725,7 @@ void dump_fork_child(void)
 	/* The writer thread did not survive the fork; the lock was held by the
 	 * forking thread (fork_prepare) and is released by the caller. */
 	atomic_store(&writer_running, 0);
-	atomic_store(&wake_word, 0);
+	atomic_store(&dump_wake_word, 0);
 	atomic_store(&requests, 0);
 	atomic_store(&term_request, 0);
 	atomic_store(&term_done, 0);

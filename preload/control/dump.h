@@ -44,8 +44,7 @@
 #include "arena.h"
 #include "lock.h"
 #include "runtime.h"
-
-extern cprof_mutex_t dump_lock;
+#include "tables.h"   /* dump_lock, dump_wake */
 
 int dump_init(void);
 
@@ -85,7 +84,6 @@ bool dump_term_signal_owned(int sig);
 void dump_term_signal_lost(int sig);
 
 /* Wake the writer thread (housekeeping). */
-void dump_wake(void);
 
 /* Start/stop the writer thread (init, fork child, exit). */
 int dump_start_writer(void);

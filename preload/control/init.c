@@ -54,7 +54,6 @@
 #include "tstate.h"
 #include "unwind.h"
 
-struct cprof_runtime rt;
 
 extern char **environ;
 
