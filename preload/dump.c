@@ -212,32 +212,21 @@ static size_t append(char *out, size_t pos, size_t outlen, const char *s)
 
 int dump_expand(const char *pattern, const char *type, unsigned long n, char *out, size_t outlen)
 {
-	char num[32];
+	char pid[24], num[24];
 	size_t pos = 0;
 
+	if (!outlen)
+		return -1;
+	out[0] = '\0';
 	if (pattern[0] != '/') {
 		pos = append(out, pos, outlen, rt.start_dir[0] ? rt.start_dir : ".");
 		if (pos && out[pos - 1] != '/')
 			pos = append(out, pos, outlen, "/");
 	}
-	for (const char *p = pattern; *p && pos + 1 < outlen; p++) {
-		if (*p != '%') {
-			out[pos++] = *p;
-			continue;
-		}
-		switch (*++p) {
-		case 'e': pos = append(out, pos, outlen, rt.exe_name); break;
-		case 'p': cprof_fmt(num, sizeof(num), "%ld", (long)getpid()); pos = append(out, pos, outlen, num); break;
-		case 'n': cprof_fmt(num, sizeof(num), "%lu", n); pos = append(out, pos, outlen, num); break;
-		case 't': pos = append(out, pos, outlen, type); break;
-		case 'h': pos = append(out, pos, outlen, rt.hostname); break;
-		case '%': out[pos++] = '%'; break;
-		case '\0': p--; break;
-		default: break;
-		}
-	}
-	out[pos] = '\0';
-	return pos + 1 < outlen ? 0 : -1;
+	cprof_fmt(pid, sizeof(pid), "%ld", (long)getpid());
+	cprof_fmt(num, sizeof(num), "%lu", n);
+	struct config_subst sub = {rt.exe_name, pid, num, type, rt.hostname};
+	return config_expand(pattern, &sub, out, pos, outlen) == (size_t)-1 ? -1 : 0;
 }
 
 /* "dir/name.pb.gz" + k -> "dir/name-k.pb.gz" */
