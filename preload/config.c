@@ -3,8 +3,13 @@
  *
  * Every value is validated; a bad one keeps the default and produces one
  * line that names the variable and the accepted form (mutrace's habit,
- * without its exit()).  Pure functions: no environment access, no
- * allocation, no I/O, so the parser can be fuzzed (test/fuzz/).
+ * without its exit()).  Pure functions: no environment access (config_load
+ * reads the environment it is given), no allocation, no I/O, so the parser
+ * can be fuzzed (test/fuzz/).
+ *
+ * The one definition of these rules: the library and cprof-ctl (the cprof
+ * command's C half, ctl/cprof-ctl.c) are both linked with this file's
+ * object, and test_ctl.py checks that the command and the library agree.
  */
 #include <signal.h>
 #include <stdint.h>
