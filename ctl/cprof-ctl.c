@@ -42,7 +42,8 @@
  * library answers with the set's number and kinds, the process ends, or
  * TIMEOUT passes.  The library answers only a process whose command line
  * holds the token argument (reply.h): the first run re-executes itself
- * with that argument added.  Exit status: 0, 1 on failure (one "cprof:"
+ * with that argument added right after "dump-wait" (the library reads only
+ * the first 4 KiB of a command line).  Exit status: 0, 1 on failure (one "cprof:"
  * line), 2 on bad usage.
  */
 #include <errno.h>
@@ -299,37 +300,38 @@ static void print_set(const char *pattern, const char *exe, const char *pid, uns
 
 static int cmd_dump_wait(int argc, char **argv)
 {
-	/* argv: dump-wait PID SIG TIMEOUT PATTERN EXE [--cprof-reply=SIG:TOKEN] */
-	const char *pid_s = argv[2], *pattern = argv[5], *exe = argv[6];
+	/* argv: dump-wait [--cprof-reply=SIG:TOKEN] PID SIG TIMEOUT PATTERN EXE.
+	 * The token comes first: the library reads the start of the command
+	 * line only (4 KiB), and the pattern may be long. */
+	bool has_token = argc == 8;
+	char **a = argv + (has_token ? 3 : 2);
+	const char *pid_s = a[0], *pattern = a[3], *exe = a[4];
 	char *end;
 	long pid = strtol(pid_s, &end, 10);
 	if (*end || pid <= 0 || pid > INT_MAX)
 		return usage();
-	int sig = atoi(argv[3]);
+	int sig = atoi(a[1]);
 	if (sig <= 0 || sig > SIGRTMAX)
 		return usage();
-	double timeout = parse_seconds(argv[4]);
+	const char *timeout_s = a[2];
+	double timeout = parse_seconds(timeout_s);
 	int answer = SIGRTMIN + 1;
 
-	if (argc == 7) {
+	if (!has_token) {
 		/* Put the token where the library looks for it: our command line. */
 		uint32_t token;
 		if (getrandom(&token, sizeof(token), 0) != sizeof(token))
 			die("cannot read random bytes: %s", strerror(errno));
 		char arg[64];
 		snprintf(arg, sizeof(arg), REPLY_ARG_PREFIX "%d:%08x", answer, (unsigned)token);
-		char *nargv[9];
-		for (int i = 0; i < 7; i++)
-			nargv[i] = argv[i];
-		nargv[7] = arg;
-		nargv[8] = NULL;
+		char *nargv[9] = {argv[0], argv[1], arg, argv[2], argv[3], argv[4], argv[5], argv[6], NULL};
 		execv("/proc/self/exe", nargv);
 		die("cannot run %s: %s", "/proc/self/exe", strerror(errno));
 	}
-	if (argc != 8 || strncmp(argv[7], REPLY_ARG_PREFIX, strlen(REPLY_ARG_PREFIX)) != 0)
+	if (strncmp(argv[2], REPLY_ARG_PREFIX, strlen(REPLY_ARG_PREFIX)) != 0)
 		return usage();
 	unsigned token_u;
-	if (sscanf(argv[7] + strlen(REPLY_ARG_PREFIX), "%d:%8x", &answer, &token_u) != 2 ||
+	if (sscanf(argv[2] + strlen(REPLY_ARG_PREFIX), "%d:%8x", &answer, &token_u) != 2 ||
 	    answer < SIGRTMIN || answer > SIGRTMAX)
 		return usage();
 	uint32_t token = token_u;
@@ -394,7 +396,7 @@ static int cmd_dump_wait(int argc, char **argv)
 			break;
 	}
 	die("no new profiles matching %s after %s s (a dump of very many stacks can take longer: --timeout; "
-	    "the process's stderr says why a write failed)", shown_pattern(pattern, exe, pid_s), argv[4]);
+	    "the process's stderr says why a write failed)", shown_pattern(pattern, exe, pid_s), timeout_s);
 }
 
 int main(int argc, char **argv)

@@ -50,7 +50,8 @@
 #define REPLY_ANS_TOKEN(w) ((uint32_t)(((w) >> 32) & 0xffffffu))
 #define REPLY_ANS_N(w) ((unsigned long)(uint32_t)(w))
 
-/* The requester's argument: REPLY_ARG_PREFIX "<signal>:<token as 8 hex digits>". */
+/* The requester's argument: REPLY_ARG_PREFIX "<signal>:<token as 8 hex
+ * digits>", within the first 4 KiB of its command line. */
 #define REPLY_ARG_PREFIX "--cprof-reply="
 
 #endif

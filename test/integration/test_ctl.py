@@ -207,6 +207,8 @@ def test_signal_names_agree():
             assert cp.returncode == 1 and cp.stdout == "", (value, cp.stdout)
             continue
         num = int(cp.stdout)
+        if signal.getsignal(num) == signal.SIG_IGN:
+            continue  # started ignored (nohup): the library leaves it so, and says why
         assert caught(value) == base | (1 << (num - 1)), (value, num)
 
 
@@ -224,18 +226,40 @@ def set_files(pid, n):
     return sorted(f for f in profiles() if f.pid == pid and f.n == n)
 
 
+def stretch_the_dump(p, seconds=1.5):
+    """Once set 1 is being written (its cpu file, the first, is there; its
+    heap file, a million stacks, is not yet), stop the process for
+    `seconds`: the dump then lasts that much longer whatever the machine's
+    speed, as it would on a busy machine."""
+    wait_for(lambda: any(f.kind == "cpu" and f.n == 1 for f in profiles(pid=p.pid)), 60,
+             "the cpu file", interval=0.005)
+    os.kill(p.pid, signal.SIGSTOP)
+    try:
+        assert not any(f.kind == "heap" and f.n == 1 for f in profiles(pid=p.pid)), "the dump was too fast"
+        time.sleep(seconds)
+    finally:
+        os.kill(p.pid, signal.SIGCONT)
+
+
 @timeout(300)
 def test_dump_wait_outlasts_a_long_dump():
-    """A set whose heap profile takes seconds to write: `dump --wait`
-    returns only once every file of the set is in place (the cpu file, the
-    first, comes seconds before the heap file, so a wait that stops after a
-    second without a new file would have returned early) and prints exactly
-    those files."""
+    """A set whose heap profile (a million stacks) comes long after its
+    cpu profile, the first file (stretched past a second by stopping the
+    process meanwhile, so the test does not depend on the machine's
+    speed): `dump --wait` returns only once every file of the set is in
+    place, where a wait that stops after a second without a new file would
+    have returned early, and prints exactly those files."""
     p = many_stacks()
     try:
         t0 = time.monotonic()
-        cp = cprof(["dump", "--timeout", "120", p.pid], timeout=150)
+        req = subprocess.Popen([CPROF, "dump", "--timeout", "120", str(p.pid)],
+                               env=dict(os.environ, CPROF_LIB=LIB), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+        stretch_the_dump(p)
+        out, err = req.communicate(timeout=150)
         took = time.monotonic() - t0
+        assert req.returncode == 0, err
+        cp = subprocess.CompletedProcess(req.args, 0, out, err)
         paths = cp.stdout.splitlines()
         assert sorted(os.path.basename(x).split(".")[-3] for x in paths) == sorted(KINDS), cp.stdout
         for x in paths:
@@ -263,8 +287,10 @@ def test_requester_gone_is_never_answered():
                                env=dict(os.environ, CPROF_LIB=LIB), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE)
         # The dump has begun (so the request was picked up) when the cpu
-        # file of set 1 appears; the heap file takes seconds more.
-        wait_for(lambda: any(f.kind == "cpu" and f.n == 1 for f in profiles(pid=p.pid)), 60, "the cpu file")
+        # file of set 1 appears; the process is stopped meanwhile.
+        wait_for(lambda: any(f.kind == "cpu" and f.n == 1 for f in profiles(pid=p.pid)), 60,
+                 "the cpu file", interval=0.005)
+        os.kill(p.pid, signal.SIGSTOP)
         assert not any(f.kind == "heap" and f.n == 1 for f in profiles(pid=p.pid)), "dump too fast"
         req.kill()
         req.wait()
@@ -280,6 +306,7 @@ def test_requester_gone_is_never_answered():
                     break
                 w.kill()
                 w.wait()
+        os.kill(p.pid, signal.SIGCONT)
         wait_for(lambda: len(set_files(p.pid, 1)) == len(KINDS), 120, "the whole set")
         time.sleep(1)
         if witness is not None:
