@@ -260,8 +260,9 @@ static const char *shown_pattern(const char *pattern, const char *exe, const cha
 
 /* Print the files of set n: where the pattern names them, or, when their
  * directory failed, under the same name in the fallback directories the
- * library tries (preload/dump.c; the start directory is the pattern's own
- * for a relative pattern made absolute by the command). */
+ * library tries (preload/dump.c): the directory it started in (its current
+ * one, as for a relative pattern), $TMPDIR (the process's, given by the
+ * command), /tmp. */
 static void print_set(const char *pattern, const char *exe, const char *pid, unsigned long n,
 		      unsigned kinds)
 {
@@ -271,7 +272,11 @@ static void print_set(const char *pattern, const char *exe, const char *pid, uns
 	snprintf(num, sizeof(num), "%lu", n);
 	if (uname(&u) != 0)
 		u.nodename[0] = '\0';
-	const char *tmp = getenv("TMPDIR"); /* the process's, set by the command */
+	const char *tmp = getenv("TMPDIR");
+	char cwd[4096], link[64];
+	snprintf(link, sizeof(link), "/proc/%s/cwd", pid);
+	ssize_t cl = readlink(link, cwd, sizeof(cwd) - 1);
+	cwd[cl > 0 ? cl : 0] = '\0';
 	for (unsigned bit = 1; bit <= PROF_THREADCREATE; bit <<= 1) {
 		if (!(kinds & bit))
 			continue;
@@ -285,8 +290,8 @@ static void print_set(const char *pattern, const char *exe, const char *pid, uns
 		}
 		const char *base = strrchr(path, '/');
 		base = base ? base + 1 : path;
-		const char *dirs[] = {tmp && tmp[0] == '/' ? tmp : NULL, "/tmp"};
-		for (int i = 0; i < 2; i++) {
+		const char *dirs[] = {cwd[0] == '/' ? cwd : NULL, tmp && tmp[0] == '/' ? tmp : NULL, "/tmp"};
+		for (int i = 0; i < 3; i++) {
 			if (!dirs[i])
 				continue;
 			snprintf(alt, sizeof(alt), "%s/%s", dirs[i], base);

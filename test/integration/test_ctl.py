@@ -379,3 +379,20 @@ def test_dump_wait_answer_names_the_set():
         assert os.path.exists("same.heap-1.pb.gz")
     finally:
         p.kill_group()
+
+
+def test_dump_wait_finds_files_written_elsewhere():
+    """When the pattern's directory is gone, the library writes the set in
+    the directory the program started in, and `dump --wait` prints them
+    there."""
+    os.makedirs("out")
+    p = start([CPROF, "-q", "--profiles", "heap,cpu", "-o", "out/w.%n.%t.pb.gz", "--", prog("alloc_loop"), 60, 1],
+              env={"CPROF_LIB": LIB}, preload=False, name="cprof")
+    try:
+        wait_for(lambda: "ready" in p.out(), 10, "start")
+        os.rmdir("out")
+        cp = cprof(["dump", "--wait", p.pid])
+        here = os.path.realpath(tmpdir())
+        assert cp.stdout.splitlines() == [os.path.join(here, "w.1.%s.pb.gz" % k) for k in ("cpu", "heap")], cp.stdout
+    finally:
+        p.kill_group()
