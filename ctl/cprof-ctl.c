@@ -383,7 +383,11 @@ static int cmd_dump_wait(int argc, char **argv)
 					die("process %s wrote no profiles for this request: it is exiting, and its exit "
 					    "dump is its last set (profiles matching %s)", pid_s,
 					    shown_pattern(pattern, exe, pid_s));
-				print_set(pattern, exe, pid_s, n, REPLY_ANS_KINDS(si.ssi_ptr));
+				unsigned kinds = REPLY_ANS_KINDS(si.ssi_ptr);
+				if (!kinds)
+					die("process %s wrote no profile in set %lu (none is enabled, or every write "
+					    "failed: its stderr says why)", pid_s, n);
+				print_set(pattern, exe, pid_s, n, kinds);
 				return 0;
 			}
 			continue;

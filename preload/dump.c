@@ -663,8 +663,9 @@ static int write_kind(struct session *s, const struct profile_kind *k, unsigned 
 	return 1;
 }
 
-/* Writes the set; *set_n and *kinds (may be NULL) get its number and
- * the kinds written (0 and 0 when none was). */
+/* Writes the set; *set_n and *kinds (may be NULL) get its number (0
+ * when no set was made: the exit dump was made already, or found nothing
+ * to write) and the kinds written (0 if every write failed). */
 static int dump_run(bool final, unsigned long *set_n, unsigned *kinds)
 {
 	struct region r = {0};
@@ -717,7 +718,7 @@ static int dump_run(bool final, unsigned long *set_n, unsigned *kinds)
 	region_reset(&r);
 	cprof_mutex_unlock(&files_lock);
 	guard_leave();
-	if (set_n && done)
+	if (set_n)
 		*set_n = n;
 	if (kinds)
 		*kinds = done;
@@ -749,8 +750,10 @@ int dump_final(void)
 	unsigned long n;
 	unsigned kinds;
 	int written = dump_run(true, &n, &kinds);
+	guard_enter();
 	int k = collect_requests(r, REPLY_SLOTS);
 	answer_requests(r, k, n, kinds);
+	guard_leave();
 	return written;
 }
 

@@ -43,7 +43,8 @@
 
 /* Answer word: 63..56 the kinds written (enum cprof_profile bits), 55..32
  * the token's low 24 bits, 31..0 the set's number (%n; 0: no set was
- * written, the process is exiting). */
+ * made, the process is exiting).  A set with no kind written: none is
+ * enabled, or every write failed (the process's stderr says why). */
 #define REPLY_ANSWER(kinds, token, n) \
 	(((uint64_t)(uint8_t)(kinds) << 56) | ((uint64_t)((token) & 0xffffffu) << 32) | (uint64_t)(uint32_t)(n))
 #define REPLY_ANS_KINDS(w) ((unsigned)((w) >> 56))
