@@ -21,13 +21,11 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <zlib.h>
 #include <unistd.h>
 
 #include "srclines.h"
+#include "debugfile.h"
 #include "common.h"
 #include "log.h"
 
@@ -253,100 +251,56 @@ static bool put_off(Elf *elf)
 	return true;
 }
 
-/* The debug file's descriptor, opened by libdw's standard search, made
- * close-on-exec and remembered so it can be closed once mapped. */
+/* The debug file's descriptor, handed to libdw by find_debuginfo,
+ * remembered so it can be closed once mapped. */
 static int last_debug_fd = -1;
 
 static void hex(const unsigned char *b, int n, char *out, size_t outlen);
 
-/* Opens path read-only, close-on-exec; with want_crc, only if the file's
- * CRC32 is crc (.gnu_debuglink).  -1 otherwise. */
-static int open_checked(const char *path, bool want_crc, GElf_Word crc)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0 || !want_crc)
-		return fd;
-	struct stat st;
-	void *p = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0
-			  ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0)
-			  : MAP_FAILED;
-	uLong c = crc32(0L, Z_NULL, 0);
-	if (p != MAP_FAILED) {
-		const unsigned char *b = p;
-		for (size_t left = (size_t)st.st_size; left;) {
-			uInt chunk = left > (1u << 30) ? (1u << 30) : (uInt)left;
-			c = crc32(c, b, chunk);
-			b += chunk;
-			left -= chunk;
-		}
-		munmap(p, (size_t)st.st_size);
-	}
-	if (p == MAP_FAILED || (GElf_Word)c != crc) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /*
- * The separate debug file of mod, found on disk where libdw's standard
- * search looks (by build id under /usr/lib/debug/.build-id, then by the
- * .gnu_debuglink name next to the object, in its .debug directory and
- * under /usr/lib/debug), but never through debuginfod: the standard search
- * (dwfl_standard_find_debuginfo) ends by asking debuginfod, which loads
- * libdebuginfod, libcurl and some thirty libraries into the program, and
- * with DEBUGINFOD_URLS set (Debian sets it in login shells) connects to
- * the network from inside the program at its dumps.
+ * libdw's find_debuginfo callback: the separate debug file of mod, found
+ * by debugfile.c (by build id, then by .gnu_debuglink, on disk only),
+ * never by libdw's standard search (dwfl_standard_find_debuginfo), which
+ * ends by asking debuginfod: it loads libdebuginfod, libcurl and some
+ * thirty libraries into the program, and with DEBUGINFOD_URLS set (Debian
+ * sets it in login shells) connects to the network from inside the
+ * program at its dumps.
  */
-static int find_debug_file(Dwfl_Module *mod, const char *file_name, const char *link, GElf_Word crc,
-			   char *path, size_t pathlen)
-{
-	const unsigned char *bits;
-	GElf_Addr vaddr;
-	int n = dw.module_build_id(mod, &bits, &vaddr);
-	if (n > 1 && n <= 64) {
-		char id[2 * 64 + 1];
-		hex(bits, n, id, sizeof(id));
-		cprof_fmt(path, pathlen, "/usr/lib/debug/.build-id/%.2s/%s.debug", id, id + 2);
-		int fd = open_checked(path, false, 0);
-		if (fd >= 0)
-			return fd;
-	}
-	if (!link || !link[0] || strchr(link, '/') || !file_name || file_name[0] != '/')
-		return -1;
-	const char *slash = strrchr(file_name, '/');
-	int dirlen = (int)(slash - file_name);
-	static const char *const forms[] = {"%.*s/%s", "%.*s/.debug/%s", "/usr/lib/debug%.*s/%s"};
-	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
-		cprof_fmt(path, pathlen, forms[i], dirlen, file_name, link);
-		if (strcmp(path, file_name) == 0)
-			continue;
-		int fd = open_checked(path, true, crc);
-		if (fd >= 0)
-			return fd;
-	}
-	return -1;
-}
-
 static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
 			  const char *file_name, const char *debuglink_file, GElf_Word debuglink_crc,
 			  char **debuginfo_file_name)
 {
-	char path[4200];
 	(void)userdata, (void)modname, (void)base;
-	int fd = find_debug_file(mod, file_name, debuglink_file, debuglink_crc, path, sizeof(path));
+	const unsigned char *bits;
+	GElf_Addr vaddr;
+	char id[2 * DEBUGFILE_BUILD_ID_MAX + 1] = "";
+	int n = dw.module_build_id(mod, &bits, &vaddr);
+	if (n > 0 && n <= DEBUGFILE_BUILD_ID_MAX)
+		hex(bits, n, id, sizeof(id));
+	struct debugfile_query q = {
+		.obj_path = file_name,
+		.build_id = id,
+		.link = debuglink_file,
+		.link_crc = debuglink_crc,
+		.keep_fd = true,
+	};
+	struct debugfile f;
+	debugfile_begin(&f);
+	int fd = debugfile_next(&f, &q) ? debugfile_take_fd(&f) : -1;
+	debugfile_end(&f);
 	if (fd >= 0) {
+		last_debug_fd = fd;
 		Elf *e = dw.elf_begin(fd, ELF_C_READ_MMAP, NULL);
 		bool later = put_off(e);
 		if (e)
 			dw.elf_end(e);
 		if (later) {
+			last_debug_fd = -1;
 			close(fd);
 			return -1; /* as if there were none (see INFLATE_PER_S) */
 		}
-		last_debug_fd = fd;
 		if (debuginfo_file_name)
-			*debuginfo_file_name = strdup(path); /* libdw frees it (guard held: not profiled) */
+			*debuginfo_file_name = strdup(f.path); /* libdw frees it (guard held: not profiled) */
 	}
 	return fd;
 }

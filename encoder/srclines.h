@@ -9,7 +9,8 @@
  * seen: libdw parses compilation units and line tables lazily and keeps
  * them.  The object's DWARF comes from the file itself or its separate
  * debug file (by build id under /usr/lib/debug/.build-id, or
- * .gnu_debuglink), found by libdw's standard search.  An object whose file
+ * .gnu_debuglink), found by debugfile.c where libdw's standard search
+ * would look on disk, never through debuginfod.  An object whose file
  * on disk no longer carries the build id it was loaded with is not read
  * (except the main program, read through /proc/self/exe).
  *

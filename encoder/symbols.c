@@ -10,13 +10,12 @@
  * is the first of:
  *
  *   1. the object's own .symtab;
- *   2. the .symtab of a debug file named by build id,
- *      <debug_root>/.build-id/<first 2 hex>/<rest>.debug (where Debian's
- *      -dbgsym packages put them);
- *   3. the .symtab of the debug file named by .gnu_debuglink, whose CRC32
- *      must match, looked for in the object's directory, in <dir>/.debug/
- *      and in <debug_root>/<dir>/;
- *   4. the object's .dynsym (exported functions only).
+ *   2. the .symtab of the first separate debug file that has one, in
+ *      debugfile.c's order: by build id under /usr/lib/debug/.build-id
+ *      (where Debian's -dbgsym packages put them), then by
+ *      .gnu_debuglink, CRC-checked (its name and CRC are read here, from
+ *      the object, with the bounds checks below);
+ *   3. the object's .dynsym (exported functions only).
  *
  * A table that yields no function symbol counts as missing.  Debug files
  * made by objcopy --only-keep-debug keep the object's section headers, with
@@ -64,8 +63,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
+#include "debugfile.h"
 #include "symbols.h"
 
 #define OBJ_BUCKETS 256u
@@ -76,10 +75,6 @@
 #define BACKSCAN_MAX 64
 /* Largest in-memory image accepted (the vDSO is a few pages). */
 #define MEM_IMAGE_MAX (16u << 20)
-
-/* Where separate debug files live.  Not const so the unit test, which
- * includes this file, can point it at a directory of its own. */
-static const char *debug_root = "/usr/lib/debug";
 
 struct sym {
 	uint64_t start;
@@ -138,35 +133,6 @@ struct symtab {
 
 /* ---- small helpers ----------------------------------------------------- */
 
-struct pathbuf {
-	char buf[PATH_MAX];
-	size_t len;
-	bool ok;
-};
-
-static void pb_init(struct pathbuf *pb)
-{
-	pb->buf[0] = '\0';
-	pb->len = 0;
-	pb->ok = true;
-}
-
-static void pb_addn(struct pathbuf *pb, const char *s, size_t n)
-{
-	if (!pb->ok || n >= sizeof(pb->buf) - pb->len) {
-		pb->ok = false;
-		return;
-	}
-	memcpy(pb->buf + pb->len, s, n);
-	pb->len += n;
-	pb->buf[pb->len] = '\0';
-}
-
-static void pb_add(struct pathbuf *pb, const char *s)
-{
-	pb_addn(pb, s, strlen(s));
-}
-
 static uint64_t hash_key(const char *path, const char *build_id)
 {
 	uint64_t h = 0xcbf29ce484222325ULL;
@@ -177,22 +143,6 @@ static uint64_t hash_key(const char *path, const char *build_id)
 	for (const unsigned char *p = (const unsigned char *)build_id; *p; p++)
 		h = (h ^ *p) * 0x100000001b3ULL;
 	return h;
-}
-
-/* A build id usable to name a debug file: lowercase hex, whole bytes, at
- * least two of them. */
-static bool valid_build_id(const char *id)
-{
-	size_t n = 0;
-
-	if (!id)
-		return false;
-	for (; id[n]; n++) {
-		char c = id[n];
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-			return false;
-	}
-	return n >= 4 && n % 2 == 0 && n < SYMBOLS_BUILD_ID_HEX_MAX;
 }
 
 static size_t leading_underscores(const char *s)
@@ -695,56 +645,9 @@ static void keep_map(struct symobj *o, struct mapping *m)
 	m->size = 0;
 }
 
-/* Maps the file at pb and uses its .symtab if it has one; crc, when
- * non-NULL, must match the file's CRC32 (.gnu_debuglink). */
-static bool try_debug_file(struct symbolizer *s, struct symobj *o,
-			   const struct pathbuf *pb, const uint32_t *crc,
-			   const struct mapping *self)
-{
-	struct mapping m;
-	struct elf e;
-
-	if (!pb->ok || !map_file(pb->buf, &m))
-		return false;
-	if (self && self->addr && m.dev == self->dev && m.ino == self->ino)
-		goto fail;
-	if (crc) {
-		uLong c = crc32(0L, Z_NULL, 0);
-		const unsigned char *p = m.addr;
-		for (size_t left = m.size; left;) {
-			uInt chunk = left > (1u << 30) ? (1u << 30) : (uInt)left;
-			c = crc32(c, p, chunk);
-			p += chunk;
-			left -= chunk;
-		}
-		if ((uint32_t)c != *crc)
-			goto fail;
-	}
-	if (!elf_parse(&e, m.addr, m.size) || !use_table(s, o, &e, SHT_SYMTAB))
-		goto fail;
-	keep_map(o, &m);
-	return true;
-fail:
-	unmap_file(&m);
-	return false;
-}
-
-static bool try_build_id_file(struct symbolizer *s, struct symobj *o, const char *bid)
-{
-	struct pathbuf pb;
-
-	pb_init(&pb);
-	pb_add(&pb, debug_root);
-	pb_add(&pb, "/.build-id/");
-	pb_addn(&pb, bid, 2);
-	pb_add(&pb, "/");
-	pb_add(&pb, bid + 2);
-	pb_add(&pb, ".debug");
-	return try_debug_file(s, o, &pb, NULL, NULL);
-}
-
-static bool try_debuglink(struct symbolizer *s, struct symobj *o, const struct elf *e,
-			  const struct mapping *self, const char *path)
+/* The .gnu_debuglink of e: the debug file's name (NUL-terminated inside
+ * the section, no '/') and its CRC32.  False when there is none usable. */
+static bool elf_debuglink(const struct elf *e, const char **link, uint32_t *crc)
 {
 	Elf64_Shdr sh;
 	const unsigned char *data = NULL;
@@ -770,40 +673,29 @@ static bool try_debuglink(struct symbolizer *s, struct symobj *o, const struct e
 	size_t crcoff = align_up(namelen + 1, 4);
 	if (crcoff > size || size - crcoff < 4)
 		return false;
-	uint32_t crc;
-	memcpy(&crc, data + crcoff, 4);
-	const char *link = (const char *)data;
-	if (memchr(link, '/', namelen))
-		return false;   /* a file name, never a path */
+	memcpy(crc, data + crcoff, 4);
+	*link = (const char *)data;
+	return !memchr(data, '/', namelen);   /* a file name, never a path */
+}
 
-	const char *slash = strrchr(path, '/');
-	const char *dir = slash ? path : ".";
-	size_t dirlen = slash ? (size_t)(slash - path) : 1;
-	struct pathbuf pb;
+/* Uses the .symtab of the first debug file q finds that has one. */
+static bool use_debug_file(struct symbolizer *s, struct symobj *o, const struct debugfile_query *q)
+{
+	struct debugfile f;
+	struct elf e;
+	bool found = false;
 
-	/* <dir>/<link> */
-	pb_init(&pb);
-	pb_addn(&pb, dir, dirlen);
-	pb_add(&pb, "/");
-	pb_add(&pb, link);
-	if (try_debug_file(s, o, &pb, &crc, self))
-		return true;
-	/* <dir>/.debug/<link> */
-	pb_init(&pb);
-	pb_addn(&pb, dir, dirlen);
-	pb_add(&pb, "/.debug/");
-	pb_add(&pb, link);
-	if (try_debug_file(s, o, &pb, &crc, self))
-		return true;
-	/* <debug_root><dir>/<link>, for absolute paths only */
-	if (path[0] != '/')
-		return false;
-	pb_init(&pb);
-	pb_add(&pb, debug_root);
-	pb_addn(&pb, dir, dirlen);
-	pb_add(&pb, "/");
-	pb_add(&pb, link);
-	return try_debug_file(s, o, &pb, &crc, self);
+	debugfile_begin(&f);
+	while (!found && debugfile_next(&f, q)) {
+		if (!elf_parse(&e, f.addr, f.size) || !use_table(s, o, &e, SHT_SYMTAB))
+			continue;
+		struct mapping m = { (void *)f.addr, f.size, f.dev, f.ino };
+		keep_map(o, &m);
+		f.addr = NULL;
+		found = true;
+	}
+	debugfile_end(&f);
+	return found;
 }
 
 /* ---- objects --------------------------------------------------------------- */
@@ -824,8 +716,8 @@ static void load_object(struct symbolizer *s, struct symobj *o, const void *mem_
 	have_obj = have_obj && elf_linked(&obj);
 
 	bool has_fbid = have_obj && elf_build_id(&obj, file_bid, sizeof(file_bid)) == 0;
-	bool given = valid_build_id(o->build_id);
-	const char *bid = given ? o->build_id : has_fbid && valid_build_id(file_bid) ? file_bid : NULL;
+	bool given = debugfile_valid_build_id(o->build_id);
+	const char *bid = given ? o->build_id : has_fbid && debugfile_valid_build_id(file_bid) ? file_bid : NULL;
 	/* A file whose id differs from the loaded object's was replaced after
 	 * loading: its addresses mean nothing for this process. */
 	bool trusted = have_obj && !(given && has_fbid && strcmp(o->build_id, file_bid) != 0);
@@ -835,9 +727,16 @@ static void load_object(struct symbolizer *s, struct symobj *o, const void *mem_
 			keep_map(o, &objmap);
 		return;
 	}
-	if (bid && try_build_id_file(s, o, bid))
-		goto done;
-	if (trusted && !mem_image && try_debuglink(s, o, &obj, &objmap, o->path))
+	struct debugfile_query q = { .obj_path = o->path, .build_id = bid };
+	if (trusted && !mem_image && elf_debuglink(&obj, &q.link, &q.link_crc)) {
+		/* (the object's own file is never its debug file) */
+		q.have_self = true;
+		q.self_dev = objmap.dev;
+		q.self_ino = objmap.ino;
+	} else {
+		q.link = NULL;
+	}
+	if (use_debug_file(s, o, &q))
 		goto done;
 	if (trusted && use_table(s, o, &obj, SHT_DYNSYM)) {
 		if (objmap.addr)

@@ -5,8 +5,9 @@
  * The pprof encoder asks, for each distinct program counter of a dump,
  * which function contains it.  A symbolizer answers from the symbol tables
  * of the objects the program has loaded: the object's own .symtab, else a
- * separate debug file (found by build id under /usr/lib/debug/.build-id,
- * then by .gnu_debuglink), else the object's .dynsym.  The vDSO, which has
+ * separate debug file (found by debugfile.c: by build id under
+ * /usr/lib/debug/.build-id, then by .gnu_debuglink), else the object's
+ * .dynsym.  The vDSO, which has
  * no file, is read from memory.
  *
  * Context: the thread holding the symbols lock (session.h; normal context,

@@ -25,10 +25,10 @@
  * finds nothing behind them.  The definition the program would have used
  * without cprof is then found by walking the loaded objects
  * (dl_iterate_phdr, link-map order, libcprof skipped) and reading each
- * one's dynamic symbol table in memory.  An object that is the C++ runtime
- * (libstdc++, libc++) or an allocator (it defines malloc too) is preferred
- * to any other object that happens to define the operator, so all plugins
- * share one runtime's operators.
+ * one's dynamic symbol table in memory (dynsym.c).  An object that is the
+ * C++ runtime (libstdc++, libc++) or an allocator (it defines malloc too)
+ * is preferred to any other object that happens to define the operator,
+ * so all plugins share one runtime's operators.
  *
  * The whole family is resolved together, on the first call of any
  * operator: every delete then has its definition before the first
@@ -81,6 +81,7 @@
 #include <string.h>
 
 #include "alloc_hooks.h"
+#include "dynsym.h"
 #include "log.h"
 #include "real.h"
 
@@ -118,78 +119,14 @@ static bool in_cxx_runtime(void *fn)
 	return is_cxx_runtime(info.dli_fname);
 }
 
-/* ---- reading a loaded object's dynamic symbols ----------------------------- */
-
-/* Is [p, p + len) inside one of the object's loaded segments?  Every read
- * below is checked first: the tables are the object's, not ours. */
-static bool mapped(const struct dl_phdr_info *info, const void *p, size_t len)
-{
-	uintptr_t a = (uintptr_t)p;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type != PT_LOAD)
-			continue;
-		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
-		if (a >= lo && a <= hi && len <= hi - a)
-			return true;
-	}
-	return false;
-}
-
-struct dynsyms {
-	const struct dl_phdr_info *info;
-	const ElfW(Sym) *symtab;
-	const char *strtab;
-	size_t strsz;
-	const uint32_t *gnu_hash, *sysv_hash;
-	const ElfW(Half) *versym;
-};
-
-static bool dynsyms_open(struct dynsyms *d, const struct dl_phdr_info *info)
-{
-	const ElfW(Dyn) *dyn = NULL;
-	size_t count = 0;
-	uintptr_t base = info->dlpi_addr;
-
-	memset(d, 0, sizeof(*d));
-	d->info = info;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		if (info->dlpi_phdr[i].p_type == PT_DYNAMIC) {
-			dyn = (const ElfW(Dyn) *)(base + info->dlpi_phdr[i].p_vaddr);
-			count = info->dlpi_phdr[i].p_memsz / sizeof(ElfW(Dyn));
-		}
-	}
-	if (!dyn || !mapped(info, dyn, count * sizeof(ElfW(Dyn))))
-		return false;
-	for (size_t i = 0; i < count && dyn[i].d_tag != DT_NULL; i++) {
-		/* ld.so relocates these entries in place, except where the
-		 * dynamic section is read-only (the vDSO): then they are
-		 * offsets from the load address. */
-		uintptr_t v = dyn[i].d_un.d_ptr;
-		const void *p = (const void *)(v < base ? v + base : v);
-		switch (dyn[i].d_tag) {
-		case DT_SYMTAB: d->symtab = p; break;
-		case DT_STRTAB: d->strtab = p; break;
-		case DT_STRSZ: d->strsz = dyn[i].d_un.d_val; break;
-		case DT_GNU_HASH: d->gnu_hash = p; break;
-		case DT_HASH: d->sysv_hash = p; break;
-		case DT_VERSYM: d->versym = p; break;
-		default: break;
-		}
-	}
-	return d->symtab && d->strtab && d->strsz && mapped(info, d->strtab, d->strsz) &&
-	       (d->gnu_hash || d->sysv_hash);
-}
+/* ---- a definition in a loaded object's dynamic symbols ---------------------- */
 
 /* Does symbol i define `name` as an exported function a lookup without a
- * version can bind to? */
-static bool defines_at(const struct dynsyms *d, uint32_t i, const char *name, size_t len)
+ * version can bind to?  (A dynsym_match_fn.) */
+static bool defines_at(const struct dynsym *d, uint32_t i, const char *name, size_t len, void *arg)
 {
-	const ElfW(Sym) *s = &d->symtab[i];
-	if (!mapped(d->info, s, sizeof(*s)) || s->st_shndx == SHN_UNDEF || !s->st_value)
-		return false;
-	if (s->st_name >= d->strsz || d->strsz - s->st_name <= len ||
-	    memcmp(d->strtab + s->st_name, name, len + 1) != 0)
+	const ElfW(Sym) *s = dynsym_named(d, i, name, len);
+	if (!s || s->st_shndx == SHN_UNDEF || !s->st_value)
 		return false;
 	/* (the ELF32 macros serve both classes) */
 	unsigned type = ELF32_ST_TYPE(s->st_info), bind = ELF32_ST_BIND(s->st_info);
@@ -199,59 +136,15 @@ static bool defines_at(const struct dynsyms *d, uint32_t i, const char *name, si
 		return false;
 	/* A hidden (non-default) version is not what an unversioned
 	 * reference binds to. */
-	if (d->versym && (!mapped(d->info, &d->versym[i], sizeof(d->versym[i])) || (d->versym[i] & 0x8000)))
+	if (d->versym && (!dynsym_mapped(d->info, &d->versym[i], sizeof(d->versym[i])) ||
+			  (d->versym[i] & 0x8000)))
 		return false;
 	return true;
 }
 
-static bool dynsyms_defines(const struct dynsyms *d, const char *name)
+static bool dynsym_defines(const struct dynsym *d, const char *name)
 {
-	size_t len = strlen(name);
-	if (d->gnu_hash) {
-		const uint32_t *h = d->gnu_hash;
-		if (!mapped(d->info, h, 4 * sizeof(uint32_t)))
-			return false;
-		uint32_t nbuckets = h[0], symoffset = h[1], bloom_size = h[2];
-		const uint32_t *buckets = (const uint32_t *)((const ElfW(Addr) *)(h + 4) + bloom_size);
-		if (!nbuckets || !mapped(d->info, buckets, (size_t)nbuckets * sizeof(uint32_t)))
-			return false;
-		const uint32_t *chain = buckets + nbuckets;
-		uint32_t hash = 5381;
-		for (const char *s = name; *s; s++)
-			hash = hash * 33 + (unsigned char)*s;
-		uint32_t i = buckets[hash % nbuckets];
-		if (i < symoffset)
-			return false;
-		for (;; i++) {
-			const uint32_t *ch = &chain[i - symoffset];
-			if (!mapped(d->info, ch, sizeof(*ch)))
-				return false;
-			if ((*ch | 1) == (hash | 1) && defines_at(d, i, name, len))
-				return true;
-			if (*ch & 1)
-				return false;
-		}
-	}
-	const uint32_t *h = d->sysv_hash;
-	if (!mapped(d->info, h, 2 * sizeof(uint32_t)))
-		return false;
-	uint32_t nbucket = h[0], nchain = h[1];
-	if (!nbucket || !mapped(d->info, h + 2, ((size_t)nbucket + nchain) * sizeof(uint32_t)))
-		return false;
-	uint32_t hash = 0;
-	for (const char *s = name; *s; s++) {
-		hash = (hash << 4) + (unsigned char)*s;
-		uint32_t g = hash & 0xf0000000u;
-		hash ^= g >> 24;
-		hash &= ~g;
-	}
-	const uint32_t *chain = h + 2 + nbucket;
-	uint32_t steps = 0;
-	for (uint32_t i = h[2 + hash % nbucket]; i != STN_UNDEF && i < nchain && steps < nchain;
-	     i = chain[i], steps++)
-		if (defines_at(d, i, name, len))
-			return true;
-	return false;
+	return dynsym_lookup(d, name, defines_at, NULL, NULL);
 }
 
 /* ---- finding and pinning a definition -------------------------------------- */
@@ -272,18 +165,18 @@ struct walk {
 static int walk_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	struct walk *w = arg;
-	struct dynsyms d;
+	struct dynsym d;
 
 	/* The main program (no name) precedes cprof in every scope; cprof
 	 * itself is what is being looked behind. */
-	if (!info->dlpi_name || !info->dlpi_name[0] || mapped(info, (const void *)walk_cb, 1))
+	if (!info->dlpi_name || !info->dlpi_name[0] || dynsym_mapped(info, (const void *)walk_cb, 1))
 		return 0;
 	for (int i = 0; i < w->nexcluded; i++)
 		if (info->dlpi_addr == w->excluded[i])
 			return 0;
-	if (!dynsyms_open(&d, info) || !dynsyms_defines(&d, w->name))
+	if (!dynsym_open(&d, info) || !dynsym_defines(&d, w->name))
 		return 0;
-	int rank = is_cxx_runtime(info->dlpi_name) || dynsyms_defines(&d, "malloc") ? 0 : 1;
+	int rank = is_cxx_runtime(info->dlpi_name) || dynsym_defines(&d, "malloc") ? 0 : 1;
 	size_t len = strlen(info->dlpi_name);
 	if (rank >= w->rank || len >= sizeof(w->path))
 		return 0;

@@ -10,9 +10,10 @@
  * order - cprof's own hook - satisfy it.
  *
  * So this module looks the symbol up directly in libc.so.6's dynamic
- * symbol table in memory: the GNU hash table, then the version table to
- * pick the requested version.  No allocation, no lock but the one dladdr
- * takes (recursive) to find libc's base address.
+ * symbol table in memory (dynsym.c, which cxx.c uses too): the GNU hash
+ * table, then the version table to pick the requested version.  No
+ * allocation, no lock but the one dladdr takes (recursive) to find libc's
+ * base address.
  *
  * Context: any program thread, once per symbol (callers cache the result).
  */
@@ -21,28 +22,21 @@
 #include <link.h>
 #include <string.h>
 
+#include "dynsym.h"
 #include "real.h"
 
 extern void *__libc_malloc(size_t);
 
+/* libc's program headers, as dl_iterate_phdr would describe them: the
+ * bounds of every read of its tables. */
+static struct dl_phdr_info libc_phdrs;
+
 struct libc_dyn {
-	uintptr_t base;
-	const ElfW(Sym) *symtab;
-	const char *strtab;
-	const uint32_t *gnu_hash;
-	const ElfW(Half) *versym;
-	const ElfW(Verdef) *verdef;
+	struct dynsym sym;
 	bool ok;
 };
 
 static struct libc_dyn dyn;
-
-static uintptr_t abs_addr(uintptr_t base, uintptr_t v)
-{
-	/* ld.so relocates these dynamic entries in place for most objects;
-	 * relative values are offsets from the load address. */
-	return v < base ? v + base : v;
-}
 
 static bool init_dyn(void)
 {
@@ -56,50 +50,36 @@ static bool init_dyn(void)
 	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0)
 		return false;
 	const ElfW(Phdr) *ph = (const ElfW(Phdr) *)(base + eh->e_phoff);
-	const ElfW(Dyn) *d = NULL;
 	uintptr_t bias = 0;
 	for (int i = 0; i < eh->e_phnum; i++) {
 		if (ph[i].p_type == PT_LOAD && ph[i].p_offset == 0)
 			bias = base - ph[i].p_vaddr;
 	}
-	for (int i = 0; i < eh->e_phnum; i++)
-		if (ph[i].p_type == PT_DYNAMIC)
-			d = (const ElfW(Dyn) *)(bias + ph[i].p_vaddr);
-	if (!d)
-		return false;
-	struct libc_dyn t = {.base = bias};
-	for (; d->d_tag != DT_NULL; d++) {
-		switch (d->d_tag) {
-		case DT_SYMTAB: t.symtab = (const ElfW(Sym) *)abs_addr(bias, d->d_un.d_ptr); break;
-		case DT_STRTAB: t.strtab = (const char *)abs_addr(bias, d->d_un.d_ptr); break;
-		case DT_GNU_HASH: t.gnu_hash = (const uint32_t *)abs_addr(bias, d->d_un.d_ptr); break;
-		case DT_VERSYM: t.versym = (const ElfW(Half) *)abs_addr(bias, d->d_un.d_ptr); break;
-		case DT_VERDEF: t.verdef = (const ElfW(Verdef) *)abs_addr(bias, d->d_un.d_ptr); break;
-		default: break;
-		}
-	}
-	if (!t.symtab || !t.strtab || !t.gnu_hash || !t.versym || !t.verdef)
+	libc_phdrs.dlpi_addr = bias;
+	libc_phdrs.dlpi_name = info.dli_fname;
+	libc_phdrs.dlpi_phdr = ph;
+	libc_phdrs.dlpi_phnum = eh->e_phnum;
+	struct libc_dyn t;
+	if (!dynsym_open(&t.sym, &libc_phdrs) || !t.sym.gnu_hash || !t.sym.versym || !t.sym.verdef)
 		return false;
 	t.ok = true;
 	dyn = t;
 	return true;
 }
 
-static uint32_t gnu_hash(const char *s)
+/* The name of version ndx, or NULL. */
+static const char *version_name(const struct dynsym *d, ElfW(Half) ndx)
 {
-	uint32_t h = 5381;
-	for (; *s; s++)
-		h = h * 33 + (unsigned char)*s;
-	return h;
-}
-
-static const char *version_name(ElfW(Half) ndx)
-{
-	const ElfW(Verdef) *v = dyn.verdef;
+	const ElfW(Verdef) *v = d->verdef;
 	for (;;) {
+		if (!dynsym_mapped(d->info, v, sizeof(*v)))
+			return NULL;
 		if (v->vd_ndx == ndx) {
 			const ElfW(Verdaux) *a = (const ElfW(Verdaux) *)((const char *)v + v->vd_aux);
-			return dyn.strtab + a->vda_name;
+			if (!dynsym_mapped(d->info, a, sizeof(*a)) || a->vda_name >= d->strsz ||
+			    !memchr(d->strtab + a->vda_name, '\0', d->strsz - a->vda_name))
+				return NULL;
+			return d->strtab + a->vda_name;
 		}
 		if (!v->vd_next)
 			return NULL;
@@ -107,31 +87,21 @@ static const char *version_name(ElfW(Half) ndx)
 	}
 }
 
+/* Is symbol i the definition of `name` at the version `arg` names?  (A
+ * dynsym_match_fn.) */
+static bool defines_version(const struct dynsym *d, uint32_t i, const char *name, size_t len, void *arg)
+{
+	const ElfW(Sym) *sym = dynsym_named(d, i, name, len);
+	if (!sym || sym->st_shndx == SHN_UNDEF || !dynsym_mapped(d->info, &d->versym[i], sizeof(d->versym[i])))
+		return false;
+	const char *v = version_name(d, d->versym[i] & 0x7fff);
+	return v && strcmp(v, (const char *)arg) == 0;
+}
+
 void *libc_lookup(const char *name, const char *version)
 {
-	if (!init_dyn())
+	uint32_t i;
+	if (!init_dyn() || !dynsym_lookup(&dyn.sym, name, defines_version, (void *)version, &i))
 		return NULL;
-	const uint32_t *h = dyn.gnu_hash;
-	uint32_t nbuckets = h[0], symoffset = h[1], bloom_size = h[2];
-	const uint32_t *buckets = (const uint32_t *)((const ElfW(Addr) *)(h + 4) + bloom_size);
-	const uint32_t *chain = buckets + nbuckets;
-	uint32_t hash = gnu_hash(name);
-	if (!nbuckets)
-		return NULL;
-	uint32_t i = buckets[hash % nbuckets];
-	if (i < symoffset)
-		return NULL;
-	for (;; i++) {
-		uint32_t ch = chain[i - symoffset];
-		if ((ch | 1) == (hash | 1)) {
-			const ElfW(Sym) *sym = &dyn.symtab[i];
-			if (sym->st_shndx != SHN_UNDEF && strcmp(dyn.strtab + sym->st_name, name) == 0) {
-				const char *v = version_name(dyn.versym[i] & 0x7fff);
-				if (v && strcmp(v, version) == 0)
-					return (void *)(dyn.base + sym->st_value);
-			}
-		}
-		if (ch & 1)
-			return NULL;
-	}
+	return (void *)(dyn.sym.info->dlpi_addr + dyn.sym.symtab[i].st_value);
 }

@@ -4,15 +4,14 @@
  * Invariants (all under dump_lock):
  *  - entries[1..n] are (stack, name, count, base[consumer]); count only
  *    grows; base[c] <= count.
- *  - index is open addressing over entry ids, at most half full.
+ *  - entries are the records of an intern table (intern.h), ids 1..n.
  */
 #include <string.h>
 
 #include "cpuwin.h"
 #include "arena.h"
+#include "intern.h"
 
-#define SEG_BITS 12
-#define SEG (1u << SEG_BITS)
 #define MAXE (1u << 22)
 #define MAX_NAMES 65536
 
@@ -22,43 +21,42 @@ struct entry {
 	uint64_t base[CPUWIN_CONSUMERS];
 };
 
-static struct entry *segs[MAXE / SEG];
-static uint32_t n;
-static uint32_t *index_;
-static uint32_t mask;
-
 static char (*names)[32];
 static uint32_t nnames;
 
 static uint64_t lost[LOST_KINDS];
 static struct cpuwin_view win[CPUWIN_CONSUMERS];
 
+static struct intern tab;        /* records: struct entry */
+
 static struct entry *get(uint32_t id)
 {
-	return &segs[id >> SEG_BITS][id & (SEG - 1)];
+	return intern_rec(&tab, id);
 }
 
-static uint32_t hash(uint32_t stack, uint32_t name)
+static uint64_t hash(uint32_t stack, uint32_t name)
 {
-	return (uint32_t)cprof_hash64(((uint64_t)stack << 32) | name);
+	return cprof_hash64(((uint64_t)stack << 32) | name);
 }
 
-static bool grow(void)
+static bool entry_eq(const void *rec, const void *key)
 {
-	uint32_t cap = index_ ? (mask + 1) * 2 : 4096;
-	uint32_t *ni = pages_alloc((size_t)cap * sizeof(uint32_t));
-	if (!ni)
-		return false;
-	for (uint32_t id = 1; id <= n; id++) {
-		uint32_t i = hash(get(id)->stack, get(id)->name) & (cap - 1);
-		while (ni[i])
-			i = (i + 1) & (cap - 1);
-		ni[i] = id;
-	}
-	if (index_)
-		pages_free(index_, (size_t)(mask + 1) * sizeof(uint32_t));
-	index_ = ni;
-	mask = cap - 1;
+	const struct entry *e = rec, *k = key;
+	return e->stack == k->stack && e->name == k->name;
+}
+
+static uint64_t entry_hash(const void *rec)
+{
+	const struct entry *e = rec;
+	return hash(e->stack, e->name);
+}
+
+static bool entry_fill(void *rec, const void *key)
+{
+	struct entry *e = rec;
+	const struct entry *k = key;
+	e->stack = k->stack;
+	e->name = k->name;
 	return true;
 }
 
@@ -113,36 +111,14 @@ const char *cpuwin_name(uint32_t id)
 
 void cpuwin_add(uint32_t stack, uint32_t name, uint64_t weight)
 {
-	uint32_t id;
+	struct entry k = {.stack = stack, .name = name};
 	if (!stack)
 		return;
-	if (index_) {
-		for (uint32_t i = hash(stack, name) & mask; (id = index_[i]) != 0; i = (i + 1) & mask) {
-			struct entry *e = get(id);
-			if (e->stack == stack && e->name == name) {
-				e->count += weight;
-				return;
-			}
-		}
-	}
-	id = n + 1;
-	if (id >= MAXE || ((!index_ || (uint64_t)id * 2 > mask + 1) && !grow()))
-		return;
-	if (!segs[id >> SEG_BITS]) {
-		segs[id >> SEG_BITS] = arena_alloc(SEG * sizeof(struct entry));
-		if (!segs[id >> SEG_BITS])
-			return;
-	}
-	struct entry *e = get(id);
-	memset(e, 0, sizeof(*e));
-	e->stack = stack;
-	e->name = name;
-	e->count = weight;
-	uint32_t i = hash(stack, name) & mask;
-	while (index_[i])
-		i = (i + 1) & mask;
-	index_[i] = id;
-	n = id;
+	if (!tab.rec_size)
+		intern_setup(&tab, sizeof(struct entry), MAXE, 4096, entry_hash);
+	uint32_t id = intern_insert(&tab, hash(stack, name), entry_eq, &k, entry_fill);
+	if (id)
+		get(id)->count += weight;
 }
 
 void cpuwin_set_lost(uint64_t reentrant, uint64_t full, uint64_t gate)
@@ -154,7 +130,7 @@ void cpuwin_set_lost(uint64_t reentrant, uint64_t full, uint64_t gate)
 
 void cpuwin_foreach(int consumer, cpuwin_fn fn, void *arg, struct cpuwin_view *view)
 {
-	for (uint32_t id = 1; id <= n; id++) {
+	for (uint32_t id = 1, n = intern_count(&tab); id <= n; id++) {
 		struct entry *e = get(id);
 		uint64_t d = e->count - e->base[consumer];
 		if (d)
@@ -168,7 +144,7 @@ void cpuwin_foreach(int consumer, cpuwin_fn fn, void *arg, struct cpuwin_view *v
 
 bool cpuwin_has_samples(int consumer)
 {
-	for (uint32_t id = 1; id <= n; id++)
+	for (uint32_t id = 1, n = intern_count(&tab); id <= n; id++)
 		if (get(id)->count != get(id)->base[consumer])
 			return true;
 	for (int k = 0; k < LOST_KINDS; k++)
@@ -179,7 +155,7 @@ bool cpuwin_has_samples(int consumer)
 
 void cpuwin_reset(int consumer, int64_t mono, int64_t real)
 {
-	for (uint32_t id = 1; id <= n; id++)
+	for (uint32_t id = 1, n = intern_count(&tab); id <= n; id++)
 		get(id)->base[consumer] = get(id)->count;
 	win[consumer].start_mono = mono;
 	win[consumer].start_real = real;

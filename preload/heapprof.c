@@ -10,54 +10,55 @@
  *    slot; readers still bound the probe by the capacity, since a torn
  *    view may be full.
  *  - Bucket counters only grow; frees <= allocs when frees is read first.
- *  - Lock order: a shard lock, then filter_lock (a leaf); bucket_lock (heap_record_alloc takes
- *    bucket_lock without holding a shard lock; insert takes only a shard
- *    lock), so there is no cycle.
+ *  - A filter word and its counts change only under the lock of the shard
+ *    that owns the word (heapprof.h, heap_shard_of_ptr), inside the same
+ *    write section as the shard's table.
+ *  - Lock order: no lock is taken while a shard lock is held, and
+ *    bucket_lock is taken without one (heap_record_alloc interns the
+ *    bucket before inserting), so there is no cycle.
  */
 #include <string.h>
 
 #include "heapprof.h"
 #include "arena.h"
+#include "intern.h"
 #include "stacktab.h"
 #include "unwind.h"
 
 struct heap_shard heap_shards[HEAP_SHARDS];
 uint64_t heap_filter[(1u << HEAP_FILTER_BITS) / 64];
 static uint16_t filter_count[1u << HEAP_FILTER_BITS];
-static spinlock_t filter_lock;
-CPROF_LOCK_CLASS(heap_filter, LOCK_RANK_HEAP_FILTER, filter_lock);
 
+/* Caller holds the lock of the shard owning key's filter word. */
 static void filter_add(uintptr_t key)
 {
 	uint32_t i = heap_filter_index(key);
-	spin_lock(&filter_lock);
 	if (filter_count[i] != UINT16_MAX && filter_count[i]++ == 0)
 		__atomic_store_n(&heap_filter[i >> 6], heap_filter[i >> 6] | (1ULL << (i & 63)),
 				 __ATOMIC_RELEASE);
-	spin_unlock(&filter_lock);
+}
+
+/* Caller holds the lock of the shard owning key's filter word. */
+static void filter_remove(uintptr_t key)
+{
+	uint32_t i = heap_filter_index(key);
+	if (filter_count[i] != UINT16_MAX && filter_count[i] && --filter_count[i] == 0)
+		__atomic_store_n(&heap_filter[i >> 6], heap_filter[i >> 6] & ~(1ULL << (i & 63)),
+				 __ATOMIC_RELEASE);
 }
 
 void heap_filter_mark(const void *p, size_t n)
 {
 	uintptr_t a = (uintptr_t)p, end = a + (n ? n : 1);
-	spin_lock(&filter_lock);
 	for (; a < end + ((uintptr_t)1 << HEAP_FILTER_GRAIN); a += (uintptr_t)1 << HEAP_FILTER_GRAIN) {
+		struct heap_shard *s = heap_shard_of_ptr(a);
 		uint32_t i = heap_filter_index(a);
+		spin_lock(&s->lock);
 		filter_count[i] = UINT16_MAX; /* saturated: never cleared */
 		__atomic_store_n(&heap_filter[i >> 6], heap_filter[i >> 6] | (1ULL << (i & 63)),
 				 __ATOMIC_RELEASE);
+		spin_unlock(&s->lock);
 	}
-	spin_unlock(&filter_lock);
-}
-
-static void filter_remove(uintptr_t key)
-{
-	uint32_t i = heap_filter_index(key);
-	spin_lock(&filter_lock);
-	if (filter_count[i] != UINT16_MAX && filter_count[i] && --filter_count[i] == 0)
-		__atomic_store_n(&heap_filter[i >> 6], heap_filter[i >> 6] & ~(1ULL << (i & 63)),
-				 __ATOMIC_RELEASE);
-	spin_unlock(&filter_lock);
 }
 
 struct live_arr {
@@ -79,22 +80,17 @@ struct bucket {
 	atomic_ullong frees;
 };
 
-#define BSEG_BITS 12
-#define BSEG_SIZE (1u << BSEG_BITS)
 #define BMAX (1u << 22)
 
 static spinlock_t bucket_lock;
 CPROF_LOCK_CLASS(heap_buckets, LOCK_RANK_HEAP_BUCKETS, bucket_lock);
 CPROF_LOCK_ARRAY(heap_shards, LOCK_RANK_HEAP_SHARDS, heap_shards, lock);
-static struct bucket *bsegs[BMAX / BSEG_SIZE];
-static uint32_t bcount;          /* published with release */
-static uint32_t *bindex;
-static uint32_t bindex_mask;
+static struct intern buckets;    /* records: struct bucket */
 static uint64_t rate;
 
 static inline struct bucket *bucket_get(uint32_t id)
 {
-	return &bsegs[id >> BSEG_BITS][id & (BSEG_SIZE - 1)];
+	return intern_rec(&buckets, id);
 }
 
 static uint64_t bucket_hash(uint32_t stack, uint64_t size)
@@ -102,68 +98,47 @@ static uint64_t bucket_hash(uint32_t stack, uint64_t size)
 	return cprof_hash64(((uint64_t)stack << 40) ^ size ^ (size >> 24));
 }
 
-static bool bindex_grow(void)
+static bool bucket_eq(const void *rec, const void *key)
 {
-	uint32_t cap = bindex ? (bindex_mask + 1) * 2 : 4096;
-	uint32_t *n = pages_alloc((size_t)cap * sizeof(uint32_t));
-	if (!n)
-		return false;
-	for (uint32_t id = 1; id <= bcount; id++) {
-		struct bucket *b = bucket_get(id);
-		uint32_t i = (uint32_t)bucket_hash(b->stack, b->size) & (cap - 1);
-		while (n[i])
-			i = (i + 1) & (cap - 1);
-		n[i] = id;
-	}
-	if (bindex)
-		pages_free(bindex, (size_t)(bindex_mask + 1) * sizeof(uint32_t));
-	bindex = n;
-	bindex_mask = cap - 1;
+	const struct bucket *b = rec, *k = key;
+	return b->stack == k->stack && b->size == k->size;
+}
+
+static uint64_t bucket_rehash(const void *rec)
+{
+	const struct bucket *b = rec;
+	return bucket_hash(b->stack, b->size);
+}
+
+static bool bucket_fill(void *rec, const void *key)
+{
+	struct bucket *b = rec;
+	const struct bucket *k = key;
+	b->stack = k->stack;
+	b->size = k->size;
 	return true;
 }
 
+/* A (stack, size) seen before is found without a lock; bucket_lock only
+ * serialises inserts. */
 static uint32_t bucket_intern(uint32_t stack, uint64_t size)
 {
+	struct bucket k = {.stack = stack, .size = size};
 	uint64_t h = bucket_hash(stack, size);
-	uint32_t id = 0;
-
+	uint32_t id = intern_find(&buckets, h, bucket_eq, &k);
+	if (id)
+		return id;
 	spin_lock(&bucket_lock);
-	if (bindex) {
-		for (uint32_t i = (uint32_t)h & bindex_mask; (id = bindex[i]) != 0;
-		     i = (i + 1) & bindex_mask) {
-			struct bucket *b = bucket_get(id);
-			if (b->stack == stack && b->size == size)
-				goto out;
-		}
-	}
-	id = bcount + 1;
-	if (id >= BMAX || ((!bindex || (uint64_t)id * 2 > bindex_mask + 1) && !bindex_grow())) {
-		id = 0;
-		goto out;
-	}
-	if (!bsegs[id >> BSEG_BITS]) {
-		bsegs[id >> BSEG_BITS] = arena_alloc(BSEG_SIZE * sizeof(struct bucket));
-		if (!bsegs[id >> BSEG_BITS]) {
-			id = 0;
-			goto out;
-		}
-	}
-	struct bucket *b = bucket_get(id);
-	b->stack = stack;
-	b->size = size;
-	uint32_t i = (uint32_t)h & bindex_mask;
-	while (bindex[i])
-		i = (i + 1) & bindex_mask;
-	bindex[i] = id;
-	__atomic_store_n(&bcount, id, __ATOMIC_RELEASE);
-out:
+	if (!buckets.rec_size)
+		intern_setup(&buckets, sizeof(struct bucket), BMAX, 4096, bucket_rehash);
+	id = intern_insert(&buckets, h, bucket_eq, &k, bucket_fill);
 	spin_unlock(&bucket_lock);
 	return id;
 }
 
 void heap_foreach_bucket(heap_bucket_fn fn, void *arg)
 {
-	uint32_t n = __atomic_load_n(&bcount, __ATOMIC_ACQUIRE);
+	uint32_t n = intern_count(&buckets);
 	for (uint32_t id = 1; id <= n; id++) {
 		struct bucket *b = bucket_get(id);
 		struct heap_bucket_view v;
@@ -179,7 +154,7 @@ void heap_foreach_bucket(heap_bucket_fn fn, void *arg)
 
 uint32_t heap_bucket_count(void)
 {
-	return __atomic_load_n(&bcount, __ATOMIC_ACQUIRE);
+	return intern_count(&buckets);
 }
 
 uint64_t heap_rate(void)
@@ -263,9 +238,8 @@ static void arr_delete_at(struct live_arr *a, uint32_t i)
 	__atomic_store_n(&a->keys[i], 0, __ATOMIC_RELAXED);
 }
 
-bool heap_lookup_slow(struct heap_shard *s, uintptr_t key, uint64_t h)
+bool heap_lookup_slow(struct heap_shard *s, uintptr_t key)
 {
-	(void)h;
 	for (;;) {
 		unsigned s1 = atomic_load_explicit(&s->seq, memory_order_acquire);
 		if (s1 & 1) {
@@ -301,7 +275,7 @@ static struct live_arr *shard_arr(struct heap_shard *s)
  * none).  Returns UINT32_MAX if memory ran out (entry not recorded). */
 static uint32_t live_insert(uintptr_t key, uint32_t val)
 {
-	struct heap_shard *s = heap_shard_of(heap_ptr_hash(key));
+	struct heap_shard *s = heap_shard_of_ptr(key);
 	uint32_t stale = 0;
 
 	write_begin(s);
@@ -339,7 +313,7 @@ out:
 
 uint32_t heap_take(void *p)
 {
-	struct heap_shard *s = heap_shard_of(heap_ptr_hash((uintptr_t)p));
+	struct heap_shard *s = heap_shard_of_ptr((uintptr_t)p);
 	uint32_t val = 0;
 
 	if (atomic_load_explicit(&s->live, memory_order_relaxed) == 0)
@@ -352,10 +326,9 @@ uint32_t heap_take(void *p)
 		arr_delete_at(a, (uint32_t)at);
 		atomic_store_explicit(&s->live, atomic_load_explicit(&s->live, memory_order_relaxed) - 1,
 				      memory_order_relaxed);
+		filter_remove((uintptr_t)p);
 	}
 	write_end(s);
-	if (at >= 0)
-		filter_remove((uintptr_t)p);
 	return val;
 }
 

@@ -20,21 +20,32 @@
  *    otherwise            -> seqlock read: probe, re-check the sequence
  *
  * In front of the table sits a filter small enough to stay in cache: a
- * bitmap of 2^16 bits (8 KiB) indexed by the pointer's page number
- * (address / 4 KiB, modulo 2^16), a bit set while at least one sampled
- * pointer on such a page is live.  free() probes the table only when its
- * bit is set: with S live samples, for about (S * objects per page) /
- * (pages in use) of frees, and never more than S / 65536 once the heap
- * spans more than 256 MiB.  Indexing by page rather than by hash gives
- * the filter the program's own locality: consecutive frees of nearby
- * blocks read the same few filter lines, which stay cached even when the
- * program streams through memory.  Exact
- * 16-bit counts behind the bits (128 KiB, touched only by writers) decide
- * when a bit may clear; bits and counts change under filter_lock, so a
- * bit is never cleared while a count is non-zero (an unlocked add racing a
- * remove could do that, and the pointer's free would be missed).  A count
- * that saturates stays (false positives only).  Both arrays are in .bss:
- * usable before init, pages mapped as they are touched.
+ * bitmap of 2^16 bits (8 KiB) indexed by the pointer's cache-line number
+ * (address / 64, modulo 2^16), a bit set while at least one sampled
+ * pointer in such a line is live.  free() probes the table only when its
+ * bit is set: for about S / 65536 of frees with S live samples once the
+ * heap spans more than 4 MiB (below that, fewer: the bits of the heap's
+ * lines are all the filter has in use), and for frees of the blocks that
+ * share a 64-byte line with a sampled one.  Indexing by address rather
+ * than by hash keeps the program's locality: consecutive frees of nearby
+ * blocks read the same filter line (one line covers 32 KiB of heap).
+ * The grain was the 4 KiB page at first; on an allocation-heavy
+ * program (bench/progs/malloc_mix.c: some 30 live samples among 2,500
+ * pages) one free in a hundred then took the table probe, and those
+ * probes were the largest single part of the heap profile's cost.
+ * Exact 16-bit counts behind the bits (128 KiB, touched only by writers)
+ * decide when a bit may clear.  A filter word covers 4 KiB of address
+ * space (64 lines), and the live-set shard of a pointer is chosen by the
+ * same address bits (heap_shard_of_ptr: shard = filter word mod 64), so
+ * every pointer whose bit sits in a given word belongs to one shard, and
+ * the word and its counts change only under that shard's lock, in the
+ * same critical section as the table.  A bit is therefore never cleared
+ * while its count is non-zero (an unlocked add racing a remove could do
+ * that, and the pointer's free would be missed), and a sample takes no
+ * lock but its shard's: a global filter lock was one more cache line
+ * passed between the cores at every sampled allocation and free.  A
+ * count that saturates stays (false positives only).  Both arrays are in
+ * .bss: usable before init, pages mapped as they are touched.
  *
  * A pointer can only be in the table while the program owns it, so a free()
  * never races with the insert of the same pointer; the seqlock protects the
@@ -66,7 +77,7 @@ struct heap_shard {
 extern struct heap_shard heap_shards[HEAP_SHARDS] __attribute__((visibility("hidden")));
 
 #define HEAP_FILTER_BITS 16
-#define HEAP_FILTER_GRAIN 12  /* 4 KiB granules (see above) */
+#define HEAP_FILTER_GRAIN 6   /* 64-byte granules (see above) */
 extern uint64_t heap_filter[(1u << HEAP_FILTER_BITS) / 64] __attribute__((visibility("hidden")));
 
 CPROF_INLINE uint32_t heap_filter_index(uintptr_t p)
@@ -82,21 +93,24 @@ CPROF_INLINE bool heap_filter_hit(uintptr_t p)
 }
 
 /* Fibonacci hashing of a pointer: allocations are 16-byte aligned, and a
- * multiply spreads the remaining bits over the top ones (shard: top 6
- * bits; slot within the shard: the bits below).  Three instructions on
- * free()'s fast path. */
+ * multiply spreads the remaining bits over the top ones (the slot within
+ * a shard's table). */
 CPROF_INLINE uint64_t heap_ptr_hash(uintptr_t p)
 {
 	return (uint64_t)(p >> 4) * 0x9e3779b97f4a7c15ULL;
 }
 
-CPROF_INLINE struct heap_shard *heap_shard_of(uint64_t h)
+/* The shard that owns p's filter word (see above): the word's index
+ * modulo HEAP_SHARDS.  Consecutive 4 KiB of address space go to
+ * consecutive shards, so the program's threads, which allocate from
+ * different arenas, rarely meet on one shard. */
+CPROF_INLINE struct heap_shard *heap_shard_of_ptr(uintptr_t p)
 {
-	return &heap_shards[h >> 58];
+	return &heap_shards[(heap_filter_index(p) >> 6) & (HEAP_SHARDS - 1)];
 }
 
 /* Slow part of the lookup: the shard has entries. */
-bool heap_lookup_slow(struct heap_shard *s, uintptr_t key, uint64_t h);
+bool heap_lookup_slow(struct heap_shard *s, uintptr_t key);
 
 /*
  * Fast check made by every free(): is p possibly a live sampled pointer?
@@ -106,8 +120,7 @@ CPROF_INLINE bool heap_maybe_live(const void *p)
 {
 	if (likely(!heap_filter_hit((uintptr_t)p)))
 		return false;
-	uint64_t h = heap_ptr_hash((uintptr_t)p);
-	return heap_lookup_slow(heap_shard_of(h), (uintptr_t)p, h);
+	return heap_lookup_slow(heap_shard_of_ptr((uintptr_t)p), (uintptr_t)p);
 }
 
 int heap_init(uint64_t rate);

@@ -14,7 +14,7 @@
  *  - lockprof_filter[slot(lock)] >= the number of waiters registered on
  *    every lock of that slot: incremented before a waiter enters the side
  *    table, decremented after it left (or failed to enter).
- *  - Bucket tables: stack id -> (count, delay), under bucket_lock (only on
+ *  - Bucket tables (intern.h): stack id -> (count, delay), under bucket_lock (only on
  *    recorded events).  Taken around fork.
  */
 #include <errno.h>
@@ -24,6 +24,7 @@
 #include "lockprof.h"
 #include "arena.h"
 #include "lock.h"
+#include "intern.h"
 #include "runtime.h"
 #include "sampler.h"
 #include "stacktab.h"
@@ -220,80 +221,55 @@ struct lbucket {
 
 #define LB_MAX (1u << 20)
 
-struct ltable {
-	struct lbucket *v;   /* index 0 unused */
-	uint32_t n;          /* published with release */
-	uint32_t *index;
-	uint32_t mask;
-};
-
 static spinlock_t bucket_lock;
 CPROF_LOCK_CLASS(lockprof_buckets, LOCK_RANK_LOCKPROF_BUCKETS, bucket_lock);
-static struct ltable tables[2];
+static struct intern tables[2];  /* records: struct lbucket; ids and counters under bucket_lock */
 
-static bool lt_grow(struct ltable *t)
+static bool lb_eq(const void *rec, const void *key)
 {
-	uint32_t cap = t->index ? (t->mask + 1) * 2 : 1024;
-	uint32_t *ni = pages_alloc((size_t)cap * sizeof(uint32_t));
-	if (!ni)
-		return false;
-	for (uint32_t id = 1; id <= t->n; id++) {
-		uint32_t i = (uint32_t)cprof_hash64(t->v[id].stack) & (cap - 1);
-		while (ni[i])
-			i = (i + 1) & (cap - 1);
-		ni[i] = id;
-	}
-	if (t->index)
-		pages_free(t->index, (size_t)(t->mask + 1) * sizeof(uint32_t));
-	t->index = ni;
-	t->mask = cap - 1;
+	return ((const struct lbucket *)rec)->stack == *(const uint32_t *)key;
+}
+
+static uint64_t lb_hash(const void *rec)
+{
+	return cprof_hash64(((const struct lbucket *)rec)->stack);
+}
+
+static bool lb_fill(void *rec, const void *key)
+{
+	((struct lbucket *)rec)->stack = *(const uint32_t *)key;
 	return true;
 }
 
 static void record(int which, int64_t delay, uint64_t count_fp)
 {
 	uintptr_t pcs[CPROF_MAX_DEPTH];
-	struct ltable *t = &tables[which];
+	struct intern *t = &tables[which];
 
 	guard_enter();
 	unsigned n = unwind_here(pcs, CPROF_MAX_DEPTH);
 	uint32_t stack = n ? stacktab_intern(pcs, n, 0) : stacktab_synthetic(CPROF_PC_NO_STACK);
-	spin_lock(&bucket_lock);
-	uint32_t id = 0;
-	if (t->index) {
-		for (uint32_t i = (uint32_t)cprof_hash64(stack) & t->mask; (id = t->index[i]) != 0;
-		     i = (i + 1) & t->mask)
-			if (t->v[id].stack == stack)
-				break;
-	}
-	if (!id && stack) {
-		id = t->n + 1;
-		if (id >= LB_MAX || ((!t->index || (uint64_t)id * 2 > t->mask + 1) && !lt_grow(t))) {
-			id = 0;
-		} else {
-			uint32_t i = (uint32_t)cprof_hash64(stack) & t->mask;
-			while (t->index[i])
-				i = (i + 1) & t->mask;
-			t->index[i] = id;
-			t->v[id].stack = stack;
-			__atomic_store_n(&t->n, id, __ATOMIC_RELEASE);
+	if (stack) {
+		spin_lock(&bucket_lock);
+		uint32_t id = intern_insert(t, cprof_hash64(stack), lb_eq, &stack, lb_fill);
+		if (id) {
+			struct lbucket *b = intern_rec(t, id);
+			b->count_fp += count_fp;
+			b->delay += (uint64_t)delay;
 		}
+		spin_unlock(&bucket_lock);
 	}
-	if (id) {
-		t->v[id].count_fp += count_fp;
-		t->v[id].delay += (uint64_t)delay;
-	}
-	spin_unlock(&bucket_lock);
 	guard_leave();
 }
 
 void lockprof_foreach(int which, lock_bucket_fn fn, void *arg)
 {
-	struct ltable *t = &tables[which];
+	struct intern *t = &tables[which];
 	spin_lock(&bucket_lock);
-	uint32_t n = t->n;
+	uint32_t n = intern_count(t);
 	for (uint32_t id = 1; id <= n; id++) {
-		struct lock_bucket_view v = {id, t->v[id].stack, t->v[id].count_fp, t->v[id].delay};
+		const struct lbucket *b = intern_rec(t, id);
+		struct lock_bucket_view v = {id, b->stack, b->count_fp, b->delay};
 		if (v.count_fp || v.delay_ns) {
 			spin_unlock(&bucket_lock);
 			fn(&v, arg);
@@ -305,7 +281,7 @@ void lockprof_foreach(int which, lock_bucket_fn fn, void *arg)
 
 uint32_t lockprof_count(int which)
 {
-	return __atomic_load_n(&tables[which].n, __ATOMIC_ACQUIRE);
+	return intern_count(&tables[which]);
 }
 
 int lockprof_init(void)
@@ -322,8 +298,8 @@ int lockprof_init(void)
 		return 0;
 	wtab = pages_alloc(sizeof(struct wshard) * WSHARDS);
 	for (int k = 0; k < 2; k++)
-		tables[k].v = pages_alloc(sizeof(struct lbucket) * LB_MAX);
-	if (!wtab || !tables[0].v || !tables[1].v) {
+		intern_setup(&tables[k], sizeof(struct lbucket), LB_MAX, 1024, lb_hash);
+	if (!wtab) {
 		rt.profiles &= ~(unsigned)(PROF_MUTEX | PROF_BLOCK);
 		return -1;
 	}
@@ -345,9 +321,10 @@ void lockprof_fork_child(void)
 	/* The child's contention profiles start empty (the parent's events
 	 * are in the parent's files). */
 	for (int k = 0; k < 2; k++) {
-		for (uint32_t id = 1; id <= tables[k].n; id++) {
-			tables[k].v[id].count_fp = 0;
-			tables[k].v[id].delay = 0;
+		for (uint32_t id = 1, n = intern_count(&tables[k]); id <= n; id++) {
+			struct lbucket *b = intern_rec(&tables[k], id);
+			b->count_fp = 0;
+			b->delay = 0;
 		}
 	}
 }

@@ -16,6 +16,7 @@
 #include "session.h"
 #include "cpuprof.h"
 #include "cpuwin.h"
+#include "debugfile.h"
 #include "dump.h"
 #include "lock.h"
 #include "runtime.h"
@@ -27,6 +28,7 @@ static void symbols_abandon(void)
 {
 	srclines_fork_abandon();
 	symbols_fork_abandon();
+	debugfile_fork_abandon();
 }
 
 CPROF_MUTEX_CLASS_ABANDONED(symbols, LOCK_RANK_SYMBOLS, symbols_lock, symbols_abandon);

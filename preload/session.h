@@ -18,8 +18,9 @@
  * class (lock.h), so a fork waits at most for one gather, never for a
  * render, and a flood of requests cannot stall the program's fork().  A
  * child forked while another thread renders forgets the symbol caches that
- * thread was updating (srclines_fork_abandon, symbols_fork_abandon); that
- * session's region is left unused there.
+ * thread was updating (srclines_fork_abandon, symbols_fork_abandon) and
+ * closes the descriptor it held (debugfile_fork_abandon); that session's
+ * region is left unused there.
  *
  * Contexts: normal context, reentrancy guard held (cprof's own threads and
  * the exiting thread).  A session belongs to one thread.  No session call

@@ -9,8 +9,9 @@
  *
  * Contexts: stacktab_intern() runs in normal contexts only (hooks' slow
  * paths on program threads, the writer thread draining the CPU ring),
- * never in a signal handler.  Inserts take `lock`, a spinlock held for one
- * hash probe and a copy; it is taken around fork.
+ * never in a signal handler.  A stack already in the table is found
+ * without a lock (intern.h); a new one is inserted under `lock`, a
+ * spinlock held for one hash probe and a copy; it is taken around fork.
  *
  * Capacity: at most STACKTAB_MAX stacks.  Past that, intern() returns the
  * id of a synthetic one-frame stack "cprof_stack_table_full", so the loss is
@@ -31,7 +32,6 @@ struct stack {
 	uintptr_t pcs[];
 };
 
-#define STACKTAB_SEG_BITS 12
 #define STACKTAB_MAX (1u << 22)
 
 int stacktab_init(void);

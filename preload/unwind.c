@@ -4,10 +4,13 @@
  * Invariants:
  *  - lu.* are written once by unwind_init() (constructor) before any hook
  *    samples, then only read.
- *  - gate_active counts threads inside an unwinder; gate_closed > 0 means
- *    fork or dlclose is waiting for it to drain.  Both are sequentially
- *    consistent so that an unwinder that did not see the gate closed is
- *    counted by the closer.
+ *  - gate_active[] counts threads inside an unwinder, spread over
+ *    GATE_STRIPES cache lines by thread (a thread always uses the same
+ *    stripe), so that two threads sampling at once do not pass one line
+ *    back and forth; gate_closed > 0 means fork or dlclose is waiting for
+ *    the unwinders to drain, and the closer waits until every stripe is
+ *    zero.  All are sequentially consistent so that an unwinder that did
+ *    not see the gate closed is counted by the closer.
  */
 #include <dlfcn.h>
 #include <elf.h>
@@ -42,7 +45,10 @@ static uintptr_t loader_lo, loader_hi; /* ld.so's executable segment */
 /* Unwinds a thread makes without libunwind's trace cache (see unwind_here). */
 #define STEP_UNWINDS 16
 
-static atomic_int gate_active;
+#define GATE_STRIPES 16
+static struct {
+	atomic_int n;
+} __attribute__((aligned(CPROF_CACHELINE))) gate_active[GATE_STRIPES];
 static atomic_int gate_closed;
 
 extern const ElfW(Ehdr) __ehdr_start __attribute__((visibility("hidden")));
@@ -135,11 +141,20 @@ int unwind_mode(void)
 
 /* ---- the gate ---------------------------------------------------------- */
 
+/* The calling thread's stripe: its thread-state block's address, hashed
+ * (the blocks of neighbouring threads are a stack apart, so their low bits
+ * say little). */
+static inline atomic_int *gate_stripe(void)
+{
+	return &gate_active[cprof_hash64((uintptr_t)&cprof_tls) >> 60].n;
+}
+
 static bool gate_enter(void)
 {
-	atomic_fetch_add(&gate_active, 1);
+	atomic_int *a = gate_stripe();
+	atomic_fetch_add(a, 1);
 	if (unlikely(atomic_load(&gate_closed))) {
-		atomic_fetch_sub(&gate_active, 1);
+		atomic_fetch_sub(a, 1);
 		return false;
 	}
 	return true;
@@ -147,7 +162,7 @@ static bool gate_enter(void)
 
 static void gate_leave(void)
 {
-	atomic_fetch_sub(&gate_active, 1);
+	atomic_fetch_sub(gate_stripe(), 1);
 }
 
 bool unwind_gate_enter(void)
@@ -160,10 +175,18 @@ void unwind_gate_leave(void)
 	gate_leave();
 }
 
+static bool gate_drained(void)
+{
+	for (int i = 0; i < GATE_STRIPES; i++)
+		if (atomic_load(&gate_active[i].n))
+			return false;
+	return true;
+}
+
 void unwind_gate_close(void)
 {
 	atomic_fetch_add(&gate_closed, 1);
-	while (atomic_load(&gate_active))
+	while (!gate_drained())
 		sched_yield();
 }
 
@@ -174,7 +197,8 @@ void unwind_gate_open(void)
 
 void unwind_fork_child(void)
 {
-	atomic_store(&gate_active, 0);
+	for (int i = 0; i < GATE_STRIPES; i++)
+		atomic_store(&gate_active[i].n, 0);
 	atomic_store(&gate_closed, 0);
 }
 

@@ -10,6 +10,7 @@
 #include <pthread.h>
 
 #include "../../preload/arena.c"
+#include "../../preload/intern.c"
 #include "../../preload/heapprof.c"
 #include "unit.h"
 

@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include "../../preload/arena.c"
+#include "../../preload/intern.c"
 #include "../../preload/stacktab.c"
 #include "unit.h"
 

@@ -3,7 +3,7 @@
  *
  * Includes the module (and the arena and log it uses) into this one
  * translation unit, so it never links the interposing library and can
- * reach the module's static helpers and its debug_root test seam.
+ * reach the module's static helpers and debugfile.c's debug_root test seam.
  *
  * Covers: the test binary's own functions (start, middle, last byte), a
  * libc function through libc's debug file and through .dynsym alone, a
@@ -21,6 +21,7 @@
  */
 #include "../../preload/arena.c"
 #include "../../preload/log.c"
+#include "../../encoder/debugfile.c"
 #include "../../encoder/symbols.c"
 
 #include <dlfcn.h>
@@ -817,9 +818,13 @@ static void test_guarded_fuzz(void)
 				(void)table_find(&o, (uintptr_t)cprof_symtest_alpha - main_bias);
 			}
 			(void)elf_build_id(&e, bid, sizeof(bid));
-			struct symobj o;
-			memset(&o, 0, sizeof(o));
-			(void)try_debuglink(&sz, &o, &e, NULL, "/nonexistent-cprof-dir/x");
+			const char *link = NULL;
+			uint32_t crc;
+			if (elf_debuglink(&e, &link, &crc)) {
+				CHECK((const unsigned char *)link >= buf && (const unsigned char *)link < buf + n);
+				CHECK(memchr(link, '\0', (size_t)(buf + n - (const unsigned char *)link)) != NULL);
+				CHECK(link[0] && !strchr(link, '/'));
+			}
 		}
 		region_reset(&rr);
 	}

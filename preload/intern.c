@@ -1,0 +1,116 @@
+/*
+ * intern.c - dense ids for keys (see intern.h for the design).
+ *
+ * Invariants:
+ *  - An index is at most half full, so every probe ends at an empty slot;
+ *    readers still stop after mask + 1 slots.
+ *  - Order of a new id's publication: segment pointer, record, index slot
+ *    (release), count (release).  A reader that sees the id, in a slot or
+ *    through count, sees the record.
+ *  - Only writers (caller's lock held) store into slots, swap the index or
+ *    advance count.
+ */
+#include <string.h>
+
+#include "intern.h"
+#include "arena.h"
+
+void intern_setup(struct intern *t, uint32_t rec_size, uint32_t max, uint32_t first_cap,
+		  intern_hash_fn rehash)
+{
+	t->rec_size = rec_size;
+	t->max = max < INTERN_MAX_IDS ? max : INTERN_MAX_IDS;
+	t->first_cap = first_cap;
+	t->rehash = rehash;
+}
+
+static uint32_t probe(const struct intern_index *x, uint64_t h, const struct intern *t,
+		      intern_eq_fn eq, const void *key, uint32_t *empty)
+{
+	uint32_t mask = x->mask, i = (uint32_t)h & mask;
+	for (uint32_t n = 0; n <= mask; n++, i = (i + 1) & mask) {
+		uint32_t id = atomic_load_explicit(&((struct intern_index *)x)->slot[i],
+						   memory_order_acquire);
+		if (id == 0) {
+			if (empty)
+				*empty = i;
+			return 0;
+		}
+		if (eq(intern_rec(t, id), key))
+			return id;
+	}
+	return 0;
+}
+
+uint32_t intern_find(const struct intern *t, uint64_t h, intern_eq_fn eq, const void *key)
+{
+	const struct intern_index *x =
+		atomic_load_explicit(&((struct intern *)t)->index, memory_order_acquire);
+	return x ? probe(x, h, t, eq, key, NULL) : 0;
+}
+
+static struct intern_index *index_new(uint32_t cap)
+{
+	struct intern_index *x = pages_alloc(sizeof(*x) + (size_t)cap * sizeof(uint32_t));
+	if (x)
+		x->mask = cap - 1;
+	return x;
+}
+
+static void index_put(struct intern_index *x, uint64_t h, uint32_t id)
+{
+	uint32_t i = (uint32_t)h & x->mask;
+	while (atomic_load_explicit(&x->slot[i], memory_order_relaxed))
+		i = (i + 1) & x->mask;
+	atomic_store_explicit(&x->slot[i], id, memory_order_release);
+}
+
+/* A twice larger index holding ids 1..n, published; the old one is left
+ * mapped for readers still probing it. */
+static struct intern_index *grow(struct intern *t, struct intern_index *old, uint32_t n)
+{
+	uint32_t cap = old ? (old->mask + 1) * 2 : t->first_cap;
+	struct intern_index *x = index_new(cap);
+	if (!x)
+		return NULL;
+	for (uint32_t id = 1; id <= n; id++)
+		index_put(x, t->rehash(intern_rec(t, id)), id);
+	atomic_store_explicit(&t->index, x, memory_order_release);
+	return x;
+}
+
+uint32_t intern_insert(struct intern *t, uint64_t h, intern_eq_fn eq, const void *key,
+		       intern_fill_fn fill)
+{
+	struct intern_index *x = atomic_load_explicit(&t->index, memory_order_relaxed);
+	uint32_t n = atomic_load_explicit(&t->count, memory_order_relaxed);
+	uint32_t id, empty = UINT32_MAX;
+
+	if (x && (id = probe(x, h, t, eq, key, &empty)) != 0)
+		return id;
+	id = n + 1;
+	if (id >= t->max)
+		return 0;
+	if (!x || (uint64_t)id * 2 > (uint64_t)x->mask + 1) {
+		if (!(x = grow(t, x, n)))
+			return 0;
+		empty = UINT32_MAX;
+	}
+	void *seg = atomic_load_explicit(&t->seg[id >> INTERN_SEG_BITS], memory_order_relaxed);
+	if (!seg) {
+		seg = arena_alloc((size_t)INTERN_SEG * t->rec_size);
+		if (!seg)
+			return 0;
+		atomic_store_explicit(&t->seg[id >> INTERN_SEG_BITS], seg, memory_order_release);
+	}
+	void *rec = intern_rec(t, id);
+	memset(rec, 0, t->rec_size);
+	if (!fill(rec, key))
+		return 0;
+	if (empty == UINT32_MAX)
+		index_put(x, h, id);
+	else
+		atomic_store_explicit(&x->slot[empty], id, memory_order_release);
+	atomic_store_explicit(&t->count, id, memory_order_release);
+	return id;
+}

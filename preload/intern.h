@@ -1,0 +1,93 @@
+/*
+ * intern.h - dense ids for keys: the one interning table behind the stack
+ * table, the heap buckets, the lock buckets and the CPU sample table.
+ *
+ * DESIGN
+ * A table hands out ids 1, 2, 3 ... for distinct keys and stores one
+ * fixed-size record per id, in segments of INTERN_SEG records allocated
+ * as ids reach them.  Ids are never removed and a record's key never
+ * changes, so a record pointer stays valid for the life of the process.
+ * Lookup is by an open-addressing index of ids (0 = empty), at most half
+ * full, keyed by a 64-bit hash the caller computes; the caller also says
+ * how to compare a record with a key, and how to hash a stored record
+ * (to rebuild the index when it doubles).
+ *
+ * Readers never lock.  intern_find() probes whatever index is published;
+ * every id it can see has a complete record (records and segments are
+ * written before the id is stored into an index slot with release, and
+ * readers load slots with acquire).  A reader that raced with growth may
+ * probe the previous index and miss an id added since: a miss is only a
+ * hint, and the caller confirms it with intern_insert() under its own
+ * lock.  Replaced indexes are never unmapped (a reader may still be
+ * probing one); they add up to less than the current index.
+ *
+ * Writers (intern_insert) are serialised by the caller: the stack table
+ * and the heap and lock buckets by their spinlocks, the CPU table by
+ * dump_lock.  The table itself takes no lock and calls no allocator but
+ * pages_alloc/arena_alloc, so it is usable from the hooks' slow paths.
+ *
+ * Contexts: intern_find, intern_rec and intern_count only load memory and
+ * are safe anywhere, signal handlers included; intern_insert runs in
+ * normal context with the caller's writer lock held.
+ */
+#ifndef CPROF_INTERN_H
+#define CPROF_INTERN_H
+
+#include <stdatomic.h>
+#include "common.h"
+
+#define INTERN_SEG_BITS 12
+#define INTERN_SEG (1u << INTERN_SEG_BITS)
+#define INTERN_MAX_IDS (1u << 22)
+
+struct intern_index {
+	uint32_t mask;
+	_Atomic uint32_t slot[];
+};
+
+typedef bool (*intern_eq_fn)(const void *rec, const void *key);
+typedef uint64_t (*intern_hash_fn)(const void *rec);
+/* Fills the record of a new id; false if it cannot (the id is then not
+ * handed out). */
+typedef bool (*intern_fill_fn)(void *rec, const void *key);
+
+struct intern {
+	/* set once by intern_setup */
+	uint32_t rec_size;
+	uint32_t max;                 /* ids are < max (<= INTERN_MAX_IDS) */
+	uint32_t first_cap;           /* first index capacity (power of 2) */
+	intern_hash_fn rehash;
+	/* state */
+	_Atomic(struct intern_index *) index;
+	_Atomic uint32_t count;       /* last id handed out; published with release */
+	void *_Atomic seg[INTERN_MAX_IDS / INTERN_SEG];
+};
+
+void intern_setup(struct intern *t, uint32_t rec_size, uint32_t max, uint32_t first_cap,
+		  intern_hash_fn rehash);
+
+/* The record of id (1 <= id <= intern_count(t)). */
+CPROF_INLINE void *intern_rec(const struct intern *t, uint32_t id)
+{
+	char *seg = atomic_load_explicit(&((struct intern *)t)->seg[id >> INTERN_SEG_BITS],
+					 memory_order_relaxed);
+	return seg + (size_t)(id & (INTERN_SEG - 1)) * t->rec_size;
+}
+
+/* Ids run from 1 to intern_count(t); each has a complete record. */
+CPROF_INLINE uint32_t intern_count(const struct intern *t)
+{
+	return atomic_load_explicit(&((struct intern *)t)->count, memory_order_acquire);
+}
+
+/* The id of key (hash h), or 0 if the published index does not have it
+ * (yet).  Takes no lock. */
+uint32_t intern_find(const struct intern *t, uint64_t h, intern_eq_fn eq, const void *key);
+
+/* The id of key, adding it if absent (fill() writes the new record).
+ * 0 when the table is full or memory ran out.  Caller holds its writer
+ * lock. */
+uint32_t intern_insert(struct intern *t, uint64_t h, intern_eq_fn eq, const void *key,
+		       intern_fill_fn fill);
+
+#endif

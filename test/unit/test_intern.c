@@ -1,0 +1,138 @@
+/* Unit test: the interning table (preload/intern.c): dense ids, lookups
+ * without a lock while writers insert and the index doubles, records
+ * complete whenever an id is visible, a full table and a refused fill. */
+#include <pthread.h>
+
+#include "../../preload/arena.c"
+#include "../../preload/intern.c"
+#include "unit.h"
+
+struct rec {
+	uint64_t key;
+	uint64_t check; /* written by fill: a reader seeing the id must see it */
+};
+
+static bool rec_eq(const void *rec, const void *key)
+{
+	return ((const struct rec *)rec)->key == *(const uint64_t *)key;
+}
+
+static uint64_t key_hash(uint64_t k)
+{
+	/* Few distinct hashes: long probe sequences, collisions on purpose. */
+	return cprof_hash64(k % 1000);
+}
+
+static uint64_t rec_hash(const void *rec)
+{
+	return key_hash(((const struct rec *)rec)->key);
+}
+
+static bool rec_fill(void *rec, const void *key)
+{
+	struct rec *r = rec;
+	r->key = *(const uint64_t *)key;
+	r->check = ~r->key;
+	return true;
+}
+
+static bool refuse(void *rec, const void *key)
+{
+	return false;
+}
+
+static struct intern tab;
+static pthread_mutex_t writer = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int stop;
+static atomic_long bad;
+
+#define KEYS 60000
+
+static uint32_t add(uint64_t k)
+{
+	pthread_mutex_lock(&writer);
+	uint32_t id = intern_insert(&tab, key_hash(k), rec_eq, &k, rec_fill);
+	pthread_mutex_unlock(&writer);
+	return id;
+}
+
+static void *inserter(void *arg)
+{
+	uint64_t base = (uintptr_t)arg;
+	for (uint64_t k = base; k < KEYS; k += 2) {
+		uint32_t id = add(k);
+		const struct rec *r = intern_rec(&tab, id);
+		if (!id || r->key != k || r->check != ~k)
+			atomic_fetch_add(&bad, 1);
+	}
+	return NULL;
+}
+
+static void *reader(void *arg)
+{
+	uint64_t x = 12345;
+	while (!atomic_load(&stop)) {
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+		uint64_t k = (x >> 33) % KEYS;
+		uint32_t id = intern_find(&tab, key_hash(k), rec_eq, &k);
+		if (id) {
+			const struct rec *r = intern_rec(&tab, id);
+			if (r->key != k || r->check != ~k || id > intern_count(&tab))
+				atomic_fetch_add(&bad, 1);
+		}
+	}
+	return NULL;
+}
+
+int main(void)
+{
+	intern_setup(&tab, sizeof(struct rec), 1u << 20, 64, rec_hash);
+
+	/* Dense ids from 1, stable, found without inserting twice. */
+	uint64_t k = 7;
+	CHECK_EQ(intern_find(&tab, key_hash(k), rec_eq, &k), 0);
+	CHECK_EQ(add(7), 1);
+	CHECK_EQ(add(8), 2);
+	CHECK_EQ(add(7), 1);
+	CHECK_EQ(intern_find(&tab, key_hash(k), rec_eq, &k), 1);
+	CHECK_EQ(intern_count(&tab), 2);
+
+	/* A refused fill hands out no id. */
+	k = 99;
+	CHECK_EQ(intern_insert(&tab, key_hash(k), rec_eq, &k, refuse), 0);
+	CHECK_EQ(intern_count(&tab), 2);
+	CHECK_EQ(intern_find(&tab, key_hash(k), rec_eq, &k), 0);
+
+	/* Two writers and two lock-free readers while the index doubles
+	 * from 64 slots to 128 Ki. */
+	pthread_t w[2], r[2];
+	for (int i = 0; i < 2; i++)
+		pthread_create(&r[i], NULL, reader, NULL);
+	for (int i = 0; i < 2; i++)
+		pthread_create(&w[i], NULL, inserter, (void *)(uintptr_t)i);
+	for (int i = 0; i < 2; i++)
+		pthread_join(w[i], NULL);
+	atomic_store(&stop, 1);
+	for (int i = 0; i < 2; i++)
+		pthread_join(r[i], NULL);
+	CHECK_EQ(atomic_load(&bad), 0);
+	CHECK_EQ(intern_count(&tab), KEYS);
+	for (uint64_t q = 0; q < KEYS; q++) {
+		uint32_t id = intern_find(&tab, key_hash(q), rec_eq, &q);
+		CHECK(id >= 1 && id <= KEYS);
+		if (id)
+			CHECK_EQ(((struct rec *)intern_rec(&tab, id))->key, q);
+	}
+
+	/* A full table refuses new keys and keeps the old ones. */
+	static struct intern small;
+	intern_setup(&small, sizeof(struct rec), 5, 8, rec_hash);
+	for (uint64_t q = 0; q < 4; q++)
+		CHECK_EQ(intern_insert(&small, key_hash(q), rec_eq, &q, rec_fill), q + 1);
+	k = 4;
+	CHECK_EQ(intern_insert(&small, key_hash(k), rec_eq, &k, rec_fill), 0);
+	k = 2;
+	CHECK_EQ(intern_insert(&small, key_hash(k), rec_eq, &k, rec_fill), 3);
+
+	return unit_failures ? 1 : 0;
+}
