@@ -215,6 +215,9 @@ def test_signal_names_agree():
 # ---------------------------------------------------------------- dump --wait
 
 def many_stacks(depth=20, seconds=120):
+    """A process with a million heap stacks (1.2 GB and two CPU-seconds to
+    build: the tests that use it run alone, @serial, not to disturb the
+    timing tests)."""
     p = start([CPROF, "-q", "--profiles", "all", "--heap-rate", "1", "--unwind", "fp", "--",
                prog("many_stacks"), depth, seconds], env={"CPROF_LIB": LIB}, preload=False,
               name="many_stacks")
@@ -241,6 +244,7 @@ def stretch_the_dump(p, seconds=1.5):
         os.kill(p.pid, signal.SIGCONT)
 
 
+@serial
 @timeout(300)
 def test_dump_wait_outlasts_a_long_dump():
     """A set whose heap profile (a million stacks) comes long after its
@@ -275,6 +279,7 @@ def test_dump_wait_outlasts_a_long_dump():
         p.kill_group()
 
 
+@serial
 @timeout(300)
 def test_requester_gone_is_never_answered():
     """A `dump --wait` killed while the process writes its set gets no
