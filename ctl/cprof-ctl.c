@@ -161,18 +161,27 @@ static int cmd_env(void)
 	return 0;
 }
 
-static int cmd_expand(char **a)
+/* The library's expansion of pattern for the program at exe_path (""
+ * when unknown: %e is then "*"), on this host. */
+static size_t expand(const char *pattern, const char *exe_path, const char *pid, const char *n,
+		     const char *type, char *out, size_t outlen)
 {
-	char exe[256], out[8192];
+	char exe[256];
 	struct utsname u;
-	if (a[1][0])
-		config_exe_name(a[1], exe, sizeof(exe));
+	if (exe_path[0])
+		config_exe_name(exe_path, exe, sizeof(exe));
 	else
 		snprintf(exe, sizeof(exe), "*");
 	if (uname(&u) != 0)
 		u.nodename[0] = '\0';
-	struct config_subst s = {exe, a[2], a[3], a[4], u.nodename};
-	config_expand(a[0], &s, out, 0, sizeof(out));
+	struct config_subst s = {exe, pid, n, type, u.nodename};
+	return config_expand(pattern, &s, out, 0, outlen);
+}
+
+static int cmd_expand(char **a)
+{
+	char out[8192];
+	expand(a[0], a[1], a[2], a[3], a[4], out, sizeof(out));
 	fputs(out, stdout);
 	return 0;
 }
@@ -244,17 +253,7 @@ static int64_t now_ms(void)
 static const char *shown_pattern(const char *pattern, const char *exe, const char *pid)
 {
 	static char out[8192];
-	char *a[] = {(char *)pattern, (char *)exe, (char *)pid, "<n>", "<type>"};
-	char e[256];
-	struct utsname u;
-	if (exe[0])
-		config_exe_name(exe, e, sizeof(e));
-	else
-		snprintf(e, sizeof(e), "*");
-	if (uname(&u) != 0)
-		u.nodename[0] = '\0';
-	struct config_subst s = {e, a[2], a[3], a[4], u.nodename};
-	config_expand(pattern, &s, out, 0, sizeof(out));
+	expand(pattern, exe, pid, "<n>", "<type>", out, sizeof(out));
 	return out;
 }
 
@@ -266,12 +265,8 @@ static const char *shown_pattern(const char *pattern, const char *exe, const cha
 static void print_set(const char *pattern, const char *exe, const char *pid, unsigned long n,
 		      unsigned kinds)
 {
-	char e[256], num[32], path[8192], alt[8192 + 4096];
-	struct utsname u;
-	config_exe_name(exe, e, sizeof(e));
+	char num[32], path[8192], alt[8192 + 4096];
 	snprintf(num, sizeof(num), "%lu", n);
-	if (uname(&u) != 0)
-		u.nodename[0] = '\0';
 	const char *tmp = getenv("TMPDIR");
 	char cwd[4096], link[64];
 	snprintf(link, sizeof(link), "/proc/%s/cwd", pid);
@@ -280,8 +275,7 @@ static void print_set(const char *pattern, const char *exe, const char *pid, uns
 	for (unsigned bit = 1; bit <= PROF_THREADCREATE; bit <<= 1) {
 		if (!(kinds & bit))
 			continue;
-		struct config_subst s = {e, pid, num, config_profile_name(bit), u.nodename};
-		if (config_expand(pattern, &s, path, 0, sizeof(path)) == (size_t)-1)
+		if (expand(pattern, exe, pid, num, config_profile_name(bit), path, sizeof(path)) == (size_t)-1)
 			continue;
 		struct stat st;
 		if (stat(path, &st) == 0) {
