@@ -119,10 +119,11 @@ class Cprof(Config):
     TYPES = {"heap": ["heap"], "cpu": ["cpu"], "mutex,block": ["mutex", "block"],
              None: ["cpu", "heap", "mutex", "block", "threadcreate"]}
 
-    def __init__(self, key, label, profiles, lib, extra=None):
+    def __init__(self, key, label, profiles, lib, extra=None, writes=True):
         self.profiles = profiles
         self.lib = lib
         self.extra = dict(extra or {})
+        self.writes = writes          # False: a configuration that records nothing
         s = "LD_PRELOAD=<copy of %s>" % os.path.basename(lib)
         if profiles:
             s += " CPROF_PROFILES=%s" % profiles
@@ -151,6 +152,8 @@ class Cprof(Config):
     def check(self, outdir, deep):
         parts = []
         ok = True
+        if not self.writes:
+            return Output(True, "- (records nothing by design)")
         for t in self.TYPES[self.profiles]:
             fs = [f for f in _files(outdir, "cprof.*.%s.pb.gz" % t) if os.path.getsize(f) > 0]
             if not fs:
@@ -387,6 +390,12 @@ def detect(lib, progs, log=print):
 
     add(Bare())
     add(Cprof("cprof-heap", "cprof heap", "heap", lib))
+    # The heap profile's cost in parts: the hooks alone, and the sample
+    # path with the frame-pointer walker instead of libunwind.
+    add(Cprof("cprof-heap-hooks", "cprof heap, hooks only (CPROF_HEAP_RATE=0)", "heap", lib,
+              {"CPROF_HEAP_RATE": "0"}, writes=False))
+    add(Cprof("cprof-heap-fp", "cprof heap, CPROF_UNWIND=fp", "heap", lib,
+              {"CPROF_UNWIND": "fp"}))
     add(Cprof("cprof-cpu", "cprof cpu", "cpu", lib))
     add(Cprof("cprof-lock", "cprof mutex,block", "mutex,block", lib))
     add(Cprof("cprof-all", "cprof all (default)", None, lib))
