@@ -17,12 +17,13 @@
 #endif
 
 const struct profile_kind profile_kinds[] = {
-	{PROF_CPU, "cpu", encode_cpu},
-	{PROF_HEAP, "heap", encode_heap},
-	{PROF_MUTEX, "mutex", encode_mutex},
-	{PROF_BLOCK, "block", encode_block},
-	{PROF_THREADS, "threads", encode_threads},
-	{PROF_THREADCREATE, "threadcreate", encode_threadcreate},
+	{PROF_CPU, "cpu", encode_cpu, NULL},
+	{PROF_HEAP, "heap", encode_heap, NULL},
+	{PROF_HEAP, "heappeak", encode_heap_peak, heap_peak_recorded},
+	{PROF_MUTEX, "mutex", encode_mutex, NULL},
+	{PROF_BLOCK, "block", encode_block, NULL},
+	{PROF_THREADS, "threads", encode_threads, NULL},
+	{PROF_THREADCREATE, "threadcreate", encode_threadcreate, NULL},
 };
 const size_t profile_kinds_count = CPROF_ARRAY_LEN(profile_kinds);
 

@@ -582,7 +582,7 @@ static int dump_run(bool final)
 	session_begin(&s, &r, false);
 	for (size_t i = 0; i < profile_kinds_count; i++) {
 		const struct profile_kind *k = &profile_kinds[i];
-		if (rt.profiles & k->bit)
+		if ((rt.profiles & k->bit) && (!k->wanted || k->wanted()))
 			written += write_kind(&s, k, n);
 	}
 	session_end(&s);

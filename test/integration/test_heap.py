@@ -272,3 +272,53 @@ def test_fork_child_writes_own_files():
         assert flat.get("child_site", 0) > 0, flat
     pp = pprofdec.load(one(kind="heap", pid=parent)).flat("inuse_space")
     assert pp.get("parent_site", 0) > 0 and "child_site" not in pp, pp
+
+
+def check_peak(peak, heap, truth, rate):
+    """The peak profile holds peak_first at its known size and none of
+    peak_second; the heap profile at exit the reverse.  Within 5 standard
+    deviations of the estimate, and, for the peak, the 1/64 by which the
+    copy may trail the highest point (preload/heapprof.h, "Peak")."""
+    first, second, block = truth["peak_first"], truth["peak_second"], truth["block"]
+    sd1 = heap_sd(first, block, rate)
+    sd2 = heap_sd(second, block, rate)
+    got = peak.flat("inuse_space")
+    assert first * (1 - 1 / 64) - 5 * sd1 - block <= got.get("peak_first", 0) <= first + 5 * sd1, \
+        (got, first, sd1)
+    assert got.get("peak_second", 0) == 0, got
+    now = heap.flat("inuse_space")
+    assert now.get("peak_first", 0) == 0, now  # every block freed: exact
+    assert abs(now.get("peak_second", 0) - second) <= 5 * sd2, (now, second, sd2)
+    # Allocations up to the peak: peak_first's, and nothing of peak_second.
+    assert peak.flat("alloc_space").get("peak_second", 0) == 0, peak.flat("alloc_space")
+    assert peak.sample_types == HEAP_TYPES and peak.period == rate, (peak.sample_types, peak.period)
+    assert any(c.startswith("cprof: peak of the sampled in-use heap") for c in peak.comments), peak.comments
+
+
+@timeout(120)
+def test_peak_heap_ground_truth():
+    """heap_peak allocates 64 MiB through peak_first, frees it, then 16 MiB
+    through peak_second: the heappeak file of the exit set shows the
+    first, the heap file the second.  At 64 KiB (about 1,000 samples at the
+    peak) and at CPROF_HEAP_RATE=1 (exact counts)."""
+    for rate in (65536, 1):
+        d = os.path.join(tmpdir(), "rate%d" % rate)
+        os.makedirs(d)
+        cp, truth = run_prog("heap_peak", env={
+            "CPROF_HEAP_RATE": str(rate), "CPROF_PROFILES": "heap",
+            "CPROF_OUTPUT": d + "/cprof.%e.%p.%n.%t.pb.gz"})
+        assert set(kinds_of(d)) == {"heap", "heappeak"}, kinds_of(d)
+        peak = load_checked(one(d, "heappeak"))
+        heap = load_checked(one(d, "heap"), pprof_too=False)
+        check_peak(peak, heap, truth, rate)
+        top = pprof_top(one(d, "heappeak"))
+        assert top.type == "inuse_space" and top.names()[0] == "peak_first", top.names()
+
+
+def test_no_peak_file_without_samples():
+    """A heap profile with no sample yet has no peak: no heappeak file (the
+    heap file is written as always)."""
+    run_prog("heap_truth", [0, 0], env={"CPROF_PROFILES": "heap,cpu", "CPROF_HEAP_RATE": str(1 << 40),
+                                        "CPROF_EMPTY_FILES": "1"})
+    kinds = kinds_of()
+    assert "heap" in kinds and "heappeak" not in kinds, kinds
