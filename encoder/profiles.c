@@ -177,4 +177,9 @@ void encode_common(struct dump_ctx *d, struct pb_builder *b)
 		cprof_fmt(buf, sizeof(buf), "command: %s", rt.cmdline);
 		pb_add_comment(b, buf);
 	}
+	/* The exit dump runs after every destructor (init.c): in its heap
+	 * profile, what is in use is what the program never freed.  `cprof
+	 * leaks` looks for this line. */
+	if (d->at_exit)
+		pb_add_comment(b, "cprof: written at exit, after the program's and its libraries' destructors");
 }

@@ -47,6 +47,7 @@ struct dump_ctx {
 	bool allocs;           /* heap as the allocs profile: default sample type alloc_space */
 	bool inuse_absolute;   /* heap delta as godeltaprof's: allocations since base, in use now */
 	bool peak;             /* heap: as it was at the peak of the in-use heap (heap_foreach_peak) */
+	bool at_exit;          /* the exit dump's: says so in a comment */
 	bool name_only;        /* the command comment names the program, without its arguments */
 	/* The session's (session.h): when the tables have all been read, the
 	 * encoder calls dump_tables_read(), which runs on_gathered (still

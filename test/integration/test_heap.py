@@ -322,3 +322,60 @@ def test_no_peak_file_without_samples():
                                         "CPROF_EMPTY_FILES": "1"})
     kinds = kinds_of()
     assert "heap" in kinds and "heappeak" not in kinds, kinds
+
+
+LEAK_KEPT = ("kept_by_static", "kept_by_atexit", "lib_keep_for_destructor", "lib_keep_for_static",
+             "lib_keep_for_atexit")
+
+
+@timeout(120)
+def test_leaks_at_exit_are_what_nothing_freed():
+    """The exit dump runs after every destructor: in its heap profile, in use
+    is exactly the memory never freed.  `leaks` leaks 1 MiB through
+    leak_site and frees five other blocks as it exits: in a C++ static
+    destructor, an atexit handler registered before main, and in
+    libleakfini.so's destructor, C++ static destructor and constructor's
+    atexit handler (those three run in ld.so's _dl_fini, after libcprof's
+    own turn).  Counted exactly (CPROF_HEAP_RATE=1): leak_site is in use
+    at its size, the others were allocated and are not in use."""
+    cp, truth = run_prog("leaks", env={"CPROF_HEAP_RATE": "1", "CPROF_PROFILES": "heap"})
+    path = one(kind="heap")
+    p = load_checked(path)
+    assert "cprof: written at exit, after the program's and its libraries' destructors" in p.comments, p.comments
+    inuse, alloc = p.flat("inuse_space"), p.flat("alloc_space")
+    assert inuse.get("leak_site") == truth["leak_site"], inuse
+    for site in LEAK_KEPT:
+        assert alloc.get(site) == truth[site], (site, alloc)
+        assert inuse.get(site, 0) == 0, (site, inuse)
+
+    # cprof leaks: the same, as a top list of what is in use.
+    cmd = os.path.join(ROOT, "scripts", "cprof")
+    out = run([cmd, "leaks", path], preload=False)
+    top = parse_top(out.stdout)
+    assert top.type == "inuse_space", out.stdout
+    assert top.names()[0] == "leak_site", out.stdout
+    assert not set(LEAK_KEPT) & set(top.names()), out.stdout
+    assert "cprof: memory never freed, by allocation site" in out.stderr, out.stderr
+    assert "not written at exit" not in out.stderr, out.stderr
+    # Counts on request; the peak profile is not a leak report, and says so.
+    out = run([cmd, "leaks", "-sample_index=inuse_objects", path], preload=False)
+    assert parse_top(out.stdout).type == "inuse_objects", out.stdout
+    out = run([cmd, "leaks", one(kind="heappeak")], preload=False)
+    assert "is the peak heap profile" in out.stderr, out.stderr
+
+
+@timeout(60)
+def test_leaks_warns_on_a_profile_not_written_at_exit():
+    """A heap profile from a dump made while the program runs shows what was
+    live then: cprof leaks says so (and still shows it)."""
+    p = start([prog("alloc_loop"), "60", "1"])
+    try:
+        wait_for(lambda: "ready" in p.out(), 10, "program start")
+        os.kill(p.pid, signal.SIGUSR2)
+        wait_for(lambda: profiles(kind="heap"), 10, "the heap profile")
+        time.sleep(0.3)
+    finally:
+        p.kill_group()
+    out = run([os.path.join(ROOT, "scripts", "cprof"), "leaks", profiles(kind="heap")[0].path], preload=False)
+    assert "was not written at exit" in out.stderr, out.stderr
+    assert parse_top(out.stdout).type == "inuse_space", out.stdout
