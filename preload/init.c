@@ -28,14 +28,16 @@
  * is what nothing freed (docs/profiles.md, "Leaks").  exit() runs, in
  * order: the exiting thread's thread_local destructors; the handlers
  * registered with atexit/__cxa_atexit after the libraries' constructors
- * ran (the main program's C++ static destructors and its atexit handlers,
- * its .fini_array); then _dl_fini, registered by __libc_start_main once
- * every library was initialised, which finalises each object in reverse
- * order of initialisation: those initialised after libcprof, libcprof
- * itself, then the program's shared libraries (their .fini_array, and
- * through __cxa_finalize their C++ static destructors and the atexit
- * handlers their constructors registered); last, any handler registered
- * with no object (__cxa_atexit with a NULL handle) before _dl_fini was.
+ * ran (the main program's C++ static destructors and the atexit handlers
+ * its constructors and main registered); then _dl_fini, registered by
+ * __libc_start_main once every library was initialised, which finalises
+ * each object in reverse order of initialisation: those initialised after
+ * libcprof (the main program's .fini_array, dlopen'ed libraries),
+ * libcprof itself, then the program's shared libraries (their
+ * .fini_array, and through __cxa_finalize their C++ static destructors
+ * and the atexit handlers their constructors registered); last, any
+ * handler registered with no object (__cxa_atexit with a NULL handle)
+ * before _dl_fini was.
  * So cprof registers two handlers in its constructor:
  *  - at_exit_begin, with atexit() (libcprof's handle): runs at libcprof's
  *    turn in _dl_fini.  It withdraws the HTTP announcement and parks the
