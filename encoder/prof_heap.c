@@ -86,11 +86,11 @@ int encode_heap(struct dump_ctx *d, struct pb_builder *b)
 	int64_t when = 0;
 	d->base = NULL;
 	if (heap_foreach_peak(add_bucket, &c, &bytes, &when)) {
-		char note[160];
+		char note[224];
 		pb_set_time(b, when, 0);
 		cprof_fmt(note, sizeof(note),
 			  "cprof: peak of the sampled in-use heap since the start: about %llu bytes "
-			  "(recorded when it rose 1/16 above the previous peak)",
+			  "(within 1/64 of the highest point once the heap fell from it)",
 			  (unsigned long long)bytes);
 		pb_add_comment(b, note);
 	} else {
