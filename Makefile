@@ -12,6 +12,10 @@
 # SANITIZE=address,undefined builds an instrumented library in build-san/;
 # WITNESS=-DCPROF_WITNESS checks the lock rules in any build.
 
+# The version, here only: the library (profile comments) and cprof-ctl
+# (`cprof --version`) are built with it.
+VERSION := 0.1
+
 V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
 CC ?= cc
@@ -20,7 +24,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 
 # Sanitizer builds also check cprof's lock rules on every acquisition
-# (preload/lock.h, the witness).
+# (preload/base/lock.h, the witness).
 ifdef SANITIZE
 BUILD ?= build-san
 SANFLAGS := -fsanitize=$(SANITIZE) -fno-sanitize-recover=all
@@ -41,21 +45,39 @@ GEN := $(BUILD)/gen
 # cross the operator new wrappers).
 CFLAGS_LIB := -std=gnu11 $(OPT) -g -fPIC -fvisibility=hidden -fno-semantic-interposition \
 	-ftls-model=initial-exec -fno-omit-frame-pointer -fasynchronous-unwind-tables \
-	-fno-strict-aliasing -D_GNU_SOURCE -Ipreload -Ihooks -Iencoder -I$(GEN) $(SANFLAGS) $(WITNESS)
+	-fno-strict-aliasing -D_GNU_SOURCE -DCPROF_VERSION='"$(VERSION)"' $(SANFLAGS) $(WITNESS)
 WARN := -Wall -Wextra -Wshadow -Wno-unused-parameter $(WERROR)
 LDFLAGS_LIB := -shared -Wl,-z,now -Wl,-z,relro -Wl,-z,nodelete -Wl,--no-undefined -Wl,-z,start-stop-visibility=hidden \
 	-Wl,--exclude-libs,ALL $(SANFLAGS)
 LIBS := -lprotobuf-c -lz -lm -ldl -lpthread -liberty
 
-LIB_SRC := $(sort $(wildcard preload/*.c hooks/*.c encoder/*.c))
+# The layers, bottom first (docs/architecture.md).  A layer's files see
+# only their own layer's headers and those below: each gets its own
+# include path, so an upward #include does not compile, and
+# scripts/check-layers.sh fails the link on an upward symbol reference.
+LAYERS := preload/base preload/core encoder preload/control hooks
+layer_inc = $(foreach l,$(wordlist 1,$(1),$(LAYERS)),-I$(l))
+INC_preload/base := $(call layer_inc,1)
+INC_preload/core := $(call layer_inc,2)
+INC_encoder := $(call layer_inc,3) -I$(GEN)
+INC_preload/control := $(call layer_inc,4) -I$(GEN)
+INC_hooks := $(call layer_inc,5) -I$(GEN)
+INC_ALL := $(INC_hooks)
+INC_scripts := $(INC_ALL)   # cprof-ctl: the command's C half, above the library
+
+LIB_SRC := $(sort $(foreach l,$(LAYERS),$(wildcard $(l)/*.c)))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/profile.pb-c.o
 LIB := $(BUILD)/libcprof.so
+# The cprof command's C half (scripts/cprof-ctl.c), linked with the library's
+# own configuration and message objects.
+CTL := $(BUILD)/cprof-ctl
+CTL_OBJ := $(BUILD)/obj/scripts/cprof-ctl.o $(BUILD)/obj/preload/base/config.o $(BUILD)/obj/preload/base/log.o
 
 .DELETE_ON_ERROR:
 
-all: $(LIB)
+all: $(LIB) $(CTL)
 
-.PHONY: all deps test-deps test stress bench demo install clean check-exports unit test-san fuzz progs pprof
+.PHONY: all deps test-deps test stress bench demo install clean check-exports check-layers unit test-san fuzz progs pprof
 
 # ---- dependencies (Debian) ----------------------------------------------------
 $(BUILD)/.deps-build: scripts/deps.sh
@@ -81,29 +103,40 @@ $(GEN)/profile.pb-c.c $(GEN)/profile.pb-c.h: encoder/profile.proto | $(BUILD)/.d
 $(BUILD)/obj/gen/profile.pb-c.o: $(GEN)/profile.pb-c.c
 	@echo "  CC      $<"
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS_LIB) -w -c $< -o $@
+	$(Q)$(CC) $(CFLAGS_LIB) $(INC_ALL) -w -c $< -o $@
 
 $(BUILD)/obj/%.o: %.c $(GEN)/profile.pb-c.h | $(BUILD)/.deps-build
 	@echo "  CC      $<"
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS_LIB) $(WARN) -MMD -MP -c $< -o $@
+	$(Q)$(CC) $(CFLAGS_LIB) $(INC_$(patsubst %/,%,$(dir $<))) $(WARN) -MMD -MP -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@echo "  LD      $@"
+	$(Q)sh scripts/check-layers.sh "$(LAYERS)" $(LIB_OBJ)
 	$(Q)$(CC) $(LDFLAGS_LIB) -o $@ $(LIB_OBJ) $(LIBS)
 	$(Q)sh scripts/check-exports.sh $@
+
+check-layers: $(LIB_OBJ)
+	$(Q)sh scripts/check-layers.sh "$(LAYERS)" $(LIB_OBJ)
+
+$(CTL): $(CTL_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(SANFLAGS) -o $@ $(CTL_OBJ) -ldl
+
+# A new VERSION rebuilds what prints it.
+$(BUILD)/obj/encoder/profiles.o $(BUILD)/obj/scripts/cprof-ctl.o: Makefile
 
 check-exports: $(LIB)
 	$(Q)sh scripts/check-exports.sh $(LIB)
 
--include $(LIB_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(BUILD)/obj/scripts/cprof-ctl.d
 
 # ---- tests -------------------------------------------------------------------
 # Unit tests include the module sources they test (one translation unit
 # each) and link nothing from the library, so they never interpose malloc.
 UNIT_SRC := $(sort $(wildcard test/unit/*.c))
 UNIT_BIN := $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/unit/%)
-CFLAGS_TEST := -std=gnu11 -O1 -g -D_GNU_SOURCE -Ipreload -Ihooks -Iencoder -I$(GEN) -Itest/unit \
+CFLAGS_TEST := -std=gnu11 -O1 -g -D_GNU_SOURCE $(INC_ALL) -Itest/unit \
 	-Wall -Wextra -Wno-unused-parameter -Wno-unused-function $(SANFLAGS)
 
 $(BUILD)/test/unit/%: test/unit/%.c $(GEN)/profile.pb-c.h
@@ -220,9 +253,9 @@ test-san: test-deps
 
 # Coverage-guided fuzzing of the CPROF_* parser (clang's libFuzzer).
 FUZZ_SECONDS ?= 60
-build-fuzz/fuzz_config: test/fuzz/fuzz_config.c preload/config.c preload/config.h preload/log.c
+build-fuzz/fuzz_config: test/fuzz/fuzz_config.c preload/base/config.c preload/base/config.h preload/base/log.c
 	$(Q)mkdir -p build-fuzz
-	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Ipreload -Ihooks -Iencoder $< -o $@
+	$(Q)clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Ipreload/base $< -o $@
 
 fuzz: build-fuzz/fuzz_config
 	$(Q)mkdir -p build-fuzz/corpus
@@ -242,15 +275,16 @@ demo:
 	$(Q)sh scripts/demo.sh $(BUILD)
 
 # ---- install -------------------------------------------------------------------
-install: $(LIB)
-	$(Q)install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+install: $(LIB) $(CTL)
+	$(Q)install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/lib/cprof
 	$(Q)install -m 0644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libcprof.so
+	$(Q)install -m 0755 $(CTL) $(DESTDIR)$(PREFIX)/lib/cprof/cprof-ctl
 	$(Q)sed "s|^CPROF_LIBDIR_INSTALLED=.*|CPROF_LIBDIR_INSTALLED='$(PREFIX)/lib'|" scripts/cprof > $(DESTDIR)$(PREFIX)/bin/cprof
 	$(Q)chmod 0755 $(DESTDIR)$(PREFIX)/bin/cprof
 	$(Q)install -m 0644 docs/cprof.1 $(DESTDIR)$(PREFIX)/share/man/man1/cprof.1
-	$(Q)if [ -x $(PPROF) ]; then install -d $(DESTDIR)$(PREFIX)/lib/cprof && \
-		install -m 0755 $(PPROF) $(DESTDIR)$(PREFIX)/lib/cprof/pprof; fi
-	@echo "installed $(DESTDIR)$(PREFIX)/lib/libcprof.so and $(DESTDIR)$(PREFIX)/bin/cprof"
+	$(Q)if [ -x $(PPROF) ]; then install -m 0755 $(PPROF) $(DESTDIR)$(PREFIX)/lib/cprof/pprof; fi
+	@echo "installed $(DESTDIR)$(PREFIX)/lib/libcprof.so, $(DESTDIR)$(PREFIX)/lib/cprof/cprof-ctl and $(DESTDIR)$(PREFIX)/bin/cprof"
 
 clean:
 	rm -rf build build-san build-ubsan build-asan build-fuzz

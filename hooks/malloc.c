@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "real.h"
+#include "bootpool.h"
 #include "heapprof.h"
 #include "runtime.h"
 #include "sampler.h"

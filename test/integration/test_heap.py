@@ -278,7 +278,7 @@ def check_peak(peak, heap, truth, rate):
     """The peak profile holds peak_first at its known size and none of
     peak_second; the heap profile at exit the reverse.  Within 5 standard
     deviations of the estimate, and, for the peak, the 1/64 by which the
-    copy may trail the highest point (preload/heapprof.h, "Peak")."""
+    copy may trail the highest point (preload/core/heapprof.h, "Peak")."""
     first, second, block = truth["peak_first"], truth["peak_second"], truth["block"]
     sd1 = heap_sd(first, block, rate)
     sd2 = heap_sd(second, block, rate)

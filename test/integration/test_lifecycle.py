@@ -232,14 +232,15 @@ def test_fork_storm_while_threads_come_and_go():
 def test_every_lock_is_in_the_inventory():
     """Every cprof lock - a spinlock_t or cprof_mutex_t variable or struct
     member anywhere in the library - is declared to the lock inventory
-    (CPROF_LOCK_CLASS and friends, preload/lock.h) that fork's handlers and
+    (CPROF_LOCK_CLASS and friends, preload/base/lock.h) that fork's handlers and
     the witness use; the witness checks the same at run time in the
     sanitizer job."""
     srcs = []
-    for d in ("preload", "hooks", "encoder"):
+    for d in ("preload/base", "preload/core", "preload/control", "hooks", "encoder"):
         for f in sorted(os.listdir(os.path.join(ROOT, d))):
             if f.endswith((".c", ".h")) and f != "lock.h":
                 srcs.append(os.path.join(ROOT, d, f))
+    assert len(srcs) > 60, srcs  # every layer's files, not an empty folder listing
     text = {f: open(f).read() for f in srcs}
     declared = set()
     for t in text.values():
@@ -251,3 +252,43 @@ def test_every_lock_is_in_the_inventory():
             if m.group(1) not in declared:
                 missing.append("%s: %s" % (os.path.relpath(f, ROOT), m.group(1)))
     assert declared and not missing, missing
+
+
+def test_layers_only_point_down():
+    """The folders are layers (docs/architecture.md): the library's objects
+    pass scripts/check-layers.sh, and the check does fail on an object that
+    uses a symbol defined in a layer above its own (the same pair of
+    objects in the other direction passes)."""
+    objs = []
+    layers = "preload/base preload/core encoder preload/control hooks"
+    for layer in layers.split():
+        src = os.path.join(ROOT, layer)
+        objs += [os.path.join(BUILD, "obj", layer, f[:-2] + ".o")
+                 for f in sorted(os.listdir(src)) if f.endswith(".c")]
+    assert len(objs) > 40 and all(os.path.exists(o) for o in objs), objs
+    check = os.path.join(ROOT, "scripts", "check-layers.sh")
+    cp = run(["sh", check, layers] + objs, preload=False, check=False)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+
+    tmp = tmpdir()
+    def obj(layer, name, code):
+        d = os.path.join(tmp, layer)
+        os.makedirs(d, exist_ok=True)
+        c = os.path.join(d, name + ".c")
+        with open(c, "w") as f:
+            f.write(code)
+        o = c[:-2] + ".o"
+        cc = run(["cc", "-fvisibility=hidden", "-c", c, "-o", o], preload=False, check=False)
+        assert cc.returncode == 0, cc.stderr
+        return o
+    user = 'void up(void);\nvoid low(void) { up(); }\n'
+    definer = 'void up(void) {}\n'
+    low = obj("preload/base", "low", user)
+    high = obj("hooks", "high", definer)
+    cp = run(["sh", check, layers, low, high], preload=False, check=False)
+    assert cp.returncode == 1, cp.stdout + cp.stderr
+    assert "low.o (preload/base) uses up, defined in" in cp.stdout and "a layer above" in cp.stdout, cp.stdout
+    low2 = obj("hooks", "user", user)
+    high2 = obj("preload/base", "definer", definer)
+    cp = run(["sh", check, layers, low2, high2], preload=False, check=False)
+    assert cp.returncode == 0, cp.stdout + cp.stderr

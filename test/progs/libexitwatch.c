@@ -7,7 +7,7 @@
  * (__cxa_atexit(fn, NULL, NULL)), as cprof registers its exit dump: so it
  * runs after cprof's, that is after the exit dump (an atexit handler
  * would run with this library's finalisation, before it: see
- * preload/init.c).  When armed by the program (exitwatch_arm), the
+ * preload/control/init.c).  When armed by the program (exitwatch_arm), the
  * handler counts the process's profile files in the current directory,
  * waits 50 ms and counts again, then prints the difference: files that
  * appeared then came from a dump started after the exit dump, one that

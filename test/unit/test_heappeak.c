@@ -1,5 +1,5 @@
 /*
- * Unit test: the in-use estimate and the peak copy (preload/heapprof.c,
+ * Unit test: the in-use estimate and the peak copy (preload/core/heapprof.c,
  * heapprof.h "Peak").
  *
  * With weight 1 per byte (rate 1): the estimate is the bytes of the live
@@ -13,9 +13,9 @@
 #include <math.h>
 #include <pthread.h>
 
-#include "../../preload/arena.c"
-#include "../../preload/intern.c"
-#include "../../preload/heapprof.c"
+#include "../../preload/base/arena.c"
+#include "../../preload/core/intern.c"
+#include "../../preload/core/heapprof.c"
 #include "unit.h"
 
 /* One stack for everything: buckets differ by size. */

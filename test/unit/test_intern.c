@@ -1,10 +1,10 @@
-/* Unit test: the interning table (preload/intern.c): dense ids, lookups
+/* Unit test: the interning table (preload/core/intern.c): dense ids, lookups
  * without a lock while writers insert and the index doubles, records
  * complete whenever an id is visible, a full table and a refused fill. */
 #include <pthread.h>
 
-#include "../../preload/arena.c"
-#include "../../preload/intern.c"
+#include "../../preload/base/arena.c"
+#include "../../preload/core/intern.c"
 #include "unit.h"
 
 struct rec {

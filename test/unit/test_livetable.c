@@ -1,5 +1,5 @@
 /*
- * Unit test: the live set of sampled pointers (preload/heapprof.c).
+ * Unit test: the live set of sampled pointers (preload/core/heapprof.c).
  *
  * Single-threaded: inserts, lookups, removals, growth, replacement of a
  * stale entry, and the backward-shift deletion keeping every other key
@@ -9,9 +9,9 @@
  */
 #include <pthread.h>
 
-#include "../../preload/arena.c"
-#include "../../preload/intern.c"
-#include "../../preload/heapprof.c"
+#include "../../preload/base/arena.c"
+#include "../../preload/core/intern.c"
+#include "../../preload/core/heapprof.c"
 #include "unit.h"
 
 /* heapprof.c's sampling entry point needs these; not exercised here. */

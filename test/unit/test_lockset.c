@@ -1,5 +1,5 @@
 /*
- * Unit test: the lock inventory and the witness (preload/lockset.c).
+ * Unit test: the lock inventory and the witness (preload/base/lockset.c).
  *
  * Built with CPROF_WITNESS.  Three lock classes of this file (a single
  * lock, a static array, a table mapped at run time) stand for cprof's:
@@ -15,8 +15,8 @@
 #define CPROF_WITNESS 1
 #include <sys/wait.h>
 
-#include "../../preload/log.c"
-#include "../../preload/lockset.c"
+#include "../../preload/base/log.c"
+#include "../../preload/base/lockset.c"
 #include "unit.h"
 
 static spinlock_t low;

@@ -1,12 +1,12 @@
 /*
- * Unit test: the heap sampler's statistics (preload/sampler.h).
+ * Unit test: the heap sampler's statistics (preload/base/sampler.h).
  *
  * Gaps are exponential with the configured mean; and the whole pipeline -
  * countdown over a stream of allocations, then sampler_scale() - gives
  * unbiased estimates of objects and bytes per size, checked against the
  * known stream over many independent trials.
  */
-#include "../../preload/sampler.h"
+#include "../../preload/base/sampler.h"
 #include "unit.h"
 
 int main(void)

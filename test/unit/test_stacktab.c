@@ -1,10 +1,10 @@
-/* Unit test: the stack table (preload/stacktab.c): interning, dedup,
+/* Unit test: the stack table (preload/core/stacktab.c): interning, dedup,
  * flags as part of the key, concurrency, and the full-table fallback. */
 #include <pthread.h>
 
-#include "../../preload/arena.c"
-#include "../../preload/intern.c"
-#include "../../preload/stacktab.c"
+#include "../../preload/base/arena.c"
+#include "../../preload/core/intern.c"
+#include "../../preload/core/stacktab.c"
 #include "unit.h"
 
 static void *interner(void *arg)

@@ -6,8 +6,9 @@
  * reentrancy guard held for its whole life (its work is never profiled and
  * its allocations, if libc makes any, pass straight through the hooks).  It
  * sleeps on a futex and wakes for: a dump request (the trigger signal's
- * handler, which does nothing else: see
- * "Rules every module follows" in docs/architecture.md), the periodic interval
+ * handler, which does nothing else but note a request for an answer,
+ * reply.h: see "Rules every module follows" in docs/architecture.md),
+ * the periodic interval
  * (CPROF_INTERVAL), and housekeeping every 100 ms (draining the CPU sample
  * ring).
  *
@@ -44,8 +45,7 @@
 #include "arena.h"
 #include "lock.h"
 #include "runtime.h"
-
-extern cprof_mutex_t dump_lock;
+#include "tables.h"   /* dump_lock, dump_wake */
 
 int dump_init(void);
 
@@ -85,7 +85,6 @@ bool dump_term_signal_owned(int sig);
 void dump_term_signal_lost(int sig);
 
 /* Wake the writer thread (housekeeping). */
-void dump_wake(void);
 
 /* Start/stop the writer thread (init, fork child, exit). */
 int dump_start_writer(void);

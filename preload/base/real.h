@@ -172,19 +172,4 @@ CPROF_INLINE bool real_ready(void)
 	return __atomic_load_n(&real_state, __ATOMIC_ACQUIRE) == 2;
 }
 
-/* ---- boot pool: memory for dlsym's own allocations during bootstrap --- */
-
-#define BOOTPOOL_SIZE (64 * 1024)
-extern char bootpool[BOOTPOOL_SIZE] __attribute__((visibility("hidden")));
-
-/* Boot pool blocks are also marked in the heap filter (heapprof.h), so
- * free()'s fast path sends them to its slow path without a range check. */
-CPROF_INLINE bool bootpool_owns(const void *p)
-{
-	return (uintptr_t)p - (uintptr_t)bootpool < BOOTPOOL_SIZE;
-}
-
-void *bootpool_alloc(size_t size, size_t align);
-size_t bootpool_size(const void *p);
-
 #endif

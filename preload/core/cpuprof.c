@@ -39,7 +39,7 @@
 #include "cpuprof.h"
 #include "arena.h"
 #include "cpuwin.h"
-#include "dump.h"
+#include "tables.h"
 #include "log.h"
 #include "real.h"
 #include "runtime.h"

@@ -1,11 +1,16 @@
 /*
- * tstate.c - first contact with a thread.
+ * tstate.c - first contact with a thread, and the guard's deferred signal.
  *
- * Called on the owning thread, in a normal context (a hook's slow path or
- * the thread start wrapper), with the guard held so that the allocations
+ * tstate_first_contact and tstate_stack_bounds are called on the owning
+ * thread, in a normal context (a hook's slow path or the thread start
+ * wrapper), with the guard held so that the allocations
  * pthread_getattr_np makes internally pass straight through the hooks.
+ * guard_deferred_signal runs as the guard drops to zero, possibly at the
+ * end of a signal handler: async-signal-safe.
  */
+#include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -49,4 +54,14 @@ void tstate_first_contact(struct tstate *t)
 	t->rng = cprof_hash64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^
 			      ((uint64_t)t->tid << 17) ^ (uintptr_t)t) | 1;
 	t->seen = 1;
+}
+
+void guard_deferred_signal(void)
+{
+	int saved = errno;
+	int sig = cprof_tls.deferred_sig;
+	cprof_tls.deferred_sig = 0;
+	if (sig)
+		syscall(SYS_tgkill, getpid(), cprof_gettid(), sig);
+	errno = saved;
 }

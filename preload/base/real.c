@@ -9,9 +9,7 @@
  *  - real_state goes 0 -> 1 (one thread resolving) -> 2 (done), never back.
  *  - While real_state == 1 the resolving thread has tstate.resolving set;
  *    its re-entrant malloc family calls (made by dlsym) take memory from
- *    bootpool; other threads wait.
- *  - bootpool blocks are never returned to any allocator: free() and
- *    realloc() recognise them by address.
+ *    the boot pool (hooks/bootpool.h); other threads wait.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -21,7 +19,6 @@
 
 #include "real.h"
 #include "tstate.h"
-#include "heapprof.h"
 
 extern void *__libc_malloc(size_t);
 
@@ -129,33 +126,6 @@ int real_state;
 bool alloc_foreign;
 void *(*fast_malloc)(size_t);
 void (*fast_free)(void *);
-
-char bootpool[BOOTPOOL_SIZE] __attribute__((aligned(64)));
-static size_t bootpool_used;
-
-/* Each block has a 16-byte header holding its size. */
-void *bootpool_alloc(size_t size, size_t align)
-{
-	if (align < 16)
-		align = 16;
-	for (;;) {
-		size_t used = __atomic_load_n(&bootpool_used, __ATOMIC_RELAXED);
-		size_t start = (used + 16 + align - 1) & ~(align - 1);
-		if (start + size > BOOTPOOL_SIZE || size > BOOTPOOL_SIZE)
-			return NULL;
-		if (__atomic_compare_exchange_n(&bootpool_used, &used, start + size, false,
-						__ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-			*(size_t *)(bootpool + start - 16) = size;
-			heap_filter_mark(bootpool + start, size);
-			return bootpool + start;
-		}
-	}
-}
-
-size_t bootpool_size(const void *p)
-{
-	return *(const size_t *)((const char *)p - 16);
-}
 
 static void *next(const char *name)
 {
