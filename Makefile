@@ -194,7 +194,7 @@ $(BUILD)/test/progs/leaks: test/progs/leaks.cc $(BUILD)/test/progs/libleakfini.s
 	@echo "  CXX     $<"
 	$(Q)$(CXX) -std=gnu++17 $(CFLAGS_PROG) $< -o $@ -L$(BUILD)/test/progs -lleakfini '-Wl,-rpath,$$ORIGIN'
 
-# Linked with libexitwatch.so, whose atexit handler runs after cprof's.
+# Linked with libexitwatch.so, whose exit handler runs after cprof's.
 $(BUILD)/test/progs/exit_dumps: test/progs/exit_dumps.c $(BUILD)/test/progs/libexitwatch.so
 	@echo "  CC      $<"
 	$(Q)$(CC) -std=gnu11 $(CFLAGS_PROG) $< -o $@ -L$(BUILD)/test/progs -lexitwatch '-Wl,-rpath,$$ORIGIN'

@@ -101,7 +101,7 @@ def test_exit_dump_is_the_last():
     """Dump requests arriving during exit() (a thread sending SIGUSR2 every
     200 us, one more as exit() begins) start no dump after the exit dump:
     _exit would cut it off and leave a numbered set with files missing.
-    An atexit handler that runs after cprof's (libexitwatch.so) counts
+    An exit handler that runs after cprof's (libexitwatch.so) counts
     the files that appear in the 50 ms after the exit dump; every set
     written is complete.  Ten runs (before the fix, 7 in 10 runs had
     files written after the exit dump)."""
