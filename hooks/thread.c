@@ -64,9 +64,6 @@ static void *cprof_thread_start(void *p)
 	void *arg = s->arg;
 	uint32_t created = s->created;
 	start_put(s);
-	guard_enter();
-	unwind_thread_start();
-	guard_leave();
 	if (atomic_load(&rt.state) != RT_STOPPED) {
 		struct thread_rec *r = threads_register_self(true);
 		if (r) /* "created by" in the threads profile's text form */

@@ -39,7 +39,6 @@ static struct {
 } lu;
 
 static int mode = UNWIND_FP;
-static size_t lu_tls_modid;            /* libunwind's TLS module id, 0: none */
 static uintptr_t self_lo, self_hi;     /* libcprof's executable segment */
 static uintptr_t loader_lo, loader_hi; /* ld.so's executable segment */
 
@@ -103,8 +102,6 @@ static int load_libunwind(void)
 	lu.step = (int (*)(unw_cursor_t *))dlsym(h, "_ULx86_64_step");
 	lu.get_reg = (int (*)(unw_cursor_t *, unw_regnum_t, unw_word_t *))dlsym(h, "_ULx86_64_get_reg");
 	lu.backtrace = (int (*)(void **, int))dlsym(h, "unw_backtrace");
-	if (dlinfo(h, RTLD_DI_TLS_MODID, &lu_tls_modid) != 0)
-		lu_tls_modid = 0;
 	if (!lu.getcontext || !lu.init_local || !lu.init_local2 || !lu.step || !lu.get_reg ||
 	    !lu.backtrace) {
 		lu.init_local2 = NULL;
@@ -129,7 +126,6 @@ int unwind_init(int want)
 			unw_cursor_t cur;
 			if (lu.getcontext(&ctx) == 0)
 				(void)lu.init_local(&cur, &ctx);
-			unwind_thread_start();
 		} else {
 			cprof_warn_tree("libunwind.so.8 could not be loaded (install libunwind8); "
 					"falling back to frame-pointer unwinding (CPROF_UNWIND=fp)");
@@ -141,31 +137,6 @@ int unwind_init(int want)
 int unwind_mode(void)
 {
 	return mode;
-}
-
-/*
- * libunwind keeps its trace cache pointer in thread-local storage, and
- * being loaded by dlopen its TLS is dynamic: the first access on a thread
- * makes the loader allocate the block with malloc, on that thread, in the
- * program's heap.  Left to the thread's first sample, that allocation
- * lands at a random point of the program's run and moves its heap around:
- * on bench/progs/malloc_mix.c the page faults of one thread's run varied
- * from 19,000 to 46,000 between runs (bare: 23,400 in every run), with
- * the kernel time they cost.  Taking the block when the thread starts
- * (and for the first thread at start-up) makes it one small allocation
- * at a fixed place, before the program's own.
- */
-struct tls_index_ {
-	unsigned long module, offset;
-};
-extern void *__tls_get_addr(struct tls_index_ *);
-
-void unwind_thread_start(void)
-{
-	if (mode == UNWIND_LIBUNWIND && lu_tls_modid) {
-		struct tls_index_ ti = {lu_tls_modid, 0};
-		(void)__tls_get_addr(&ti);
-	}
 }
 
 /* ---- the gate ---------------------------------------------------------- */

@@ -41,9 +41,6 @@
 
 int unwind_init(int mode);
 int unwind_mode(void);
-/* On a new thread, before the program's code: take the thread's block of
- * libunwind's thread-local storage now (see unwind.c).  Guard held. */
-void unwind_thread_start(void);
 
 /* Frames of the calling thread, starting with the first frame outside
  * libcprof (the program's call site).  Every entry is a return address. */
