@@ -189,7 +189,12 @@ $(BUILD)/test/progs/early_heap: test/progs/early_heap.c $(BUILD)/test/progs/libe
 	@echo "  CC      $<"
 	$(Q)$(CC) -std=gnu11 $(CFLAGS_PROG) $< -o $@ -L$(BUILD)/test/progs -learlynew '-Wl,-rpath,$$ORIGIN'
 
-# Linked with libexitwatch.so, whose atexit handler runs after cprof's.
+# Linked with libleakfini.so (C++), which frees memory as it is finalised.
+$(BUILD)/test/progs/leaks: test/progs/leaks.cc $(BUILD)/test/progs/libleakfini.so
+	@echo "  CXX     $<"
+	$(Q)$(CXX) -std=gnu++17 $(CFLAGS_PROG) $< -o $@ -L$(BUILD)/test/progs -lleakfini '-Wl,-rpath,$$ORIGIN'
+
+# Linked with libexitwatch.so, whose exit handler runs after cprof's.
 $(BUILD)/test/progs/exit_dumps: test/progs/exit_dumps.c $(BUILD)/test/progs/libexitwatch.so
 	@echo "  CC      $<"
 	$(Q)$(CC) -std=gnu11 $(CFLAGS_PROG) $< -o $@ -L$(BUILD)/test/progs -lexitwatch '-Wl,-rpath,$$ORIGIN'

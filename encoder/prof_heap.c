@@ -11,9 +11,15 @@
  * never captured, and the C++ runtime's and allocators' entry points
  * (operator new calling malloc) are trimmed; drop_frames tells pprof the
  * same for any it symbolizes itself.
+ *
+ * The peak profile (heappeak) is the same profile made from the copy of
+ * the buckets taken at the peak of the sampled in-use heap (heapprof.h,
+ * "Peak"): its time is when that copy was taken, and a comment gives the
+ * estimated in-use bytes then.  It is never a delta.
  */
 #include "profiles.h"
 #include "heapprof.h"
+#include "log.h"
 #include "sampler.h"
 #include "stacktab.h"
 
@@ -72,6 +78,29 @@ int encode_heap(struct dump_ctx *d, struct pb_builder *b)
 	pb_set_drop_frames(b, HEAP_DROP_FRAMES);
 	pb_set_trim_prefixes(b, trim);
 	encode_common(d, b);
-	heap_foreach_bucket(add_bucket, &c);
+	if (!d->peak) {
+		heap_foreach_bucket(add_bucket, &c);
+		return c.err;
+	}
+	uint64_t bytes = 0;
+	int64_t when = 0;
+	d->base = NULL;
+	if (heap_foreach_peak(add_bucket, &c, &bytes, &when)) {
+		char note[224];
+		pb_set_time(b, when, 0);
+		cprof_fmt(note, sizeof(note),
+			  "cprof: peak of the sampled in-use heap since the start: about %llu bytes "
+			  "(within 1/64 of the highest point once the heap fell from it)",
+			  (unsigned long long)bytes);
+		pb_add_comment(b, note);
+	} else {
+		pb_add_comment(b, "cprof: no peak yet (no allocation sampled)");
+	}
 	return c.err;
+}
+
+int encode_heap_peak(struct dump_ctx *d, struct pb_builder *b)
+{
+	d->peak = true;
+	return encode_heap(d, b);
 }

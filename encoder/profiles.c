@@ -17,12 +17,13 @@
 #endif
 
 const struct profile_kind profile_kinds[] = {
-	{PROF_CPU, "cpu", encode_cpu},
-	{PROF_HEAP, "heap", encode_heap},
-	{PROF_MUTEX, "mutex", encode_mutex},
-	{PROF_BLOCK, "block", encode_block},
-	{PROF_THREADS, "threads", encode_threads},
-	{PROF_THREADCREATE, "threadcreate", encode_threadcreate},
+	{PROF_CPU, "cpu", encode_cpu, NULL},
+	{PROF_HEAP, "heap", encode_heap, NULL},
+	{PROF_HEAP, "heappeak", encode_heap_peak, heap_peak_recorded},
+	{PROF_MUTEX, "mutex", encode_mutex, NULL},
+	{PROF_BLOCK, "block", encode_block, NULL},
+	{PROF_THREADS, "threads", encode_threads, NULL},
+	{PROF_THREADCREATE, "threadcreate", encode_threadcreate, NULL},
 };
 const size_t profile_kinds_count = CPROF_ARRAY_LEN(profile_kinds);
 
@@ -176,4 +177,9 @@ void encode_common(struct dump_ctx *d, struct pb_builder *b)
 		cprof_fmt(buf, sizeof(buf), "command: %s", rt.cmdline);
 		pb_add_comment(b, buf);
 	}
+	/* The exit dump runs after every destructor (init.c): in its heap
+	 * profile, what is in use is what the program never freed.  `cprof
+	 * leaks` looks for this line. */
+	if (d->at_exit)
+		pb_add_comment(b, "cprof: written at exit, after the program's and its libraries' destructors");
 }

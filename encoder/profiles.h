@@ -46,6 +46,8 @@ struct dump_ctx {
 	int cpu_consumer;      /* CPUWIN_FILES or CPUWIN_HTTP */
 	bool allocs;           /* heap as the allocs profile: default sample type alloc_space */
 	bool inuse_absolute;   /* heap delta as godeltaprof's: allocations since base, in use now */
+	bool peak;             /* heap: as it was at the peak of the in-use heap (heap_foreach_peak) */
+	bool at_exit;          /* the exit dump's: says so in a comment */
 	bool name_only;        /* the command comment names the program, without its arguments */
 	/* The session's (session.h): when the tables have all been read, the
 	 * encoder calls dump_tables_read(), which runs on_gathered (still
@@ -68,6 +70,9 @@ struct profile_kind {
 	unsigned bit;          /* PROF_* */
 	const char *name;      /* file type and endpoint name */
 	int (*encode)(struct dump_ctx *d, struct pb_builder *b);
+	/* Files: when set, a dump writes this kind only if it returns true
+	 * (heappeak: once a peak was recorded). */
+	bool (*wanted)(void);
 };
 
 extern const struct profile_kind profile_kinds[];
@@ -93,6 +98,9 @@ void profile_base(const struct dump_ctx *d, uint32_t id, uint64_t out[2]);
 void encode_common(struct dump_ctx *d, struct pb_builder *b);
 
 int encode_heap(struct dump_ctx *d, struct pb_builder *b);
+/* The heap profile as it was at the peak of the sampled in-use heap
+ * (heapprof.h, "Peak"): the file type heappeak, heap?peak=1 over HTTP. */
+int encode_heap_peak(struct dump_ctx *d, struct pb_builder *b);
 int encode_cpu(struct dump_ctx *d, struct pb_builder *b);
 int encode_mutex(struct dump_ctx *d, struct pb_builder *b);
 int encode_block(struct dump_ctx *d, struct pb_builder *b);

@@ -333,7 +333,10 @@ int text_heap(struct dump_ctx *d, struct text_out *o)
 
 	if (!ctx_init(&c, d, o))
 		return -1;
-	heap_foreach_bucket(heap_rec, &a);
+	if (d->peak)
+		heap_foreach_peak(heap_rec, &a, NULL, NULL);
+	else
+		heap_foreach_bucket(heap_rec, &a);
 	dump_tables_read(d);
 	sort_recs(a.rs.v, a.rs.n);
 	/* Go writes twice the sampling rate after "heap/"; pprof halves it. */

@@ -272,10 +272,14 @@ static void print_set(const char *pattern, const char *exe, const char *pid, uns
 	snprintf(link, sizeof(link), "/proc/%s/cwd", pid);
 	ssize_t cl = readlink(link, cwd, sizeof(cwd) - 1);
 	cwd[cl > 0 ? cl : 0] = '\0';
-	for (unsigned bit = 1; bit <= PROF_THREADCREATE; bit <<= 1) {
-		if (!(kinds & bit))
+	for (unsigned bit = 1; bit <= PROF_THREADCREATE * 2; bit <<= 1) {
+		/* After threadcreate: heappeak, part of the heap profile's bit,
+		 * written once an allocation was sampled (found or not, below). */
+		bool peak = bit > PROF_THREADCREATE;
+		if (!(kinds & (peak ? PROF_HEAP : bit)))
 			continue;
-		if (expand(pattern, exe, pid, num, config_profile_name(bit), path, sizeof(path)) == (size_t)-1)
+		const char *name = peak ? "heappeak" : config_profile_name(bit);
+		if (expand(pattern, exe, pid, num, name, path, sizeof(path)) == (size_t)-1)
 			continue;
 		struct stat st;
 		if (stat(path, &st) == 0) {

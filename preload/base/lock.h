@@ -68,6 +68,7 @@ enum cprof_lock_rank {
 	LOCK_RANK_LOCKPROF_WAITERS,  /* lockprof.c: waiter shards (array) */
 	LOCK_RANK_HEAP_BUCKETS,      /* heapprof.c: allocation buckets */
 	LOCK_RANK_HEAP_SHARDS,       /* heapprof.c: live-set shards (array) */
+	LOCK_RANK_HEAP_PEAK,         /* heapprof.c: the copy of the buckets at the peak */
 	LOCK_RANK_THREAD_STARTS,     /* hooks/thread.c: start-block free list */
 	LOCK_RANK_ARENA,             /* arena.c: the bump allocator */
 };

@@ -32,6 +32,7 @@ struct cprof_runtime {
 	char hostname[256];       /* %h */
 	char cmdline[4096];       /* for the profile comment */
 	int64_t start_ns;         /* CLOCK_REALTIME at init */
+	atomic_bool exiting;      /* exit() reached libcprof's turn in _dl_fini (init.c) */
 };
 
 extern struct cprof_runtime rt;

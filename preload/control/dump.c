@@ -596,12 +596,12 @@ static void check_output_dir(void)
 
 /* ---- dumping -------------------------------------------------------------- */
 
-static int write_kind(struct session *s, const struct profile_kind *k, unsigned long n)
+static int write_kind(struct session *s, const struct profile_kind *k, unsigned long n, bool at_exit)
 {
 	char path[4200], final[4200], moved[4200];
 	void *buf;
 	size_t len;
-	struct dump_ctx d = {.reset = true};
+	struct dump_ctx d = {.reset = true, .at_exit = at_exit};
 
 	if (session_proto(s, k, &d, 0, &buf, &len) != 0) {
 		cprof_warn("out of memory while encoding the %s profile; skipped", k->name);
@@ -675,7 +675,7 @@ static int dump_run(bool final, unsigned long *set_n, unsigned *kinds)
 	session_begin(&s, &r, false);
 	for (size_t i = 0; i < profile_kinds_count; i++) {
 		const struct profile_kind *k = &profile_kinds[i];
-		if ((rt.profiles & k->bit) && write_kind(&s, k, n)) {
+		if ((rt.profiles & k->bit) && (!k->wanted || k->wanted()) && write_kind(&s, k, n, final)) {
 			written++;
 			done |= k->bit;
 		}

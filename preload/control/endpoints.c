@@ -13,7 +13,9 @@
  * (pprof's remote symbolization protocol); and godeltaprof's delta_heap,
  * delta_mutex and delta_block (each answer the change since the previous
  * one on that path, memory in use as it is now), which continuous
- * profilers scrape.  Served profiles name the program in their command
+ * profilers scrape; and heap?peak=1, the heap profile as it was at the
+ * peak of the sampled in-use heap (heapprof.h, "Peak"), with debug=1 too
+ * (never as a delta).  Served profiles name the program in their command
  * comment without its arguments (dump_ctx.name_only).  Errors are
  * text/plain with Go's messages and Go's X-Go-Pprof header, so pprof shows
  * them as Go's.  /symbol and the
@@ -212,7 +214,7 @@ static int encode_proto(struct region *r, const struct profile_kind *k, struct d
 static int encode_text(struct region *r, struct req *q, long debug, struct text_out *o)
 {
 	struct session s;
-	struct dump_ctx d = {.allocs = q->allocs};
+	struct dump_ctx d = {.allocs = q->allocs, .peak = q->peak};
 	int rc;
 
 	text_init(o, r);
@@ -295,6 +297,16 @@ static enum MHD_Result serve_kind(struct req *q)
 	const char *sec = httpd_arg(c, "seconds");
 	long debug = atoi_or_zero(httpd_arg(c, "debug"));
 	/* ?gc=N is accepted and ignored: there is no collector to run. */
+
+	if (q->kind->bit == PROF_HEAP && !q->allocs && !q->godelta && atoi_or_zero(httpd_arg(c, "peak"))) {
+		if (sec)
+			return httpd_reply_error(c, MHD_HTTP_BAD_REQUEST, "seconds and peak params are incompatible");
+		q->peak = true;
+		if (debug)
+			return serve_text(q, debug);
+		struct dump_ctx d = {0};
+		return serve_proto(q, profile_kind_by_name("heappeak"), &d, "heap-peak");
+	}
 
 	if (sec) {
 		long n = parse_seconds(sec);
@@ -569,7 +581,8 @@ static enum MHD_Result serve_index(struct req *q)
 		{"goroutine", threads.n, "Stack traces of all current threads (also served as threads). "
 					 "Use debug=2 as a query parameter to export every thread's full stack as text."},
 		{"heap", heap, "A sampling of memory allocations of live objects. The gc GET parameter "
-			       "is accepted and ignored."},
+			       "is accepted and ignored. Add peak=1 for the live objects at the peak of "
+			       "the sampled in-use heap."},
 		{"mutex", mutex, "Stack traces of holders of contended mutexes"},
 		{"profile", 0, "CPU profile. You can specify the duration in the seconds GET parameter. "
 			       "After you get the profile file, use the go tool pprof command to investigate the profile."},

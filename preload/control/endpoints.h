@@ -32,6 +32,7 @@ struct req {
 	char name[16];                     /* endpoint name: heap, allocs, goroutine... */
 	bool allocs;
 	bool godelta;                      /* delta_heap, delta_mutex, delta_block */
+	bool peak;                         /* heap?peak=1 */
 	bool post;
 	bool post_ok;                      /* the endpoint takes POST (set by endpoints_route) */
 	int state;

@@ -97,12 +97,14 @@
  * (closefrom at start-up) and reuses the numbers stops the server: see
  * fds_intact() below.
  *
- * Exit.  The thread dies with the process.  Once the exit dump has run
- * (state RT_STOPPED) it stops calling into libmicrohttpd and parks, so the
- * libraries' destructors, which run after cprof's atexit handler, find it
- * outside libmicrohttpd (unless it was inside one MHD_run() call at that
- * very moment).  A request being encoded when exit() begins delays the
- * exit dump by that encoding only.
+ * Exit.  The thread dies with the process.  Once exit() reaches cprof's
+ * turn among the finalisers (rt.exiting, init.c), or the exit dump has
+ * run (state RT_STOPPED), it stops calling into libmicrohttpd and parks,
+ * so the libraries' destructors, libmicrohttpd's among them, which run
+ * after that turn and before the exit dump, find it outside
+ * libmicrohttpd (unless it was inside one MHD_run() call at that very
+ * moment).  A request being encoded when exit() begins delays the exit
+ * dump by that encoding only.
  */
 #include <arpa/inet.h>
 #include <dlfcn.h>
@@ -1060,7 +1062,7 @@ static void loop(void)
 {
 	struct pollfd p[2 + MAX_CONNECTIONS];
 	for (;;) {
-		if (atomic_load(&rt.state) == RT_STOPPED)
+		if (atomic_load(&rt.state) == RT_STOPPED || atomic_load(&rt.exiting))
 			park();
 		long timeout = POLL_MAX_MS;
 		MHD_UNSIGNED_LONG_LONG to;
@@ -1083,7 +1085,7 @@ static void loop(void)
 		if (!fds_intact())
 			break;
 		poll(p, n, (int)timeout);
-		if (atomic_load(&rt.state) == RT_STOPPED)
+		if (atomic_load(&rt.state) == RT_STOPPED || atomic_load(&rt.exiting))
 			park();
 		if (!fds_intact())
 			break;

@@ -22,9 +22,34 @@
  * order matches the nesting everywhere else (dump_lock before the tables,
  * tables before the arena; no unwind while holding any of them).
  *
- * Exit: an atexit handler registered by the constructor writes the final
- * profiles on whichever thread calls exit() (or returns from main), then
- * stops profiling.  _exit, a fatal signal and exec skip it.
+ * Exit: the final profiles are written on whichever thread calls exit()
+ * (or returns from main), as late as cprof can: after the program's and
+ * its libraries' destructors, so that what the heap profile shows in use
+ * is what nothing freed (docs/profiles.md, "Leaks").  exit() runs, in
+ * order: the exiting thread's thread_local destructors; the handlers
+ * registered with atexit/__cxa_atexit after the libraries' constructors
+ * ran (the main program's C++ static destructors and the atexit handlers
+ * its constructors and main registered); then _dl_fini, registered by
+ * __libc_start_main once every library was initialised, which finalises
+ * each object in reverse order of initialisation: those initialised after
+ * libcprof (the main program's .fini_array, dlopen'ed libraries),
+ * libcprof itself, then the program's shared libraries (their
+ * .fini_array, and through __cxa_finalize their C++ static destructors
+ * and the atexit handlers their constructors registered); last, any
+ * handler registered with no object (__cxa_atexit with a NULL handle)
+ * before _dl_fini was.
+ * So cprof registers two handlers in its constructor:
+ *  - at_exit_begin, with atexit() (libcprof's handle): runs at libcprof's
+ *    turn in _dl_fini.  It withdraws the HTTP announcement and parks the
+ *    HTTP server before libmicrohttpd's own destructor runs;
+ *  - at_exit, with __cxa_atexit(fn, NULL, NULL): runs after _dl_fini,
+ *    once every destructor has run, and writes the exit dump, then stops
+ *    profiling.  Until then every free is still matched to its sample.
+ * When libcprof is loaded after the start (dlopen), _dl_fini was
+ * registered first and at_exit runs before it, as any handler would;
+ * libcprof is never unloaded (-z nodelete), so the handler stays valid.
+ * _exit, a fatal signal and exec skip both; a destructor that calls
+ * _exit or dies leaves no exit dump.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -134,14 +159,28 @@ static void fork_child(void)
 
 /* ---- exit ----------------------------------------------------------------- */
 
-static void at_exit(void)
+extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso);
+
+/* libcprof's turn in _dl_fini (see above): the libraries' destructors
+ * run next; the exit dump after them. */
+static void at_exit_begin(void)
+{
+	if (!rt_running())
+		return;
+	atomic_store(&rt.exiting, true); /* the HTTP server parks */
+	targets_withdraw(); /* scrapers stop looking here (CPROF_HTTP_TARGETS) */
+}
+
+static void at_exit(void *arg)
 {
 	int expected = RT_RUNNING;
+	(void)arg;
 	if (getpid() != rt.pid && rt_running())
 		rt.pid = getpid(); /* a vfork-like child that did not run our handlers */
 	if (!rt_running())
 		return;
-	targets_withdraw(); /* scrapers stop looking here (CPROF_HTTP_TARGETS) */
+	atomic_store(&rt.exiting, true);
+	targets_withdraw();
 	dump_final();
 	if (!atomic_compare_exchange_strong(&rt.state, &expected, RT_STOPPED))
 		return;
@@ -242,7 +281,8 @@ __attribute__((constructor(101))) static void cprof_init(void)
 		rt.profiles &= ~(unsigned)PROF_CPU;
 	dump_init();
 	http_init();
-	atexit(at_exit);
+	atexit(at_exit_begin);
+	__cxa_atexit(at_exit, NULL, NULL);
 out:
 	log_publish_said(); /* before the program runs: see log.h */
 	guard_leave();

@@ -15,9 +15,21 @@
  *    write section as the shard's table.
  *  - Lock order: no lock is taken while a shard lock is held, and
  *    bucket_lock is taken without one (heap_record_alloc interns the
- *    bucket before inserting), so there is no cycle.
+ *    bucket before inserting), so there is no cycle.  peak_lock is taken
+ *    with no other heap lock held (after the live-set insert), and under
+ *    dump_lock by the dump; only pages_alloc/pages_free (no lock) and
+ *    the dump's callback (arena) run under it.
+ *  - in_use == sum over buckets of (allocs - frees) * weight, up to the
+ *    updates in flight: every allocs increment is followed by an add of
+ *    the weight, every frees increment by a subtraction (heap_forget).
+ *  - peak.v, peak.n, peak.bytes and peak.real_ns change only under
+ *    peak_lock; so do peak_next and peak_fall, set together from the
+ *    level of the copy, so they only grow and each copy is at a level
+ *    at least 1/64 above the previous one.
  */
+#include <math.h>
 #include <string.h>
+#include <time.h>
 
 #include "heapprof.h"
 #include "arena.h"
@@ -76,6 +88,7 @@ struct bucket {
 	uint32_t stack;
 	uint32_t pad;
 	uint64_t size;
+	uint64_t weight;        /* unbiased bytes of one sample: s / p(s) */
 	atomic_ullong allocs;
 	atomic_ullong frees;
 };
@@ -116,6 +129,9 @@ static bool bucket_fill(void *rec, const void *key)
 	const struct bucket *k = key;
 	b->stack = k->stack;
 	b->size = k->size;
+	b->weight = k->size;
+	if (rate > 1 && k->size)
+		b->weight = (uint64_t)((double)k->size / -expm1(-(double)k->size / (double)rate) + 0.5);
 	return true;
 }
 
@@ -160,6 +176,123 @@ uint32_t heap_bucket_count(void)
 uint64_t heap_rate(void)
 {
 	return rate;
+}
+
+/* ---- the peak (heapprof.h, "Peak") ------------------------------------- */
+
+/* in_use and the thresholds share a line of their own: every sample and
+ * every sampled free reads it, and nothing else should move with it. */
+static struct {
+	atomic_llong in_use;    /* estimated bytes of the live sampled allocations */
+	atomic_llong peak_next; /* a sample taking in_use above this copies */
+	atomic_llong peak_fall; /* a sampled free from above this copies */
+} __attribute__((aligned(CPROF_CACHELINE))) est;
+
+static struct {
+	uint64_t (*v)[2];       /* [bucket id] = {allocs, frees} at the peak */
+	uint32_t n;             /* ids 1..n were copied; 0: no peak yet */
+	uint32_t cap;           /* entries v has room for */
+	uint64_t bytes;         /* in_use, from the copy */
+	int64_t real_ns;        /* when it was copied */
+} peak;
+static spinlock_t peak_lock;
+CPROF_LOCK_CLASS(heap_peak, LOCK_RANK_HEAP_PEAK, peak_lock);
+
+/* Margins (heapprof.h, "Peak"): a sample copies at 1/16 above the last
+ * copy, the first sampled free from 1/64 above it. */
+#define PEAK_GROW_SHIFT 4
+#define PEAK_FALL_SHIFT 6
+
+/* level: in_use as the caller saw it; fall: called by a free. */
+static CPROF_COLD void peak_record(int64_t level, bool fall)
+{
+	spin_lock(&peak_lock);
+	int64_t threshold = atomic_load_explicit(fall ? &est.peak_fall : &est.peak_next,
+						 memory_order_relaxed);
+	if (level <= threshold)
+		goto out; /* another thread copied meanwhile */
+	uint32_t n = intern_count(&buckets);
+	if ((uint64_t)n + 1 > peak.cap) {
+		uint64_t cap = peak.cap ? (uint64_t)peak.cap * 2 : 1024;
+		while (cap < (uint64_t)n + 1)
+			cap *= 2;
+		void *v = pages_alloc(cap * sizeof(peak.v[0]));
+		if (!v)
+			goto out; /* out of memory: the previous peak stays */
+		pages_free(peak.v, (size_t)peak.cap * sizeof(peak.v[0]));
+		peak.v = v;
+		peak.cap = (uint32_t)cap;
+	}
+	uint64_t bytes = 0;
+	for (uint32_t id = 1; id <= n; id++) {
+		struct bucket *b = bucket_get(id);
+		uint64_t frees = atomic_load_explicit(&b->frees, memory_order_acquire);
+		uint64_t allocs = atomic_load_explicit(&b->allocs, memory_order_acquire);
+		peak.v[id][0] = allocs;
+		peak.v[id][1] = frees;
+		if (allocs > frees)
+			bytes += (allocs - frees) * b->weight;
+	}
+	peak.n = n;
+	peak.bytes = bytes;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	peak.real_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	atomic_store_explicit(&est.peak_next, level + (level >> PEAK_GROW_SHIFT), memory_order_relaxed);
+	atomic_store_explicit(&est.peak_fall, level + (level >> PEAK_FALL_SHIFT), memory_order_relaxed);
+out:
+	spin_unlock(&peak_lock);
+}
+
+static inline void in_use_add(int64_t w)
+{
+	int64_t cur = atomic_fetch_add_explicit(&est.in_use, w, memory_order_relaxed) + w;
+	if (unlikely(cur > atomic_load_explicit(&est.peak_next, memory_order_relaxed)))
+		peak_record(cur, false);
+}
+
+/* A sampled free: the heap was at `before` until now.  The first such
+ * fall from a level 1/64 above the last copy is a local maximum worth
+ * keeping (a heap that grows, then shrinks, peaks right there). */
+static inline void in_use_sub(int64_t w)
+{
+	int64_t before = atomic_fetch_sub_explicit(&est.in_use, w, memory_order_relaxed);
+	if (unlikely(before > atomic_load_explicit(&est.peak_fall, memory_order_relaxed)))
+		peak_record(before, true);
+}
+
+bool heap_foreach_peak(heap_bucket_fn fn, void *arg, uint64_t *bytes, int64_t *real_ns)
+{
+	spin_lock(&peak_lock);
+	uint32_t n = peak.n;
+	for (uint32_t id = 1; id <= n; id++) {
+		struct bucket *b = bucket_get(id);
+		struct heap_bucket_view v = {
+			.id = id, .stack = b->stack, .size = b->size,
+			.allocs = peak.v[id][0], .frees = peak.v[id][1],
+		};
+		if (v.allocs)
+			fn(&v, arg);
+	}
+	if (bytes)
+		*bytes = peak.bytes;
+	if (real_ns)
+		*real_ns = peak.real_ns;
+	spin_unlock(&peak_lock);
+	return n > 0;
+}
+
+bool heap_peak_recorded(void)
+{
+	spin_lock(&peak_lock);
+	bool any = peak.n > 0;
+	spin_unlock(&peak_lock);
+	return any;
+}
+
+int64_t heap_inuse_estimate(void)
+{
+	return atomic_load_explicit(&est.in_use, memory_order_relaxed);
 }
 
 /* ---- live set ---------------------------------------------------------- */
@@ -334,8 +467,11 @@ uint32_t heap_take(void *p)
 
 void heap_forget(uint32_t bucket)
 {
-	if (bucket)
-		atomic_fetch_add_explicit(&bucket_get(bucket)->frees, 1, memory_order_release);
+	if (!bucket)
+		return;
+	struct bucket *b = bucket_get(bucket);
+	atomic_fetch_add_explicit(&b->frees, 1, memory_order_release);
+	in_use_sub((int64_t)b->weight);
 }
 
 void heap_restore(void *p, uint32_t bucket)
@@ -363,6 +499,9 @@ void heap_record_alloc(void *p, size_t size)
 		heap_forget(b);
 	else
 		heap_forget(stale);
+	/* After the insert (a copy then sees this sample as live), with no
+	 * lock held (peak_lock's rank). */
+	in_use_add((int64_t)bucket_get(b)->weight);
 }
 
 uint64_t heap_live_count(void)

@@ -53,10 +53,41 @@
  * Old shard arrays are never unmapped (a reader may still be probing one);
  * growth doubles, so retired arrays cost at most as much as the live ones.
  *
+ * Peak.  The sampled in-use heap is kept as one estimate, in_use: the sum,
+ * over live sampled allocations, of their unbiased byte weights (each
+ * bucket's s/p(s), sampler.h, computed once when the bucket is made).  A
+ * sampled allocation adds its bucket's weight, the free of a sampled
+ * pointer subtracts it, so in_use is what the inuse_space total of a
+ * heap profile written now would show (up to rounding).  The peak array
+ * holds a copy of every bucket's raw counts (allocs, frees) taken at a
+ * high point of in_use, by the thread that found it, under peak_lock:
+ *  - a sampled allocation that takes in_use more than 1/16 above the
+ *    level of the last copy copies (the heap is still growing: the copy
+ *    stays at most 1/16 behind it);
+ *  - a sampled free from a level more than 1/64 above the last copy
+ *    copies (the heap was at a new high and starts to fall: a local
+ *    maximum, which is where a heap that grows and shrinks peaks).
+ * The peak profile is the heap profile made from that copy: the heap as
+ * it was at the highest in_use seen since the start, to within 1/64 once
+ * the heap has fallen from it (1/16 while it is still rising).  tcmalloc's
+ * peak heap tracker copies its live samples in the same way at each rise
+ * of 1/10 (peak_sampling_heap_growth_fraction), on allocation only.
+ * Cost: on the sample path and on the free of a sampled pointer, one
+ * atomic add and one load on a line of their own.  A copy is O(buckets)
+ * and each is at least 1/64 above the previous, so copies number at most
+ * log(max in_use / first sample) / log(65/64): about 640 for a heap that
+ * grows from one sample at 512 KiB to 10 GiB, fewer in practice (a
+ * steady heap makes none).  Copies are made on program threads in normal
+ * context (never in a signal handler), with no other cprof lock held.
+ * A copy is not atomic with respect to other threads' samples made
+ * meanwhile: each bucket's pair is read as the dump reads it (frees
+ * first), so it is always a valid heap profile.
+ *
  * Contexts: all functions run on program threads in normal context, from
  * the allocation hooks' slow paths with the guard held, or on the dump
- * thread (heap_foreach_bucket).  No signal handler touches these tables.
- * Every shard lock and the bucket lock are taken around fork.
+ * thread (heap_foreach_bucket, heap_foreach_peak).  No signal handler
+ * touches these tables.  Every shard lock, the bucket lock and peak_lock
+ * are taken around fork.
  */
 #ifndef CPROF_HEAPPROF_H
 #define CPROF_HEAPPROF_H
@@ -149,6 +180,16 @@ struct heap_bucket_view {
 };
 typedef void (*heap_bucket_fn)(const struct heap_bucket_view *b, void *arg);
 void heap_foreach_bucket(heap_bucket_fn fn, void *arg);
+/* Every bucket as it was at the peak of the sampled in-use heap (see
+ * above), with its counts then; fn runs with peak_lock held.  Returns
+ * false, calling nothing, when no peak was recorded (no sample yet).
+ * *bytes and *real_ns (either may be NULL) get the estimated in-use bytes
+ * at the peak and when it was recorded (CLOCK_REALTIME). */
+bool heap_foreach_peak(heap_bucket_fn fn, void *arg, uint64_t *bytes, int64_t *real_ns);
+/* Has a peak been recorded? */
+bool heap_peak_recorded(void);
+/* The current estimate of in-use bytes (see above). */
+int64_t heap_inuse_estimate(void);
 /* Bucket ids run from 1 to heap_bucket_count(). */
 uint32_t heap_bucket_count(void);
 uint64_t heap_rate(void);

@@ -20,7 +20,7 @@ from harness import *
 
 CPROF = os.path.join(ROOT, "scripts", "cprof")
 BANNER_RE = re.compile(r"^cprof: profiling (.+) \(pid (\d+)\); profiles will be written as (.+) \(([^()]*)\)$")
-DEFAULT_KINDS = {"cpu", "heap", "mutex", "block", "threads", "threadcreate"}
+DEFAULT_KINDS = {"cpu", "heap", "heappeak", "mutex", "block", "threads", "threadcreate"}
 USAGE_LINE = "usage: cprof [run] [options] [--] PROGRAM [ARGS...]"
 
 
@@ -287,11 +287,11 @@ def test_profiles_option_and_announcement():
     assert shown == os.path.join(os.path.realpath(tmpdir()),
                                  "cprof.heap_truth.%d.<n>.<type>.pb.gz" % pid), shown
     assert how == "kill -USR2 %d for a dump; at exit" % pid, how
-    assert set(kinds_of()) == {"heap"}, kinds_of()
+    assert set(kinds_of()) == {"heap", "heappeak"}, kinds_of()
     pat = pattern_re(shown)
     for f in profiles():
         m = pat.match(os.path.realpath(f.path))
-        assert m and m.group(2) == "heap", (f.path, shown)
+        assert m and m.group(2) in ("heap", "heappeak"), (f.path, shown)
         assert f.pid == pid and f.exe == "heap_truth", f
         load_checked(f.path, pprof_too=False)
     # "cprof PROGRAM" without "--", and "run": the default profile set.
@@ -310,7 +310,7 @@ def test_output_pattern_option():
     os.makedirs(d)
     cp = cprof(["-o", d + "/%e-%p-%n.%t.pb.gz", "--profiles", "heap,cpu", prog("heap_truth"), 1, 0])
     pid = banner(cp.stderr)[1]
-    assert sorted(os.listdir(d)) == ["heap_truth-%d-1.%s.pb.gz" % (pid, k) for k in ("cpu", "heap")], \
+    assert sorted(os.listdir(d)) == ["heap_truth-%d-1.%s.pb.gz" % (pid, k) for k in ("cpu", "heap", "heappeak")], \
         os.listdir(d)
     assert banner(cp.stderr)[2] == d + "/heap_truth-%d-<n>.<type>.pb.gz" % pid
     for f in os.listdir(d):
@@ -574,7 +574,7 @@ def test_dump_follows_signal_and_output_of_the_process():
         cp = cprof(["dump", "--timeout", "20", p.pid])
         sub = os.path.join(os.path.realpath(tmpdir()), "sub")
         assert cp.stdout.splitlines() == [os.path.join(sub, "%d-1-%s.prof.pb.gz" % (p.pid, k))
-                                          for k in ("cpu", "heap")], cp.stdout
+                                          for k in ("cpu", "heap", "heappeak")], cp.stdout
         assert p.poll() is None, p.describe()
         assert p.stop(signal.SIGTERM) == 0, p.describe()
     finally:

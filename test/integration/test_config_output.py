@@ -45,8 +45,8 @@ def test_output_pattern_expansion():
                                                  "CPROF_PROFILES": "heap,cpu"})
     host = os.uname().nodename
     files = sorted(os.listdir(d))
-    assert len(files) == 2, files
-    for f, kind in zip(files, ("cpu", "heap")):
+    assert len(files) == 3, files
+    for f, kind in zip(files, ("cpu", "heap", "heappeak")):
         assert re.fullmatch(r"%s-heap_truth-\d+-1-%s\.pb\.gz" % (re.escape(host), kind), f), files
     for f in files:
         load_checked(os.path.join(d, f), pprof_too=False)
@@ -73,7 +73,7 @@ def test_names_never_collide():
         cp, _ = run_prog("heap_truth", [1, 0], env={"CPROF_OUTPUT": "fixed.%t.pb.gz", "CPROF_PROFILES": "heap"})
         errs.append(cp.stderr)
         time.sleep(0.01)
-    files = sorted(f for f in os.listdir(tmpdir()) if f.startswith("fixed"))
+    files = sorted(f for f in os.listdir(tmpdir()) if f.startswith("fixed.heap") and "peak" not in f)
     assert files == ["fixed.heap-1.pb.gz", "fixed.heap-2.pb.gz", "fixed.heap.pb.gz"], files
     assert not [f for f in os.listdir(tmpdir()) if f.startswith(".cprof-tmp")], os.listdir(tmpdir())
     times = [load_checked(f, pprof_too=False).time_ns for f in files]
@@ -90,7 +90,7 @@ def test_concurrent_writers_lose_nothing():
              for _ in range(16)]
     for p in procs:
         p.wait(60)
-    files = sorted(f for f in os.listdir(tmpdir()) if f.startswith("same"))
+    files = sorted(f for f in os.listdir(tmpdir()) if f.startswith("same.heap") and "peak" not in f)
     assert len(files) == 16 and "same.heap.pb.gz" in files, files
     assert not [f for f in os.listdir(tmpdir()) if f.startswith(".cprof-tmp")], os.listdir(tmpdir())
     for f in files:

@@ -33,6 +33,8 @@ CPROF = os.path.join(ROOT, "scripts", "cprof")
 CTL = os.path.join(BUILD, "cprof-ctl")
 TRUE = "/bin/true"
 KINDS = ("cpu", "heap", "mutex", "block", "threads", "threadcreate")
+# The files of a set of a program that allocates: heappeak too.
+SET = KINDS + ("heappeak",)
 
 # (variable, option of the command or None, values).  Good and bad values
 # side by side: the test does not say which is which, the library does.
@@ -173,7 +175,7 @@ def test_patterns_expand_alike():
             assert shown.endswith("/cprof.heap_truth.%s.<n>.<type>.pb.gz" % re.search(r"pid (\d+)", m[0]).group(1)), shown
         if "%h" in pattern:
             assert host in shown and "-%-" in shown, shown
-        rx = re.compile(re.escape(shown).replace(re.escape("<n>"), r"\d+").replace(re.escape("<type>"), "heap") + "$")
+        rx = re.compile(re.escape(shown).replace(re.escape("<n>"), r"\d+").replace(re.escape("<type>"), "heap(peak)?") + "$")
         wrote = [l[len("cprof: wrote "):] for l in cp.stderr.splitlines() if l.startswith("cprof: wrote ")]
         assert wrote and all(rx.match(os.path.realpath(w)) or rx.match(w) for w in wrote), (shown, wrote)
     # cprof-ctl's expansion of each escape.
@@ -265,7 +267,7 @@ def test_dump_wait_outlasts_a_long_dump():
         assert req.returncode == 0, err
         cp = subprocess.CompletedProcess(req.args, 0, out, err)
         paths = cp.stdout.splitlines()
-        assert sorted(os.path.basename(x).split(".")[-3] for x in paths) == sorted(KINDS), cp.stdout
+        assert sorted(os.path.basename(x).split(".")[-3] for x in paths) == sorted(SET), cp.stdout
         for x in paths:
             assert os.path.exists(x), x
         files = set_files(p.pid, 1)
@@ -312,7 +314,7 @@ def test_requester_gone_is_never_answered():
                 w.kill()
                 w.wait()
         os.kill(p.pid, signal.SIGCONT)
-        wait_for(lambda: len(set_files(p.pid, 1)) == len(KINDS), 120, "the whole set")
+        wait_for(lambda: len(set_files(p.pid, 1)) == len(SET), 120, "the whole set")
         time.sleep(1)
         if witness is not None:
             assert witness.poll() is None, "the process that took the requester's pid was signalled"
@@ -321,7 +323,7 @@ def test_requester_gone_is_never_answered():
         assert p.poll() is None, p.describe()
         # The process still answers the next request.
         cp = cprof(["dump", "--timeout", "120", p.pid], timeout=150)
-        assert len(cp.stdout.splitlines()) == len(KINDS), cp.stdout
+        assert len(cp.stdout.splitlines()) == len(SET), cp.stdout
         if witness is None:
             raise Skip("could not give the requester's pid to another process (needs root)")
     finally:
@@ -355,13 +357,13 @@ def test_plain_and_forged_requests():
     try:
         wait_for(lambda: "ready" in p.out(), 10, "start")
         os.kill(p.pid, signal.SIGUSR2)
-        wait_for(lambda: len(set_files(p.pid, 1)) == 2, 20, "set 1")
+        wait_for(lambda: len(set_files(p.pid, 1)) == 3, 20, "set 1")
         queue(p.pid, signal.SIGUSR2, 12345)
-        wait_for(lambda: len(set_files(p.pid, 2)) == 2, 20, "set 2")
+        wait_for(lambda: len(set_files(p.pid, 2)) == 3, 20, "set 2")
         sig = signal.SIGRTMIN + 1
         word = (0xC9D5 << 48) | (sig << 40) | 0x1234abcd
         queue(p.pid, signal.SIGUSR2, word, claimed_pid=victim.pid)
-        wait_for(lambda: len(set_files(p.pid, 3)) == 2, 20, "set 3")
+        wait_for(lambda: len(set_files(p.pid, 3)) == 3, 20, "set 3")
         time.sleep(0.5)
         assert victim.poll() is None, "the forged requester's pid was signalled"
         assert p.poll() is None, p.describe()
@@ -380,7 +382,8 @@ def test_dump_wait_answer_names_the_set():
         wait_for(lambda: "ready" in p.out(), 10, "start")
         for _ in (1, 2):
             cp = cprof(["dump", "--wait", p.pid])
-            assert cp.stdout == os.path.join(os.path.realpath(tmpdir()), "same.heap.pb.gz") + "\n", cp.stdout
+            assert cp.stdout.splitlines() == [os.path.join(os.path.realpath(tmpdir()), "same.%s.pb.gz" % k)
+                                              for k in ("heap", "heappeak")], cp.stdout
         assert os.path.exists("same.heap-1.pb.gz")
     finally:
         p.kill_group()
@@ -398,6 +401,7 @@ def test_dump_wait_finds_files_written_elsewhere():
         os.rmdir("out")
         cp = cprof(["dump", "--wait", p.pid])
         here = os.path.realpath(tmpdir())
-        assert cp.stdout.splitlines() == [os.path.join(here, "w.1.%s.pb.gz" % k) for k in ("cpu", "heap")], cp.stdout
+        assert cp.stdout.splitlines() == [os.path.join(here, "w.1.%s.pb.gz" % k) for k in ("cpu", "heap", "heappeak")], \
+            cp.stdout
     finally:
         p.kill_group()

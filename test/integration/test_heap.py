@@ -297,3 +297,110 @@ def test_program_heap_layout_unchanged():
         # ... and every one of those allocations was sampled.
         p = load_checked(one(kind="heap"), pprof_too=False)
         assert p.flat("alloc_objects").get("layout", 0) >= 200, (unwind, p.summary())
+
+
+def check_peak(peak, heap, truth, rate):
+    """The peak profile holds peak_first at its known size and none of
+    peak_second; the heap profile at exit the reverse.  Within 5 standard
+    deviations of the estimate, and, for the peak, the 1/64 by which the
+    copy may trail the highest point (preload/core/heapprof.h, "Peak")."""
+    first, second, block = truth["peak_first"], truth["peak_second"], truth["block"]
+    sd1 = heap_sd(first, block, rate)
+    sd2 = heap_sd(second, block, rate)
+    got = peak.flat("inuse_space")
+    assert first * (1 - 1 / 64) - 5 * sd1 - block <= got.get("peak_first", 0) <= first + 5 * sd1, \
+        (got, first, sd1)
+    assert got.get("peak_second", 0) == 0, got
+    now = heap.flat("inuse_space")
+    assert now.get("peak_first", 0) == 0, now  # every block freed: exact
+    assert abs(now.get("peak_second", 0) - second) <= 5 * sd2, (now, second, sd2)
+    # Allocations up to the peak: peak_first's, and nothing of peak_second.
+    assert peak.flat("alloc_space").get("peak_second", 0) == 0, peak.flat("alloc_space")
+    assert peak.sample_types == HEAP_TYPES and peak.period == rate, (peak.sample_types, peak.period)
+    assert any(c.startswith("cprof: peak of the sampled in-use heap") for c in peak.comments), peak.comments
+
+
+@timeout(120)
+def test_peak_heap_ground_truth():
+    """heap_peak allocates 64 MiB through peak_first, frees it, then 16 MiB
+    through peak_second: the heappeak file of the exit set shows the
+    first, the heap file the second.  At 64 KiB (about 1,000 samples at the
+    peak) and at CPROF_HEAP_RATE=1 (exact counts)."""
+    for rate in (65536, 1):
+        d = os.path.join(tmpdir(), "rate%d" % rate)
+        os.makedirs(d)
+        cp, truth = run_prog("heap_peak", env={
+            "CPROF_HEAP_RATE": str(rate), "CPROF_PROFILES": "heap",
+            "CPROF_OUTPUT": d + "/cprof.%e.%p.%n.%t.pb.gz"})
+        assert set(kinds_of(d)) == {"heap", "heappeak"}, kinds_of(d)
+        peak = load_checked(one(d, "heappeak"))
+        heap = load_checked(one(d, "heap"), pprof_too=False)
+        check_peak(peak, heap, truth, rate)
+        top = pprof_top(one(d, "heappeak"))
+        assert top.type == "inuse_space" and top.names()[0] == "peak_first", top.names()
+
+
+def test_no_peak_file_without_samples():
+    """A heap profile with no sample yet has no peak: no heappeak file (the
+    heap file is written as always)."""
+    run_prog("heap_truth", [0, 0], env={"CPROF_PROFILES": "heap,cpu", "CPROF_HEAP_RATE": str(1 << 40),
+                                        "CPROF_EMPTY_FILES": "1"})
+    kinds = kinds_of()
+    assert "heap" in kinds and "heappeak" not in kinds, kinds
+
+
+LEAK_KEPT = ("kept_by_static", "kept_by_atexit", "lib_keep_for_destructor", "lib_keep_for_static",
+             "lib_keep_for_atexit")
+
+
+@timeout(120)
+def test_leaks_at_exit_are_what_nothing_freed():
+    """The exit dump runs after every destructor: in its heap profile, in use
+    is exactly the memory never freed.  `leaks` leaks 1 MiB through
+    leak_site and frees five other blocks as it exits: in a C++ static
+    destructor, an atexit handler registered before main, and in
+    libleakfini.so's destructor, C++ static destructor and constructor's
+    atexit handler (those three run in ld.so's _dl_fini, after libcprof's
+    own turn).  Counted exactly (CPROF_HEAP_RATE=1): leak_site is in use
+    at its size, the others were allocated and are not in use."""
+    cp, truth = run_prog("leaks", env={"CPROF_HEAP_RATE": "1", "CPROF_PROFILES": "heap"})
+    path = one(kind="heap")
+    p = load_checked(path)
+    assert "cprof: written at exit, after the program's and its libraries' destructors" in p.comments, p.comments
+    inuse, alloc = p.flat("inuse_space"), p.flat("alloc_space")
+    assert inuse.get("leak_site") == truth["leak_site"], inuse
+    for site in LEAK_KEPT:
+        assert alloc.get(site) == truth[site], (site, alloc)
+        assert inuse.get(site, 0) == 0, (site, inuse)
+
+    # cprof leaks: the same, as a top list of what is in use.
+    cmd = os.path.join(ROOT, "scripts", "cprof")
+    out = run([cmd, "leaks", path], preload=False)
+    top = parse_top(out.stdout)
+    assert top.type == "inuse_space", out.stdout
+    assert top.names()[0] == "leak_site", out.stdout
+    assert not set(LEAK_KEPT) & set(top.names()), out.stdout
+    assert "cprof: memory never freed, by allocation site" in out.stderr, out.stderr
+    assert "not written at exit" not in out.stderr, out.stderr
+    # Counts on request; the peak profile is not a leak report, and says so.
+    out = run([cmd, "leaks", "-sample_index=inuse_objects", path], preload=False)
+    assert parse_top(out.stdout).type == "inuse_objects", out.stdout
+    out = run([cmd, "leaks", one(kind="heappeak")], preload=False)
+    assert "is the peak heap profile" in out.stderr, out.stderr
+
+
+@timeout(60)
+def test_leaks_warns_on_a_profile_not_written_at_exit():
+    """A heap profile from a dump made while the program runs shows what was
+    live then: cprof leaks says so (and still shows it)."""
+    p = start([prog("alloc_loop"), "60", "1"])
+    try:
+        wait_for(lambda: "ready" in p.out(), 10, "program start")
+        os.kill(p.pid, signal.SIGUSR2)
+        wait_for(lambda: profiles(kind="heap"), 10, "the heap profile")
+        time.sleep(0.3)
+    finally:
+        p.kill_group()
+    out = run([os.path.join(ROOT, "scripts", "cprof"), "leaks", profiles(kind="heap")[0].path], preload=False)
+    assert "was not written at exit" in out.stderr, out.stderr
+    assert parse_top(out.stdout).type == "inuse_space", out.stdout

@@ -1070,3 +1070,33 @@ def test_request_flood_does_not_stall_fork():
         top = pprof_top(f.path, ["-sample_index=inuse_space"])
         leak = [r for r in top.rows if r.name == "child_leak"]
         assert leak and leak[0].flat.num == 4096, (f.path, top.rows)
+
+
+@timeout(60)
+def test_peak_heap_over_http():
+    """heap?peak=1 is the heap as it was at its peak (heap_peak: 64 MiB
+    through peak_first, freed, then 16 MiB through peak_second), as a
+    profile and with debug=1 as text; heap itself shows peak_second only;
+    peak and seconds together are refused."""
+    rate = 65536
+    p, base = serve("heap_peak", ["60"], env={"CPROF_HEAP_RATE": str(rate), "CPROF_PROFILES": "heap"})
+    try:
+        import json
+        from checks import heap_sd
+        truth = json.loads(next(l for l in p.out().splitlines() if l.startswith("{")))
+        peak = get_profile(base + "/debug/pprof/heap?peak=1", "heap-peak")
+        heap = get_profile(base + "/debug/pprof/heap", "heap")
+        first, block = truth["peak_first"], truth["block"]
+        sd = heap_sd(first, block, rate)
+        got = peak.flat("inuse_space")
+        assert first * (1 - 1 / 64) - 5 * sd - block <= got.get("peak_first", 0) <= first + 5 * sd, (got, sd)
+        assert got.get("peak_second", 0) == 0, got
+        now = heap.flat("inuse_space")
+        assert now.get("peak_first", 0) == 0 and now.get("peak_second", 0) > 0, now
+        text = fetch(base + "/debug/pprof/heap?peak=1&debug=1")
+        assert text.status == 200 and text.text.startswith("heap profile: "), text
+        assert "peak_first" in text.text and "peak_second" not in text.text, text.text[:3000]
+        r = fetch(base + "/debug/pprof/heap?peak=1&seconds=1")
+        assert r.status == 400 and "peak" in r.text, r
+    finally:
+        p.stop(signal.SIGTERM)

@@ -138,7 +138,7 @@ def test_sigusr2_burst_while_allocating():
     ns = sorted(by_n)
     assert ns == list(range(1, len(ns) + 1)) and len(ns) >= 2, ns
     for n, kinds in by_n.items():
-        assert kinds == KINDS, (n, kinds)
+        assert kinds - {"heappeak"} == KINDS, (n, kinds)  # heappeak: once the heap has a sample
     all_valid()
 
 

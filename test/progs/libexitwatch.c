@@ -3,8 +3,11 @@
  * dump.
  *
  * Its constructor runs before cprof's (the program links it; cprof is
- * preloaded), so the atexit handler it registers runs after cprof's, that
- * is after the exit dump.  When armed by the program (exitwatch_arm), the
+ * preloaded) and registers its handler with no object handle
+ * (__cxa_atexit(fn, NULL, NULL)), as cprof registers its exit dump: so it
+ * runs after cprof's, that is after the exit dump (an atexit handler
+ * would run with this library's finalisation, before it: see
+ * preload/control/init.c).  When armed by the program (exitwatch_arm), the
  * handler counts the process's profile files in the current directory,
  * waits 50 ms and counts again, then prints the difference: files that
  * appeared then came from a dump started after the exit dump, one that
@@ -50,7 +53,15 @@ static void watch(void)
 	fflush(stdout);
 }
 
+extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso);
+
+static void watch_handler(void *arg)
+{
+	(void)arg;
+	watch();
+}
+
 __attribute__((constructor)) static void exitwatch_init(void)
 {
-	atexit(watch);
+	__cxa_atexit(watch_handler, NULL, NULL);
 }

@@ -55,7 +55,8 @@ def test_long_dump_storm_with_interval():
         p.kill_group()
     by_n = {n: kinds for (_, n), kinds in dump_sets().items()}
     assert sorted(by_n) == list(range(1, len(by_n) + 1)) and len(by_n) > 10, sorted(by_n)
-    assert all(len(k) == 6 for k in by_n.values()), by_n  # the default set: six profiles
+    # The default set: six profiles (and heappeak once the heap has a sample).
+    assert all(len(k - {"heappeak"}) == 6 for k in by_n.values()), by_n
     all_valid()
 
 
