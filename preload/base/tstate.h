@@ -39,6 +39,11 @@
  *    the owning thread around its blocking calls; read by the threads
  *    profile's collector through the registry (threads.h, `ts`), with
  *    wait_seq as a sequence lock (odd: parked in a blocking call).
+ *  - labels: the thread's current label set (preload/core/labels.h).
+ *    Stored (relaxed) only by the owning thread, through the public API;
+ *    loaded by its own signal handler and hooks, and by the threads
+ *    profile's collector through the pinned registry record.  It sits in
+ *    what was padding before wait_fn: the struct does not grow.
  *
  * The struct is kept small: a dlopen of libcprof (python ctypes) must fit in
  * glibc's surplus static TLS.
@@ -69,6 +74,7 @@ struct tstate {
 	int tid;
 	uint32_t unwinds;    /* normal-context unwinds so far (unwind.c) */
 	uint32_t wait_seq;   /* odd while parked in a wrapped blocking call */
+	uint32_t labels;     /* current label set (preload/core/labels.h), 0: none */
 	uintptr_t wait_fn;   /* the blocking function (its entry address) */
 	uintptr_t wait_pc;   /* return address into its caller */
 	uintptr_t wait_sp;   /* the caller's stack pointer after the return */

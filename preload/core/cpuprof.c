@@ -39,6 +39,7 @@
 #include "cpuprof.h"
 #include "arena.h"
 #include "cpuwin.h"
+#include "labels.h"
 #include "tables.h"
 #include "log.h"
 #include "real.h"
@@ -58,6 +59,7 @@ struct cell {
 	int tid;
 	uint32_t weight;
 	uint32_t depth;
+	uint32_t labels;    /* the thread's label set (labels.h) */
 	uintptr_t pcs[CPROF_MAX_DEPTH];
 };
 
@@ -149,6 +151,7 @@ static void on_prof(int signo, siginfo_t *si, void *ucv)
 	} else {
 		c->tid = t->tid ? t->tid : (int)syscall(SYS_gettid);
 		c->weight = weight;
+		c->labels = labels_current();
 		c->depth = unwind_signal((const ucontext_t *)ucv, c->pcs, CPROF_MAX_DEPTH);
 		if (c->depth == 0) {
 			atomic_fetch_add_explicit(&lost_gate, weight, memory_order_relaxed);
@@ -286,7 +289,7 @@ static void blocked_add(int tid, const char *name, uint64_t count)
 		threads_name(tid, buf, sizeof(buf), false);
 		name = buf;
 	}
-	cpuwin_add(stacktab_synthetic(CPROF_PC_LOST_SAMPLES), cpuwin_name_id(name), count);
+	cpuwin_add(stacktab_synthetic(CPROF_PC_LOST_SAMPLES), cpuwin_name_id(name), 0, count);
 	if (!atomic_exchange(&blocked_said, 1))
 		cprof_warn("thread %d (%s) runs with the CPU profiling signal blocked: its CPU time is "
 			   "counted without stacks, under cprof_lost_samples (cprof_lost=signals_blocked)",
@@ -557,7 +560,7 @@ void cpuprof_drain(void)
 				last_tid = c->tid;
 			}
 			uint32_t stack = stacktab_intern(c->pcs, c->depth, STACK_LEAF_EXACT);
-			cpuwin_add(stack, last_name, c->weight);
+			cpuwin_add(stack, last_name, c->labels, c->weight);
 		}
 		cell_set(c, pos, pos + RING_SIZE);
 		pos++;

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "labels.h"
 #include "threadstacks.h"
 #include "cpuprof.h"
 #include "log.h"
@@ -64,6 +65,7 @@ struct snap {
 	int tid;
 	char name[16];
 	uint32_t created;
+	uint32_t labels;
 };
 
 struct snap_ctx {
@@ -78,6 +80,9 @@ static void take(struct thread_rec *r, void *arg)
 		c->v[c->n].tid = r->tid;
 		memcpy(c->v[c->n].name, r->name, sizeof(r->name));
 		c->v[c->n].created = __atomic_load_n(&r->create_stack, __ATOMIC_RELAXED);
+		/* Registry lock held: a record with ts is unregistered before
+		 * its thread's TLS goes away (threads.h). */
+		c->v[c->n].labels = r->ts ? labels_of(r->ts) : 0;
 		c->n++;
 	}
 }
@@ -422,7 +427,8 @@ void threadstacks_collect(struct region *r, thread_stack_fn fn, void *arg)
 		for (size_t i = 0; i < m; i++) {
 			struct slot *s = &slots[i];
 			struct thread_stack ts = {.tid = c.v[base + i].tid, .name = c.v[base + i].name,
-						  .created = c.v[base + i].created};
+						  .created = c.v[base + i].created,
+						  .labels = c.v[base + i].labels};
 			uintptr_t pcs[CPROF_MAX_DEPTH];
 			unsigned depth = 0;
 			int expected = ASKED;

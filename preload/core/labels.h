@@ -1,0 +1,71 @@
+/*
+ * labels.h - profiler labels: interned key=value sets and each thread's
+ * current one (the public API is preload/base/cprof.h).
+ *
+ * DESIGN
+ * A label set is interned once (intern.h) into a dense id from 1; id 0 is
+ * the empty set.  The record holds the pairs sorted by key, one value per
+ * key, in cprof's own memory (arena.c), never freed, so an id names the
+ * same pairs for the life of the process and a record read by id needs no
+ * lock.  Making a set current is one relaxed store of the id into the
+ * thread's tstate (`labels`, initial-exec TLS): nothing shared, no lock,
+ * nothing to undo when a thread ends or forks.
+ *
+ * Each profile carries the id in its key, so samples under different sets
+ * are different samples:
+ *  - cpu: the signal handler copies the interrupted thread's id into the
+ *    ring cell (a plain load of its own TLS: async-signal-safe); the
+ *    table is keyed by (stack, thread name, labels).
+ *  - heap: the bucket is (stack, size, labels) of the allocating thread,
+ *    so inuse keeps the labels of the allocation whoever frees it.
+ *  - mutex: the labels of the unlocking thread, whose stack is recorded;
+ *    block: the waiter's.
+ *  - threads: the set current on each thread when the collector looks.
+ * The encoder turns an id into one string Label per pair.
+ *
+ * Limits: LABELS_MAX_SETS sets, LABELS_MAX_BYTES of pairs in all; past
+ * either, intern returns 0 and says so once.  Keys cprof puts on samples
+ * itself (thread, tid, bytes, cprof_lost) are dropped from a set, so a
+ * sample never has two values for them.
+ *
+ * Contexts: labels_intern runs in normal context on any thread, under
+ * `lock` (a spinlock, taken around fork) for inserts only; a set seen
+ * before is found without it.  labels_pairs and labels_current only load
+ * memory and are safe anywhere.
+ */
+#ifndef CPROF_LABELS_H
+#define CPROF_LABELS_H
+
+#include "common.h"
+#include "tstate.h"
+
+#define LABELS_MAX_PAIRS 16     /* CPROF_LABELS_MAX in cprof.h */
+#define LABELS_MAX_LEN 255      /* bytes of a key or a value */
+#define LABELS_MAX_SETS (1u << 16)
+#define LABELS_MAX_BYTES (16u << 20)
+
+/* The set `base` with the n pairs of kv (key, value, key, value...)
+ * added, later pairs replacing earlier ones of the same key; 0 for the
+ * empty set, for invalid input (n < 0, n > LABELS_MAX_PAIRS, a NULL or
+ * empty key, a NULL value, a string longer than LABELS_MAX_LEN) or when
+ * the table is full. */
+uint32_t labels_intern(uint32_t base, const char *const *kv, int n);
+
+/* The pairs of set id (key, value, key, value..., sorted by key) and their
+ * number, or NULL and 0 for 0 or an id that was never handed out. */
+const char *const *labels_pairs(uint32_t id, unsigned *npairs);
+
+/* The calling thread's current set (any context). */
+CPROF_INLINE uint32_t labels_current(void)
+{
+	return __atomic_load_n(&cprof_tls.labels, __ATOMIC_RELAXED);
+}
+
+/* Another thread's, through its tstate (the caller keeps that thread's
+ * TLS alive: threads.h). */
+CPROF_INLINE uint32_t labels_of(const struct tstate *t)
+{
+	return __atomic_load_n(&t->labels, __ATOMIC_RELAXED);
+}
+
+#endif
