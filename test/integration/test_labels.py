@@ -1,0 +1,114 @@
+"""Profiler labels (cprof.h): key=value sets on CPU, heap, mutex, block and
+threads samples, checked against a program that knows what it did under
+each set (test/progs/labels_truth.c), and the examples in C, C++ and Rust."""
+
+import os
+
+import pprofdec
+from checks import load_checked, one, run_prog
+from harness import *
+
+MiB = 1 << 20
+
+
+def by_label(p, type_name, key="handler", where=None):
+    """{label value (None: unlabelled): summed value} over the samples
+    (whose stack contains `where`, if given)."""
+    i = p.index(type_name)
+    out = {}
+    for s in p.samples():
+        if where and where not in s.stack:
+            continue
+        v = s.labels.get(key)
+        out[v] = out.get(v, 0) + s.values[i]
+    return out
+
+
+def run_truth():
+    cp, truth = run_prog("labels_truth", env={"CPROF_HEAP_RATE": "4096", "CPROF_BLOCK_RATE": "1"})
+    assert truth and truth["labels"] == 1 and truth["same"] == 1 and truth["get"] == 1, cp.stdout
+    return truth
+
+
+@timeout(120)
+def test_labels_in_every_profile():
+    """Each profile's samples carry the labels that were current where they
+    were taken, in the known proportions."""
+    truth = run_truth()
+
+    # cpu: 1 unit under a, 3 under b, same function; both sets add phase=cpu.
+    p = load_checked(one(kind="cpu"))
+    burn = {}
+    for s in p.samples():
+        if "burn" in s.stack[:1]:
+            key = (s.labels.get("handler"), s.labels.get("phase"))
+            burn[key] = burn.get(key, 0) + s.values[0]
+            assert s.labels.get("thread") == "labels_truth", s
+    # The calibration run, before any set is current, is unlabelled.
+    total = burn.get(("a", "cpu"), 0) + burn.get(("b", "cpu"), 0)
+    assert total >= 60 and set(burn) <= {("a", "cpu"), ("b", "cpu"), (None, None)}, burn
+    share_a = burn.get(("a", "cpu"), 0) / total
+    share_b = burn.get(("b", "cpu"), 0) / total
+    in_range(share_a, 0.17, 0.33, "cpu share of handler=a (1/4 expected)")
+    in_range(share_b, 0.64, 0.82, "cpu share of handler=b (3/4 expected)")
+
+    # heap: alloc a 30 / b 30 MiB; inuse a 15 / b 10 MiB (a's blocks freed
+    # under b leave a's bucket; the rest keep a's label).
+    p = load_checked(one(kind="heap"))
+    alloc = by_label(p, "alloc_space", where="keep_block")
+    inuse = by_label(p, "inuse_space", where="keep_block")
+    eq_within(alloc.get("a", 0), truth["alloc_a"], rel=0.05, what="alloc_space handler=a")
+    eq_within(alloc.get("b", 0), truth["alloc_b"], rel=0.05, what="alloc_space handler=b")
+    eq_within(inuse.get("a", 0), truth["inuse_a"], rel=0.05, what="inuse_space handler=a")
+    eq_within(inuse.get("b", 0), truth["inuse_b"], rel=0.05, what="inuse_space handler=b")
+    assert alloc.get(None, 0) < 0.01 * (truth["alloc_a"] + truth["alloc_b"]), alloc
+    for s in p.samples():
+        assert "bytes" in s.num_labels, s
+
+    # mutex: the holder (handler=a) ends the critical sections; block: the
+    # waiter (handler=b) waits in wait_for_lock.
+    p = load_checked(one(kind="mutex"))
+    mutex = by_label(p, "delay", where="long_unlock")
+    assert set(mutex) == {"a"}, mutex
+    eq_within(mutex["a"], truth["waited_ns"], rel=0.25, what="mutex delay handler=a")
+    p = load_checked(one(kind="block"))
+    block = by_label(p, "delay", where="wait_for_lock")
+    assert set(block) == {"b"}, block
+    eq_within(block["b"], truth["waited_ns"], rel=0.15, what="block delay handler=b")
+
+    # threads: the parked thread under handler=idle, the others unlabelled.
+    p = load_checked(one(kind="threads"))
+    seen = {s.labels.get("thread"): s.labels.get("handler") for s in p.samples()}
+    assert seen.get("parker") == "idle", seen
+    assert seen.get("labels_truth") is None, seen
+
+
+@timeout(120)
+def test_labels_with_go_tool_pprof():
+    """go tool pprof -tagfocus selects a label set's samples; -tags lists the
+    labels with their shares."""
+    truth = run_truth()
+    heap = one(kind="heap")
+    top = pprof_top(heap, ["-tagfocus=handler=a", "-sample_index=inuse_space"])
+    eq_within(top.flat("keep_block"), truth["inuse_a"], rel=0.05, abs=0.01 * MiB,
+              what="pprof -tagfocus=handler=a inuse_space")
+    top = pprof_top(heap, ["-tagfocus=handler=b", "-sample_index=alloc_space"])
+    eq_within(top.flat("keep_block"), truth["alloc_b"], rel=0.05, abs=0.01 * MiB,
+              what="pprof -tagfocus=handler=b alloc_space")
+    top = pprof_top(one(kind="block"), ["-tagfocus=handler=b"])
+    assert "wait_for_lock" in top.names(), top.rows
+    tags = pprof(["-tags", one(kind="cpu")])
+    assert "handler:" in tags and "phase:" in tags, tags
+    top = pprof_top(one(kind="cpu"), ["-tagfocus=phase=cpu"])
+    assert top.names()[:1] == ["burn"], top.rows[:3]
+    top = pprof_top(one(kind="threads"), ["-tagfocus=handler=idle"])
+    assert "parked_here" in top.names(), top.rows
+
+
+def test_labels_without_cprof():
+    """Without libcprof.so the weak calls return 0 and the program runs as
+    it would: same work, no profile."""
+    cp = run([prog("labels_truth")], preload=False, timeout=60)
+    line = [l for l in cp.stdout.splitlines() if l.startswith("{")][-1]
+    assert '"labels": 0' in line and '"same": 1' in line, cp.stdout
+    assert profiles(tmpdir()) == [], profiles(tmpdir())
