@@ -112,3 +112,36 @@ def test_labels_without_cprof():
     line = [l for l in cp.stdout.splitlines() if l.startswith("{")][-1]
     assert '"labels": 0' in line and '"same": 1' in line, cp.stdout
     assert profiles(tmpdir()) == [], profiles(tmpdir())
+
+
+def _example(name, key, heavy, light, profile="cpu"):
+    """Run an example under cprof and without it; its `profile` samples
+    carry `key`, the heavy value with about twice or more the light's."""
+    cp = run([prog(name)], timeout=60)
+    assert "labels on" in cp.stdout, cp.stdout
+    p = load_checked(one(kind=profile))
+    shares = by_label(p, p.sample_types[-1][0], key=key)
+    assert shares.get(heavy, 0) > 1.4 * shares.get(light, 0) > 0, shares
+    bare = run([prog(name)], preload=False, timeout=60)
+    assert "labels off" in bare.stdout, bare.stdout
+    return p
+
+
+@timeout(120)
+def test_example_c():
+    p = _example("labels_example", "handler", "search", "upload")
+    assert all(s.labels.get("tier") == "web" for s in p.samples() if "handler" in s.labels)
+
+
+@timeout(120)
+def test_example_cxx():
+    _example("labels_example_cxx", "pool", "slow", "fast")
+    heap = load_checked(one(kind="heap"))
+    assert set(by_label(heap, "alloc_space", key="pool")) >= {"slow", "fast"}
+
+
+@timeout(120)
+def test_example_rust():
+    if not os.access(os.path.join(PROGS, "labels_example_rs"), os.X_OK):
+        raise Skip("rustc not installed (sh scripts/deps.sh test installs it)")
+    _example("labels_example_rs", "job", "encode", "resize")
