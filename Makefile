@@ -186,6 +186,12 @@ $(BUILD)/test/progs/exit_dumps: test/progs/exit_dumps.c $(BUILD)/test/progs/libe
 	@echo "  CC      $<"
 	$(Q)$(CC) -std=gnu11 $(CFLAGS_PROG) $< -o $@ -L$(BUILD)/test/progs -lexitwatch '-Wl,-rpath,$$ORIGIN'
 
+# Linked with libotelctx.so, which defines the OpenTelemetry thread context
+# variable (otel_thread_ctx_v1) as an SDK would.
+$(BUILD)/test/progs/otel_ctx: test/progs/otel_ctx.c $(BUILD)/test/progs/libotelctx.so $(PUBLIC_H)
+	@echo "  CC      $<"
+	$(Q)$(CC) -std=gnu11 $(CFLAGS_PROG) $< -o $@ -L$(BUILD)/test/progs -lotelctx '-Wl,-rpath,$$ORIGIN'
+
 # Statically linked: cprof must notice LD_PRELOAD cannot apply to it.
 $(BUILD)/test/progs/static_hello: test/progs/static_hello.c
 	@echo "  CC      $<"

@@ -43,7 +43,11 @@
  *    Stored (relaxed) only by the owning thread, through the public API;
  *    loaded by its own signal handler and hooks, and by the threads
  *    profile's collector through the pinned registry record.  It sits in
- *    what was padding before wait_fn: the struct does not grow.
+ *    what was padding before wait_fn.
+ *  - otel_slot: the address of this thread's instance of the program's
+ *    OpenTelemetry thread context variable, when the program has one;
+ *    written once by the owning thread when it registers (labels.c),
+ *    read by its signal handler and hooks and by the threads collector.
  *
  * The struct is kept small: a dlopen of libcprof (python ctypes) must fit in
  * glibc's surplus static TLS.
@@ -79,6 +83,7 @@ struct tstate {
 	uintptr_t wait_pc;   /* return address into its caller */
 	uintptr_t wait_sp;   /* the caller's stack pointer after the return */
 	uintptr_t wait_fp;   /* the caller's frame pointer */
+	void *otel_slot;     /* this thread's otel_thread_ctx_v1, or NULL (labels.h) */
 };
 
 extern CPROF_TLS struct tstate cprof_tls;

@@ -60,6 +60,8 @@ struct cell {
 	uint32_t weight;
 	uint32_t depth;
 	uint32_t labels;    /* the thread's label set (labels.h) */
+	uint8_t has_otel;   /* otel: the thread's published trace and span ids */
+	uint8_t otel[LABELS_OTEL_IDS];
 	uintptr_t pcs[CPROF_MAX_DEPTH];
 };
 
@@ -152,6 +154,7 @@ static void on_prof(int signo, siginfo_t *si, void *ucv)
 		c->tid = t->tid ? t->tid : (int)syscall(SYS_gettid);
 		c->weight = weight;
 		c->labels = labels_current();
+		c->has_otel = t->otel_slot && labels_otel_read(t, c->otel);
 		c->depth = unwind_signal((const ucontext_t *)ucv, c->pcs, CPROF_MAX_DEPTH);
 		if (c->depth == 0) {
 			atomic_fetch_add_explicit(&lost_gate, weight, memory_order_relaxed);
@@ -560,7 +563,8 @@ void cpuprof_drain(void)
 				last_tid = c->tid;
 			}
 			uint32_t stack = stacktab_intern(c->pcs, c->depth, STACK_LEAF_EXACT);
-			cpuwin_add(stack, last_name, c->labels, c->weight);
+			uint32_t set = c->has_otel ? labels_with_trace(c->labels, c->otel) : c->labels;
+			cpuwin_add(stack, last_name, set, c->weight);
 		}
 		cell_set(c, pos, pos + RING_SIZE);
 		pos++;

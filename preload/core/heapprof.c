@@ -358,7 +358,7 @@ void heap_record_alloc(void *p, size_t size)
 	uintptr_t pcs[CPROF_MAX_DEPTH];
 	unsigned n = unwind_here(pcs, CPROF_MAX_DEPTH);
 	uint32_t stack = n ? stacktab_intern(pcs, n, 0) : stacktab_synthetic(CPROF_PC_NO_STACK);
-	uint32_t b = stack ? bucket_intern(stack, size, labels_current()) : 0;
+	uint32_t b = stack ? bucket_intern(stack, size, labels_for_sample()) : 0;
 	if (!b)
 		return;
 	atomic_fetch_add_explicit(&bucket_get(b)->allocs, 1, memory_order_release);

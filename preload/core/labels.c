@@ -12,8 +12,12 @@
  *    block except on `lock` (held for one probe and a copy), preserve
  *    errno, and cprof_labels_set/get are one TLS store/load.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #define CPROF_BUILDING_LIBRARY 1
 #include "cprof.h"
@@ -45,7 +49,8 @@ static spinlock_t lock;
 CPROF_LOCK_CLASS(labels, LOCK_RANK_LABELS, lock);
 static struct intern sets;     /* records: struct lset */
 static size_t bytes;
-static atomic_int full_said;
+static uint32_t trace_sets;    /* sets made by labels_with_trace, under lock */
+static atomic_int full_said, trace_said;
 
 static bool set_eq(const void *rec, const void *key)
 {
@@ -137,7 +142,16 @@ static bool valid(const char *s, bool key)
 	return strnlen(s, LABELS_MAX_LEN + 1) <= LABELS_MAX_LEN;
 }
 
+static uint32_t intern_set(uint32_t base, const char *const *kv, int n, bool trace);
+
 uint32_t labels_intern(uint32_t base, const char *const *kv, int n)
+{
+	return intern_set(base, kv, n, false);
+}
+
+/* trace: a set made from trace ids, counted against LABELS_MAX_TRACE_SETS
+ * (when none is left, base is returned). */
+static uint32_t intern_set(uint32_t base, const char *const *kv, int n, bool trace)
 {
 	struct lkey k;
 	unsigned bn = 0;
@@ -165,9 +179,23 @@ uint32_t labels_intern(uint32_t base, const char *const *kv, int n)
 	spin_lock(&lock);
 	if (!sets.rec_size)
 		intern_setup(&sets, sizeof(struct lset), LABELS_MAX_SETS, 256, set_rehash);
-	id = intern_insert(&sets, k.hash, set_eq, &k, set_fill);
+	bool over = trace && trace_sets >= LABELS_MAX_TRACE_SETS;
+	if (over) {
+		id = intern_find(&sets, k.hash, set_eq, &k); /* inserted meanwhile? */
+	} else {
+		uint32_t before = intern_count(&sets);
+		id = intern_insert(&sets, k.hash, set_eq, &k, set_fill);
+		if (trace && intern_count(&sets) != before)
+			trace_sets++;
+	}
 	spin_unlock(&lock);
 	guard_leave();
+	if (over && !id) {
+		cprof_warn_once(&trace_said, "%u label sets made of OpenTelemetry trace and span ids so far: "
+					     "later samples carry their labels without the ids",
+				LABELS_MAX_TRACE_SETS);
+		return base;
+	}
 	if (!id)
 		cprof_warn_once(&full_said, "the label set table is full (%u sets, %u MiB); further "
 					    "label sets are not recorded",
@@ -183,6 +211,81 @@ const char *const *labels_pairs(uint32_t id, unsigned *npairs)
 	const struct lset *s = intern_rec(&sets, id);
 	*npairs = s->n;
 	return s->kv;
+}
+
+/* ---- OpenTelemetry thread context (labels.h) ------------------------------------ */
+
+#define OTEL_SYMBOL "otel_thread_ctx_v1"
+#define OTEL_HEAD 25            /* trace id, span id, valid */
+
+static atomic_int otel_state;   /* 0 not looked up, 1 the program has it, -1 not */
+
+void labels_thread_start(struct tstate *t)
+{
+	int state = atomic_load_explicit(&otel_state, memory_order_acquire);
+	if (state < 0 || t->otel_slot)
+		return;
+	int saved = errno;
+	/* dlsym of a TLS symbol: the calling thread's instance, allocated
+	 * now if its module's TLS is dynamic (through malloc, which the
+	 * guard passes straight through). */
+	void *slot = dlsym(RTLD_DEFAULT, OTEL_SYMBOL);
+	if (state == 0)
+		atomic_store_explicit(&otel_state, slot ? 1 : -1, memory_order_release);
+	__atomic_store_n(&t->otel_slot, slot, __ATOMIC_RELEASE);
+	errno = saved;
+}
+
+bool labels_otel_read(const struct tstate *t, uint8_t ids[LABELS_OTEL_IDS])
+{
+	void **slot = __atomic_load_n(&((struct tstate *)t)->otel_slot, __ATOMIC_ACQUIRE);
+	if (!slot)
+		return false;
+	void *rec = __atomic_load_n(slot, __ATOMIC_RELAXED);
+	if (!rec)
+		return false;
+	unsigned char head[OTEL_HEAD];
+	struct iovec local = {head, sizeof(head)}, remote = {rec, sizeof(head)};
+	int saved = errno;
+	long got = syscall(SYS_process_vm_readv, (long)syscall(SYS_getpid), &local, 1L, &remote, 1L, 0L);
+	errno = saved;
+	if (got != (long)sizeof(head) || head[LABELS_OTEL_IDS] != 1)
+		return false;
+	bool any = false;
+	for (int i = 0; i < 16; i++)
+		any |= head[i] != 0;
+	if (!any)
+		return false; /* no trace active */
+	memcpy(ids, head, LABELS_OTEL_IDS);
+	return true;
+}
+
+uint32_t labels_with_trace(uint32_t base, const uint8_t ids[LABELS_OTEL_IDS])
+{
+	static const char hex[] = "0123456789abcdef";
+	char trace[33], span[17];
+	for (int i = 0; i < 16; i++) {
+		trace[2 * i] = hex[ids[i] >> 4];
+		trace[2 * i + 1] = hex[ids[i] & 15];
+	}
+	trace[32] = '\0';
+	for (int i = 0; i < 8; i++) {
+		span[2 * i] = hex[ids[16 + i] >> 4];
+		span[2 * i + 1] = hex[ids[16 + i] & 15];
+	}
+	span[16] = '\0';
+	const char *kv[] = {"trace_id", trace, "span_id", span};
+	uint32_t id = intern_set(base, kv, 2, true);
+	return id ? id : base;
+}
+
+uint32_t labels_for_sample(void)
+{
+	uint32_t set = labels_current();
+	uint8_t ids[LABELS_OTEL_IDS];
+	if (likely(!cprof_tls.otel_slot) || !labels_otel_read(&cprof_tls, ids))
+		return set;
+	return labels_with_trace(set, ids);
 }
 
 /* ---- the public API (cprof.h) ----------------------------------------------- */

@@ -28,6 +28,24 @@
  * itself (thread, tid, bytes, cprof_lost) are dropped from a set, so a
  * sample never has two values for them.
  *
+ * OpenTelemetry thread context (OTEP 4947).  An OpenTelemetry SDK may
+ * publish the active span in the thread-local pointer otel_thread_ctx_v1,
+ * exported by the program or one of its libraries: it points to a record
+ * that starts with the trace id (16 bytes), the span id (8) and a `valid`
+ * byte (1 when the record may be read).  When the symbol exists at start,
+ * each thread cprof registers looks up its own instance (dlsym, in normal
+ * context: the address of a TLS variable differs per thread, and only
+ * dlsym knows it for a library's dynamic TLS) into tstate.otel_slot.  A
+ * sample then reads the record with process_vm_readv on its own process,
+ * a system call that fails with EFAULT on a bad address instead of
+ * faulting, so a stale record pointer can never crash the program, and
+ * that is async-signal-safe (the CPU handler copies the ids into its ring
+ * cell).  The ids become the labels trace_id and span_id (lower-case
+ * hex, as Pyroscope and Grafana link profiles to traces), added to the
+ * thread's own set.  Every span is a new set, and sets are never freed,
+ * so at most LABELS_MAX_TRACE_SETS sets come from trace ids; past that,
+ * samples keep their own labels without the ids, and one line says so.
+ *
  * Contexts: labels_intern runs in normal context on any thread, under
  * `lock` (a spinlock, taken around fork) for inserts only; a set seen
  * before is found without it.  labels_pairs and labels_current only load
@@ -43,6 +61,8 @@
 #define LABELS_MAX_LEN 255      /* bytes of a key or a value */
 #define LABELS_MAX_SETS (1u << 16)
 #define LABELS_MAX_BYTES (16u << 20)
+#define LABELS_MAX_TRACE_SETS (1u << 15)
+#define LABELS_OTEL_IDS 24      /* trace id (16) and span id (8) */
 
 /* The set `base` with the n pairs of kv (key, value, key, value...)
  * added, later pairs replacing earlier ones of the same key; 0 for the
@@ -54,6 +74,22 @@ uint32_t labels_intern(uint32_t base, const char *const *kv, int n);
 /* The pairs of set id (key, value, key, value..., sorted by key) and their
  * number, or NULL and 0 for 0 or an id that was never handed out. */
 const char *const *labels_pairs(uint32_t id, unsigned *npairs);
+
+/* The calling thread registers (threads.c; normal context, guard held):
+ * find its instance of otel_thread_ctx_v1, if the program has one. */
+void labels_thread_start(struct tstate *t);
+
+/* Copy the trace and span ids thread t publishes, if a valid record with
+ * a trace id is published; async-signal-safe, errno kept.  t is the
+ * caller's own tstate or one whose thread's TLS the caller keeps alive. */
+bool labels_otel_read(const struct tstate *t, uint8_t ids[LABELS_OTEL_IDS]);
+
+/* `base` plus trace_id and span_id from ids (normal context). */
+uint32_t labels_with_trace(uint32_t base, const uint8_t ids[LABELS_OTEL_IDS]);
+
+/* The set a sample taken now on the calling thread carries: its current
+ * set, plus the published trace and span ids (normal context). */
+uint32_t labels_for_sample(void);
 
 /* The calling thread's current set (any context). */
 CPROF_INLINE uint32_t labels_current(void)

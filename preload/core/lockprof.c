@@ -263,7 +263,7 @@ static void record(int which, int64_t delay, uint64_t count_fp)
 	unsigned n = unwind_here(pcs, CPROF_MAX_DEPTH);
 	uint32_t stack = n ? stacktab_intern(pcs, n, 0) : stacktab_synthetic(CPROF_PC_NO_STACK);
 	if (stack) {
-		struct lbucket k = {.stack = stack, .labels = labels_current()};
+		struct lbucket k = {.stack = stack, .labels = labels_for_sample()};
 		spin_lock(&bucket_lock);
 		uint32_t id = intern_insert(t, lb_key_hash(stack, k.labels), lb_eq, &k, lb_fill);
 		if (id) {

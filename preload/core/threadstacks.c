@@ -66,6 +66,8 @@ struct snap {
 	char name[16];
 	uint32_t created;
 	uint32_t labels;
+	bool has_otel;
+	uint8_t otel[LABELS_OTEL_IDS];
 };
 
 struct snap_ctx {
@@ -83,6 +85,7 @@ static void take(struct thread_rec *r, void *arg)
 		/* Registry lock held: a record with ts is unregistered before
 		 * its thread's TLS goes away (threads.h). */
 		c->v[c->n].labels = r->ts ? labels_of(r->ts) : 0;
+		c->v[c->n].has_otel = r->ts && r->ts->otel_slot && labels_otel_read(r->ts, c->v[c->n].otel);
 		c->n++;
 	}
 }
@@ -353,6 +356,9 @@ void threadstacks_collect(struct region *r, thread_stack_fn fn, void *arg)
 	if (!c.v || !quiet || !qpcs)
 		return;
 	threads_foreach(take, &c);
+	for (size_t i = 0; i < c.n; i++) /* outside the registry lock */
+		if (c.v[i].has_otel)
+			c.v[i].labels = labels_with_trace(c.v[i].labels, c.v[i].otel);
 	for (size_t i = 0; i < c.n; i++)
 		if (!c.v[i].name[0]) /* names are read lazily (threads.c) */
 			threads_name(c.v[i].tid, c.v[i].name, sizeof(c.v[i].name), false);

@@ -50,7 +50,9 @@
  * Labels: each thread's current label set is read with the thread list
  * (registry lock held, so the thread's TLS is still there), just before
  * its stack is learnt.  A thread cprof cannot pin (no `ts`: one found in
- * /proc, not started through the hook) shows no labels.
+ * /proc, not started through the hook) shows no labels.  The trace and
+ * span ids it publishes (labels.h, OpenTelemetry thread context) are read
+ * then too, and interned after the registry lock is released.
  *
  * When /proc cannot be read, a thread that is not parked in a wrapped call
  * is not signalled (it might be blocked): it is reported without a stack.

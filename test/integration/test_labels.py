@@ -145,3 +145,46 @@ def test_example_rust():
     if not os.access(os.path.join(PROGS, "labels_example_rs"), os.X_OK):
         raise Skip("rustc not installed (sh scripts/deps.sh test installs it)")
     _example("labels_example_rs", "job", "encode", "resize")
+
+
+@timeout(120)
+def test_opentelemetry_thread_context():
+    """Trace and span ids an OpenTelemetry SDK publishes in otel_thread_ctx_v1
+    (OTEP 4947, here defined by libotelctx.so) become trace_id and span_id
+    labels next to the program's own, on CPU, heap and threads samples; a
+    record whose valid byte is not 1, or none, adds nothing."""
+    cp, truth = run_prog("otel_ctx", env={"CPROF_HEAP_RATE": "4096"})
+    span1, span2, span3 = truth["span1"], truth["span2"], truth["span3"]
+    trace_of = {span1: truth["trace1"], span2: truth["trace2"], span3: truth["trace3"]}
+
+    p = load_checked(one(kind="cpu"))
+    cpu, labelled = {}, 0
+    for s in p.samples():
+        if s.stack[:1] != ["burn"] or s.labels.get("handler") != "a":
+            continue
+        labelled += s.values[0]
+        span = s.labels.get("span_id")
+        if span is not None:
+            assert s.labels.get("trace_id") == trace_of.get(span), s
+        cpu[span] = cpu.get(span, 0) + s.values[0]
+    # 1 unit in span 1, 2 in span 2, 2 without ids (invalid record, none).
+    assert set(cpu) <= {span1, span2, None} and labelled >= 25, cpu
+    in_range(cpu.get(span1, 0) / labelled, 0.1, 0.32, "cpu share of span 1 (1/5)")
+    in_range(cpu.get(span2, 0) / labelled, 0.27, 0.53, "cpu share of span 2 (2/5)")
+    in_range(cpu.get(None, 0) / labelled, 0.27, 0.53, "cpu share without ids (2/5)")
+
+    p = load_checked(one(kind="heap"))
+    heap = by_label(p, "alloc_space", key="span_id", where="keep")
+    eq_within(heap.get(span1, 0), 10 * MiB, rel=0.05, what="alloc_space in span 1")
+    eq_within(heap.get(span2, 0), 20 * MiB, rel=0.05, what="alloc_space in span 2")
+    for s in p.samples():
+        if "keep" in s.stack:
+            assert s.labels.get("handler") == "a" and s.labels.get("trace_id") == trace_of[s.labels["span_id"]], s
+
+    p = load_checked(one(kind="threads"))
+    parked = [s for s in p.samples() if "parked_in_span" in s.stack]
+    assert len(parked) == 1 and parked[0].labels.get("span_id") == span3, parked
+    assert parked[0].labels.get("trace_id") == truth["trace3"], parked
+
+    top = pprof_top(one(kind="cpu"), ["-tagfocus=span_id=" + span2])
+    assert top.names()[:1] == ["burn"], top.rows[:3]

@@ -47,6 +47,14 @@ static long long now_ns(void)
 	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* CPU time, for calibrating the work unit on a busy machine. */
+static long long cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 static long unit_iters;
 
 __attribute__((noinline)) void burn(int units)
@@ -135,10 +143,10 @@ int main(void)
 	cprof_labels_t cpu_b = cprof_labels_with(set_b, phase, 1);
 
 	/* A unit of CPU work: about 50 ms. */
-	long long t0 = now_ns();
+	long long t0 = cpu_ns();
 	unit_iters = 1000000;
 	burn(1);
-	long long dt = now_ns() - t0;
+	long long dt = cpu_ns() - t0;
 	unit_iters = (long)(unit_iters * (50e6 / (dt > 0 ? dt : 1)));
 	if (unit_iters < 1000)
 		unit_iters = 1000;
