@@ -192,6 +192,11 @@ $(BUILD)/test/progs/otel_ctx: test/progs/otel_ctx.c $(BUILD)/test/progs/libotelc
 	@echo "  CC      $<"
 	$(Q)$(CC) -std=gnu11 $(CFLAGS_PROG) $< -o $@ -L$(BUILD)/test/progs -lotelctx '-Wl,-rpath,$$ORIGIN'
 
+# Linked with libcustomlabels.so, which exports the custom-labels ABI.
+$(BUILD)/test/progs/custom_labels: test/progs/custom_labels.c $(BUILD)/test/progs/libcustomlabels.so $(PUBLIC_H)
+	@echo "  CC      $<"
+	$(Q)$(CC) -std=gnu11 $(CFLAGS_PROG) $< -o $@ -L$(BUILD)/test/progs -lcustomlabels '-Wl,-rpath,$$ORIGIN'
+
 # Statically linked: cprof must notice LD_PRELOAD cannot apply to it.
 $(BUILD)/test/progs/static_hello: test/progs/static_hello.c
 	@echo "  CC      $<"

@@ -44,8 +44,9 @@
  *    loaded by its own signal handler and hooks, and by the threads
  *    profile's collector through the pinned registry record.  It sits in
  *    what was padding before wait_fn.
- *  - otel_slot: the address of this thread's instance of the program's
- *    OpenTelemetry thread context variable, when the program has one;
+ *  - otel_slot, cl_slot: the address of this thread's instance of the
+ *    program's OpenTelemetry thread context variable, and of its
+ *    custom-labels set pointer, when the program has them;
  *    written once by the owning thread when it registers (labels.c),
  *    read by its signal handler and hooks and by the threads collector.
  *
@@ -84,6 +85,7 @@ struct tstate {
 	uintptr_t wait_sp;   /* the caller's stack pointer after the return */
 	uintptr_t wait_fp;   /* the caller's frame pointer */
 	void *otel_slot;     /* this thread's otel_thread_ctx_v1, or NULL (labels.h) */
+	void *cl_slot;       /* this thread's custom_labels_current_set, or NULL */
 };
 
 extern CPROF_TLS struct tstate cprof_tls;

@@ -60,12 +60,14 @@ struct cell {
 	uint32_t weight;
 	uint32_t depth;
 	uint32_t labels;    /* the thread's label set (labels.h) */
-	uint8_t has_otel;   /* otel: the thread's published trace and span ids */
-	uint8_t otel[LABELS_OTEL_IDS];
+	struct labels_capture foreign; /* labels other libraries publish (labels.h) */
 	uintptr_t pcs[CPROF_MAX_DEPTH];
 };
 
 static struct cell *ring;
+/* Custom labels of the sample in the cell of the same index (labels.h):
+ * zero pages, touched only by programs that publish custom labels. */
+static unsigned char (*custom)[LABELS_CUSTOM_BYTES];
 static atomic_ulong enq_pos;
 
 /* The queue's sequence number of the cell at ring position `pos` (stored
@@ -154,7 +156,11 @@ static void on_prof(int signo, siginfo_t *si, void *ucv)
 		c->tid = t->tid ? t->tid : (int)syscall(SYS_gettid);
 		c->weight = weight;
 		c->labels = labels_current();
-		c->has_otel = t->otel_slot && labels_otel_read(t, c->otel);
+		if (unlikely(labels_foreign(t)))
+			labels_capture(t, &c->foreign, custom ? custom[pos & (RING_SIZE - 1)] : NULL,
+				       LABELS_CUSTOM_BYTES);
+		else
+			c->foreign.has_otel = 0, c->foreign.custom_len = 0;
 		c->depth = unwind_signal((const ucontext_t *)ucv, c->pcs, CPROF_MAX_DEPTH);
 		if (c->depth == 0) {
 			atomic_fetch_add_explicit(&lost_gate, weight, memory_order_relaxed);
@@ -563,7 +569,9 @@ void cpuprof_drain(void)
 				last_tid = c->tid;
 			}
 			uint32_t stack = stacktab_intern(c->pcs, c->depth, STACK_LEAF_EXACT);
-			uint32_t set = c->has_otel ? labels_with_trace(c->labels, c->otel) : c->labels;
+			uint32_t set = c->labels;
+			if (c->foreign.has_otel || c->foreign.custom_len)
+				set = labels_resolve(set, &c->foreign, custom ? custom[pos & (RING_SIZE - 1)] : NULL);
 			cpuwin_add(stack, last_name, set, c->weight);
 		}
 		cell_set(c, pos, pos + RING_SIZE);
@@ -647,6 +655,7 @@ static int setup_ring(void)
 	struct cell *r = pages_alloc(sizeof(struct cell) * RING_SIZE);
 	if (!r)
 		return -1;
+	custom = pages_alloc(sizeof(*custom) * RING_SIZE); /* NULL: no custom labels */
 	ring = r;
 	return 0;
 }

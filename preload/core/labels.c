@@ -191,8 +191,8 @@ static uint32_t intern_set(uint32_t base, const char *const *kv, int n, bool tra
 	spin_unlock(&lock);
 	guard_leave();
 	if (over && !id) {
-		cprof_warn_once(&trace_said, "%u label sets made of OpenTelemetry trace and span ids so far: "
-					     "later samples carry their labels without the ids",
+		cprof_warn_once(&trace_said, "%u label sets made of OpenTelemetry trace and span ids or "
+					     "custom labels so far: later samples carry their own labels without them",
 				LABELS_MAX_TRACE_SETS);
 		return base;
 	}
@@ -213,43 +213,70 @@ const char *const *labels_pairs(uint32_t id, unsigned *npairs)
 	return s->kv;
 }
 
-/* ---- OpenTelemetry thread context (labels.h) ------------------------------------ */
+/* ---- labels other libraries publish (labels.h) -------------------------------- */
 
 #define OTEL_SYMBOL "otel_thread_ctx_v1"
 #define OTEL_HEAD 25            /* trace id, span id, valid */
+#define CL_SYMBOL "custom_labels_current_set"
+#define CL_VERSION_SYMBOL "custom_labels_abi_version"
 
-static atomic_int otel_state;   /* 0 not looked up, 1 the program has it, -1 not */
+/* The custom-labels ABI, version 1. */
+struct cl_string {
+	size_t len;
+	const unsigned char *buf;
+};
+struct cl_label {
+	struct cl_string key, value;
+};
+struct cl_set {
+	struct cl_label *storage;
+	size_t count;
+	size_t capacity;
+};
+
+/* 0: not looked up; else bit 1 otel_thread_ctx_v1 exists, bit 2
+ * custom_labels_current_set (of ABI version 1), bit 4 looked up. */
+static atomic_int present;
+enum { HAS_OTEL = 1, HAS_CL = 2, LOOKED = 4 };
 
 void labels_thread_start(struct tstate *t)
 {
-	int state = atomic_load_explicit(&otel_state, memory_order_acquire);
-	if (state < 0 || t->otel_slot)
+	int p = atomic_load_explicit(&present, memory_order_acquire);
+	if ((p & LOOKED) && !(p & (HAS_OTEL | HAS_CL)))
 		return;
 	int saved = errno;
-	/* dlsym of a TLS symbol: the calling thread's instance, allocated
-	 * now if its module's TLS is dynamic (through malloc, which the
-	 * guard passes straight through). */
-	void *slot = dlsym(RTLD_DEFAULT, OTEL_SYMBOL);
-	if (state == 0)
-		atomic_store_explicit(&otel_state, slot ? 1 : -1, memory_order_release);
-	__atomic_store_n(&t->otel_slot, slot, __ATOMIC_RELEASE);
+	if (!(p & LOOKED)) {
+		/* Once, at start: only objects loaded with the program count. */
+		const uint32_t *version = dlsym(RTLD_DEFAULT, CL_VERSION_SYMBOL);
+		p = LOOKED | (dlsym(RTLD_DEFAULT, OTEL_SYMBOL) ? HAS_OTEL : 0) |
+		    (version && *version == 1 && dlsym(RTLD_DEFAULT, CL_SYMBOL) ? HAS_CL : 0);
+		atomic_store_explicit(&present, p, memory_order_release);
+	}
+	/* dlsym of a TLS symbol gives the calling thread's instance,
+	 * allocated now if its module's TLS is dynamic (through malloc,
+	 * which the guard passes straight through). */
+	if ((p & HAS_OTEL) && !t->otel_slot)
+		__atomic_store_n(&t->otel_slot, dlsym(RTLD_DEFAULT, OTEL_SYMBOL), __ATOMIC_RELEASE);
+	if ((p & HAS_CL) && !t->cl_slot)
+		__atomic_store_n(&t->cl_slot, dlsym(RTLD_DEFAULT, CL_SYMBOL), __ATOMIC_RELEASE);
 	errno = saved;
 }
 
-bool labels_otel_read(const struct tstate *t, uint8_t ids[LABELS_OTEL_IDS])
+/* Copy the remote iovecs into the local ones: all or nothing. */
+static bool copy_in(const struct iovec *local, const struct iovec *remote, unsigned long n, size_t total)
 {
-	void **slot = __atomic_load_n(&((struct tstate *)t)->otel_slot, __ATOMIC_ACQUIRE);
-	if (!slot)
-		return false;
-	void *rec = __atomic_load_n(slot, __ATOMIC_RELAXED);
+	long got = syscall(SYS_process_vm_readv, (long)syscall(SYS_getpid), local, n, remote, n, 0L);
+	return got == (long)total;
+}
+
+static bool otel_read(void *const *slot, uint8_t ids[LABELS_OTEL_IDS])
+{
+	void *rec = __atomic_load_n((void **)slot, __ATOMIC_RELAXED);
 	if (!rec)
 		return false;
 	unsigned char head[OTEL_HEAD];
 	struct iovec local = {head, sizeof(head)}, remote = {rec, sizeof(head)};
-	int saved = errno;
-	long got = syscall(SYS_process_vm_readv, (long)syscall(SYS_getpid), &local, 1L, &remote, 1L, 0L);
-	errno = saved;
-	if (got != (long)sizeof(head) || head[LABELS_OTEL_IDS] != 1)
+	if (!copy_in(&local, &remote, 1, sizeof(head)) || head[LABELS_OTEL_IDS] != 1)
 		return false;
 	bool any = false;
 	for (int i = 0; i < 16; i++)
@@ -260,32 +287,135 @@ bool labels_otel_read(const struct tstate *t, uint8_t ids[LABELS_OTEL_IDS])
 	return true;
 }
 
-uint32_t labels_with_trace(uint32_t base, const uint8_t ids[LABELS_OTEL_IDS])
+/* The labels of the current custom-labels set, as records (key length,
+ * key, value length, value) in out; their bytes, 0 for none. */
+static size_t cl_read(void *const *slot, unsigned char *out, size_t cap)
+{
+	const struct cl_set *setp = __atomic_load_n((void **)slot, __ATOMIC_RELAXED);
+	struct cl_set set;
+	struct cl_label lab[LABELS_MAX_PAIRS];
+	struct iovec local[2 * LABELS_MAX_PAIRS], remote[2 * LABELS_MAX_PAIRS];
+	if (!setp)
+		return 0;
+	local[0] = (struct iovec){&set, sizeof(set)};
+	remote[0] = (struct iovec){(void *)setp, sizeof(set)};
+	if (!copy_in(local, remote, 1, sizeof(set)) || !set.count || !set.storage)
+		return 0;
+	size_t n = set.count < LABELS_MAX_PAIRS ? set.count : LABELS_MAX_PAIRS;
+	local[0] = (struct iovec){lab, n * sizeof(lab[0])};
+	remote[0] = (struct iovec){set.storage, n * sizeof(lab[0])};
+	if (!copy_in(local, remote, 1, n * sizeof(lab[0])))
+		return 0;
+	/* One read for every string that fits, each after its length byte. */
+	size_t used = 0, total = 0;
+	unsigned long k = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct cl_string *ks = &lab[i].key, *vs = &lab[i].value;
+		if (!ks->buf || !vs->buf || !ks->len || ks->len > LABELS_MAX_LEN || vs->len > LABELS_MAX_LEN)
+			continue; /* absent (ignored by the ABI), or too long for cprof */
+		if (used + 2 + ks->len + vs->len > cap)
+			break;
+		out[used++] = (unsigned char)ks->len;
+		local[k] = (struct iovec){out + used, ks->len};
+		remote[k++] = (struct iovec){(void *)ks->buf, ks->len};
+		used += ks->len;
+		out[used++] = (unsigned char)vs->len;
+		if (vs->len) {
+			local[k] = (struct iovec){out + used, vs->len};
+			remote[k++] = (struct iovec){(void *)vs->buf, vs->len};
+		}
+		used += vs->len;
+		total += ks->len + vs->len;
+	}
+	if (!k || !copy_in(local, remote, k, total))
+		return 0;
+	return used;
+}
+
+void labels_capture(const struct tstate *t, struct labels_capture *cap, unsigned char *custom,
+		    size_t custom_cap)
+{
+	int saved = errno;
+	void *const *otel = __atomic_load_n(&((struct tstate *)t)->otel_slot, __ATOMIC_ACQUIRE);
+	void *const *cl = __atomic_load_n(&((struct tstate *)t)->cl_slot, __ATOMIC_ACQUIRE);
+	cap->has_otel = otel && otel_read(otel, cap->otel);
+	size_t len = cl && custom ? cl_read(cl, custom, custom_cap) : 0;
+	cap->custom_len = (uint16_t)len;
+	errno = saved;
+}
+
+uint32_t labels_resolve(uint32_t base, const struct labels_capture *cap, const unsigned char *custom)
 {
 	static const char hex[] = "0123456789abcdef";
-	char trace[33], span[17];
-	for (int i = 0; i < 16; i++) {
-		trace[2 * i] = hex[ids[i] >> 4];
-		trace[2 * i + 1] = hex[ids[i] & 15];
+	/* Strings copied out of the records, NUL-terminated (a NUL byte
+	 * inside one ends it). */
+	char strs[LABELS_CUSTOM_BYTES + 2 * LABELS_MAX_PAIRS + 64];
+	const char *kv[2 * LABELS_MAX_PAIRS + 4];
+	int n = 0;
+	size_t at = 0;
+
+	if (!cap->has_otel && !cap->custom_len)
+		return base;
+	/* Custom labels: the first of a key wins (the ABI's rule; put()
+	 * keeps the last, so they go in backwards). */
+	size_t off[LABELS_MAX_PAIRS], m = 0;
+	for (size_t i = 0; i + 1 < cap->custom_len && m < LABELS_MAX_PAIRS;) {
+		off[m++] = i;
+		i += 1 + custom[i];
+		if (i >= cap->custom_len)
+			break;
+		i += 1 + custom[i];
 	}
-	trace[32] = '\0';
-	for (int i = 0; i < 8; i++) {
-		span[2 * i] = hex[ids[16 + i] >> 4];
-		span[2 * i + 1] = hex[ids[16 + i] & 15];
+	while (m--) {
+		size_t i = off[m], kl = custom[i];
+		if (i + 1 + kl >= cap->custom_len)
+			continue;
+		size_t vl = custom[i + 1 + kl];
+		if (i + 2 + kl + vl > cap->custom_len || at + kl + vl + 2 > sizeof(strs) - 64)
+			continue;
+		memcpy(strs + at, custom + i + 1, kl);
+		strs[at + kl] = '\0';
+		kv[2 * n] = strs + at;
+		at += kl + 1;
+		memcpy(strs + at, custom + i + 2 + kl, vl);
+		strs[at + vl] = '\0';
+		kv[2 * n + 1] = strs + at;
+		at += vl + 1;
+		if (kv[2 * n][0])
+			n++;
 	}
-	span[16] = '\0';
-	const char *kv[] = {"trace_id", trace, "span_id", span};
-	uint32_t id = intern_set(base, kv, 2, true);
+	if (cap->has_otel) {
+		char *trace = strs + at, *span = trace + 33;
+		for (int i = 0; i < 16; i++) {
+			trace[2 * i] = hex[cap->otel[i] >> 4];
+			trace[2 * i + 1] = hex[cap->otel[i] & 15];
+		}
+		trace[32] = '\0';
+		for (int i = 0; i < 8; i++) {
+			span[2 * i] = hex[cap->otel[16 + i] >> 4];
+			span[2 * i + 1] = hex[cap->otel[16 + i] & 15];
+		}
+		span[16] = '\0';
+		kv[2 * n] = "trace_id", kv[2 * n + 1] = trace, n++;
+		kv[2 * n] = "span_id", kv[2 * n + 1] = span, n++;
+	}
+	/* More pairs than a set holds: the program's own and the ids win. */
+	int skip = 0;
+	while (n - skip > LABELS_MAX_PAIRS)
+		skip++;
+	uint32_t id = intern_set(base, kv + 2 * skip, n - skip, true);
 	return id ? id : base;
 }
 
 uint32_t labels_for_sample(void)
 {
 	uint32_t set = labels_current();
-	uint8_t ids[LABELS_OTEL_IDS];
-	if (likely(!cprof_tls.otel_slot) || !labels_otel_read(&cprof_tls, ids))
+	if (likely(!cprof_tls.otel_slot && !cprof_tls.cl_slot))
 		return set;
-	return labels_with_trace(set, ids);
+	struct labels_capture cap;
+	unsigned char custom[LABELS_CUSTOM_BYTES];
+	labels_capture(&cprof_tls, &cap, custom, sizeof(custom));
+	return labels_resolve(set, &cap, custom);
 }
 
 /* ---- the public API (cprof.h) ----------------------------------------------- */

@@ -43,8 +43,20 @@
  * cell).  The ids become the labels trace_id and span_id (lower-case
  * hex, as Pyroscope and Grafana link profiles to traces), added to the
  * thread's own set.  Every span is a new set, and sets are never freed,
- * so at most LABELS_MAX_TRACE_SETS sets come from trace ids; past that,
- * samples keep their own labels without the ids, and one line says so.
+ * so at most LABELS_MAX_TRACE_SETS sets come from trace ids (or custom
+ * labels, below); past that, samples keep their own labels without them,
+ * and one line says so.
+ *
+ * Polar Signals' custom-labels ABI (v1) is read the same way: when the
+ * program exports custom_labels_abi_version == 1 and the thread-local
+ * pointer custom_labels_current_set, a sample copies the set it points to
+ * (its array of labels, then every key and value, each in one
+ * process_vm_readv) into a buffer (the CPU handler: a side array of the
+ * ring, indexed like its cells), and the pairs join the thread's set; the
+ * first of a key wins, as the ABI says.  At most LABELS_MAX_PAIRS labels,
+ * LABELS_CUSTOM_BYTES bytes in all, keys and values of at most
+ * LABELS_MAX_LEN bytes each (longer ones are left out), read up to a NUL
+ * byte.  These sets count against LABELS_MAX_TRACE_SETS too.
  *
  * Contexts: labels_intern runs in normal context on any thread, under
  * `lock` (a spinlock, taken around fork) for inserts only; a set seen
@@ -76,16 +88,36 @@ uint32_t labels_intern(uint32_t base, const char *const *kv, int n);
 const char *const *labels_pairs(uint32_t id, unsigned *npairs);
 
 /* The calling thread registers (threads.c; normal context, guard held):
- * find its instance of otel_thread_ctx_v1, if the program has one. */
+ * find its instances of otel_thread_ctx_v1 and custom_labels_current_set,
+ * if the program has them. */
 void labels_thread_start(struct tstate *t);
 
-/* Copy the trace and span ids thread t publishes, if a valid record with
- * a trace id is published; async-signal-safe, errno kept.  t is the
- * caller's own tstate or one whose thread's TLS the caller keeps alive. */
-bool labels_otel_read(const struct tstate *t, uint8_t ids[LABELS_OTEL_IDS]);
+/* What a sample captured of the labels other libraries publish on its
+ * thread: the OpenTelemetry ids, and the custom labels as records (key
+ * length byte, key, value length byte, value) in a buffer of
+ * LABELS_CUSTOM_BYTES the caller provides. */
+#define LABELS_CUSTOM_BYTES 256
+struct labels_capture {
+	uint8_t has_otel;
+	uint16_t custom_len;
+	uint8_t otel[LABELS_OTEL_IDS];
+};
 
-/* `base` plus trace_id and span_id from ids (normal context). */
-uint32_t labels_with_trace(uint32_t base, const uint8_t ids[LABELS_OTEL_IDS]);
+/* Capture thread t's published labels (async-signal-safe, errno kept; t
+ * is the caller's own tstate, or one whose thread's TLS the caller keeps
+ * alive).  custom may be NULL: no custom labels then. */
+void labels_capture(const struct tstate *t, struct labels_capture *cap, unsigned char *custom,
+		    size_t custom_cap);
+
+/* `base` plus the captured labels (normal context): the custom labels,
+ * then trace_id and span_id. */
+uint32_t labels_resolve(uint32_t base, const struct labels_capture *cap, const unsigned char *custom);
+
+/* Does thread t publish labels of another library?  (a plain load) */
+CPROF_INLINE bool labels_foreign(const struct tstate *t)
+{
+	return t->otel_slot || t->cl_slot;
+}
 
 /* The set a sample taken now on the calling thread carries: its current
  * set, plus the published trace and span ids (normal context). */

@@ -66,8 +66,8 @@ struct snap {
 	char name[16];
 	uint32_t created;
 	uint32_t labels;
-	bool has_otel;
-	uint8_t otel[LABELS_OTEL_IDS];
+	struct labels_capture foreign;
+	unsigned char custom[LABELS_CUSTOM_BYTES];
 };
 
 struct snap_ctx {
@@ -85,7 +85,9 @@ static void take(struct thread_rec *r, void *arg)
 		/* Registry lock held: a record with ts is unregistered before
 		 * its thread's TLS goes away (threads.h). */
 		c->v[c->n].labels = r->ts ? labels_of(r->ts) : 0;
-		c->v[c->n].has_otel = r->ts && r->ts->otel_slot && labels_otel_read(r->ts, c->v[c->n].otel);
+		c->v[c->n].foreign = (struct labels_capture){0};
+		if (r->ts && labels_foreign(r->ts))
+			labels_capture(r->ts, &c->v[c->n].foreign, c->v[c->n].custom, LABELS_CUSTOM_BYTES);
 		c->n++;
 	}
 }
@@ -357,8 +359,7 @@ void threadstacks_collect(struct region *r, thread_stack_fn fn, void *arg)
 		return;
 	threads_foreach(take, &c);
 	for (size_t i = 0; i < c.n; i++) /* outside the registry lock */
-		if (c.v[i].has_otel)
-			c.v[i].labels = labels_with_trace(c.v[i].labels, c.v[i].otel);
+		c.v[i].labels = labels_resolve(c.v[i].labels, &c.v[i].foreign, c.v[i].custom);
 	for (size_t i = 0; i < c.n; i++)
 		if (!c.v[i].name[0]) /* names are read lazily (threads.c) */
 			threads_name(c.v[i].tid, c.v[i].name, sizeof(c.v[i].name), false);

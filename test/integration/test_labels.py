@@ -188,3 +188,34 @@ def test_opentelemetry_thread_context():
 
     top = pprof_top(one(kind="cpu"), ["-tagfocus=span_id=" + span2])
     assert top.names()[:1] == ["burn"], top.rows[:3]
+
+
+@timeout(120)
+def test_custom_labels_abi():
+    """Labels published through Polar Signals' custom-labels ABI v1
+    (libcustomlabels.so) join the program's own on CPU, heap and threads
+    samples; the ABI's rules hold (an absent key is ignored, the first
+    value of a key wins) and a value too long for cprof is left out."""
+    run_prog("custom_labels", env={"CPROF_HEAP_RATE": "4096"})
+    p = load_checked(one(kind="cpu"))
+    cpu, labelled = {}, 0
+    for s in p.samples():
+        if s.stack[:1] != ["burn"] or s.labels.get("handler") != "a":
+            continue
+        labelled += s.values[0]
+        who = s.labels.get("customer")
+        cpu[who] = cpu.get(who, 0) + s.values[0]
+        assert "note" not in s.labels and (who is None or s.labels.get("region") == "eu"), s
+    # 1 unit acme, 2 globex, 1 without.
+    assert set(cpu) <= {"acme", "globex", None} and labelled >= 25, cpu
+    in_range(cpu.get("acme", 0) / labelled, 0.12, 0.4, "cpu share of customer=acme (1/4)")
+    in_range(cpu.get("globex", 0) / labelled, 0.35, 0.65, "cpu share of customer=globex (2/4)")
+
+    p = load_checked(one(kind="heap"))
+    heap = by_label(p, "alloc_space", key="customer", where="keep")
+    eq_within(heap.get("acme", 0), 10 * MiB, rel=0.05, what="alloc_space customer=acme")
+    eq_within(heap.get("globex", 0), 20 * MiB, rel=0.05, what="alloc_space customer=globex")
+
+    p = load_checked(one(kind="threads"))
+    parked = [s for s in p.samples() if "parked_with_labels" in s.stack]
+    assert len(parked) == 1 and parked[0].labels.get("customer") == "initech", parked
