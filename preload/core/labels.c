@@ -250,11 +250,16 @@ void labels_thread_start(struct tstate *t)
 		const uint32_t *version = dlsym(RTLD_DEFAULT, CL_VERSION_SYMBOL);
 		p = LOOKED | (dlsym(RTLD_DEFAULT, OTEL_SYMBOL) ? HAS_OTEL : 0) |
 		    (version && *version == 1 && dlsym(RTLD_DEFAULT, CL_SYMBOL) ? HAS_CL : 0);
+		/* A symbol not found leaves an error for dlerror() (per
+		 * thread): clear it, as a successful dlsym would have. */
+		if ((p & (HAS_OTEL | HAS_CL)) != (HAS_OTEL | HAS_CL))
+			dlerror();
 		atomic_store_explicit(&present, p, memory_order_release);
 	}
 	/* dlsym of a TLS symbol gives the calling thread's instance,
 	 * allocated now if its module's TLS is dynamic (through malloc,
-	 * which the guard passes straight through). */
+	 * which the guard passes straight through).  These succeed, and a
+	 * new thread has no dlerror() state of its own to disturb yet. */
 	if ((p & HAS_OTEL) && !t->otel_slot)
 		__atomic_store_n(&t->otel_slot, dlsym(RTLD_DEFAULT, OTEL_SYMBOL), __ATOMIC_RELEASE);
 	if ((p & HAS_CL) && !t->cl_slot)
