@@ -58,6 +58,13 @@
  * LABELS_MAX_LEN bytes each (longer ones are left out), read up to a NUL
  * byte.  These sets count against LABELS_MAX_TRACE_SETS too.
  *
+ * Both conventions are meant to be read while the thread is stopped, as a
+ * signal handler on it does.  Heap and lock samples read them on the
+ * thread itself, between its own statements; only the threads profile's
+ * collector reads another thread's while that thread may be changing
+ * them (a thread parked in a blocking call is not): such a copy can mix
+ * two sets, never fault.
+ *
  * Contexts: labels_intern runs in normal context on any thread, under
  * `lock` (a spinlock, taken around fork) for inserts only; a set seen
  * before is found without it.  labels_pairs and labels_current only load
