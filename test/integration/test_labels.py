@@ -219,3 +219,28 @@ def test_custom_labels_abi():
     p = load_checked(one(kind="threads"))
     parked = [s for s in p.samples() if "parked_with_labels" in s.stack]
     assert len(parked) == 1 and parked[0].labels.get("customer") == "initech", parked
+
+
+@timeout(90)
+def test_labels_over_http():
+    """The profiles served over HTTP carry the labels too, and
+    goroutine?debug=1 prints a thread's labels as Go prints a goroutine's
+    (# labels: {"handler":"idle"}), its stack grouped apart from the same
+    stack under other labels."""
+    from test_http import fetch, serve
+    p, base = serve("labels_truth", args=["serve"], env={"CPROF_HEAP_RATE": "4096"})
+    try:
+        r = fetch(base + "/debug/pprof/goroutine?debug=1")
+        assert r.status == 200, r
+        blocks = r.text.split("\n\n")
+        parked = [b for b in blocks if "parked_here" in b]
+        assert len(parked) == 1 and '# labels: {"handler":"idle"}' in parked[0], r.text[:3000]
+        r = fetch(base + "/debug/pprof/heap")
+        assert r.status == 200, r
+        path = os.path.join(tmpdir(), "heap.pb.gz")
+        with open(path, "wb") as f:
+            f.write(r.body)
+        heap = by_label(load_checked(path), "inuse_space", where="keep_block")
+        assert heap.get("a", 0) > 10 * MiB and heap.get("b", 0) > 5 * MiB, heap
+    finally:
+        p.stop()

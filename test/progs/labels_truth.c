@@ -19,7 +19,9 @@
  * Interned twice, a set gives the same handle; the set in any order too.
  *
  * Without libcprof.so the label calls return 0 and nothing else changes.
- * Prints JSON: {"labels": 0|1, "waited_ns": ..., ...}.
+ * Prints JSON: {"labels": 0|1, "waited_ns": ..., ...}; with the argument
+ * `serve` (one CPU round instead of 8), then "ready", and waits to be
+ * killed (for CPROF_HTTP).
  */
 #include <pthread.h>
 #include <semaphore.h>
@@ -127,7 +129,7 @@ static void *parker(void *arg)
 	return NULL;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const char *a[] = {"handler", "a"}, *b[] = {"handler", "b"}, *idle[] = {"handler", "idle"};
 	const char *phase[] = {"phase", "cpu"};
@@ -150,7 +152,8 @@ int main(void)
 	unit_iters = (long)(unit_iters * (50e6 / (dt > 0 ? dt : 1)));
 	if (unit_iters < 1000)
 		unit_iters = 1000;
-	for (int r = 0; r < 8; r++) {
+	int serve = argc > 1 && strcmp(argv[1], "serve") == 0;
+	for (int r = 0; r < (serve ? 1 : 8); r++) {
 		cprof_labels_t prev = cprof_labels_set(cpu_a);
 		burn(1);
 		cprof_labels_set(cpu_b);
@@ -192,5 +195,12 @@ int main(void)
 	       (NA / 2) * BLOCK, NB * BLOCK);
 	fflush(stdout);
 	(void)pb;
+	if (serve) {
+		/* For the HTTP endpoints: serve until killed. */
+		printf("ready\n");
+		fflush(stdout);
+		for (;;)
+			pause();
+	}
 	return 0;
 }
