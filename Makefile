@@ -12,6 +12,10 @@
 # SANITIZE=address,undefined builds an instrumented library in build-san/;
 # WITNESS=-DCPROF_WITNESS checks the lock rules in any build.
 
+# The version, here only: the library (profile comments) and cprof-ctl
+# (`cprof --version`) are built with it.
+VERSION := 0.1
+
 V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
 CC ?= cc
@@ -41,7 +45,7 @@ GEN := $(BUILD)/gen
 # cross the operator new wrappers).
 CFLAGS_LIB := -std=gnu11 $(OPT) -g -fPIC -fvisibility=hidden -fno-semantic-interposition \
 	-ftls-model=initial-exec -fno-omit-frame-pointer -fasynchronous-unwind-tables \
-	-fno-strict-aliasing -D_GNU_SOURCE $(SANFLAGS) $(WITNESS)
+	-fno-strict-aliasing -D_GNU_SOURCE -DCPROF_VERSION='"$(VERSION)"' $(SANFLAGS) $(WITNESS)
 WARN := -Wall -Wextra -Wshadow -Wno-unused-parameter $(WERROR)
 LDFLAGS_LIB := -shared -Wl,-z,now -Wl,-z,relro -Wl,-z,nodelete -Wl,--no-undefined -Wl,-z,start-stop-visibility=hidden \
 	-Wl,--exclude-libs,ALL $(SANFLAGS)
@@ -59,14 +63,19 @@ INC_encoder := $(call layer_inc,3) -I$(GEN)
 INC_preload/control := $(call layer_inc,4) -I$(GEN)
 INC_hooks := $(call layer_inc,5) -I$(GEN)
 INC_ALL := $(INC_hooks)
+INC_scripts := $(INC_ALL)   # cprof-ctl: the command's C half, above the library
 
 LIB_SRC := $(sort $(foreach l,$(LAYERS),$(wildcard $(l)/*.c)))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/profile.pb-c.o
 LIB := $(BUILD)/libcprof.so
+# The cprof command's C half (scripts/cprof-ctl.c), linked with the library's
+# own configuration and message objects.
+CTL := $(BUILD)/cprof-ctl
+CTL_OBJ := $(BUILD)/obj/scripts/cprof-ctl.o $(BUILD)/obj/preload/base/config.o $(BUILD)/obj/preload/base/log.o
 
 .DELETE_ON_ERROR:
 
-all: $(LIB)
+all: $(LIB) $(CTL)
 
 .PHONY: all deps test-deps test stress bench demo install clean check-exports check-layers unit test-san fuzz progs pprof
 
@@ -110,10 +119,17 @@ $(LIB): $(LIB_OBJ)
 check-layers: $(LIB_OBJ)
 	$(Q)sh scripts/check-layers.sh "$(LAYERS)" $(LIB_OBJ)
 
+$(CTL): $(CTL_OBJ)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(SANFLAGS) -o $@ $(CTL_OBJ) -ldl
+
+# A new VERSION rebuilds what prints it.
+$(BUILD)/obj/encoder/profiles.o $(BUILD)/obj/scripts/cprof-ctl.o: Makefile
+
 check-exports: $(LIB)
 	$(Q)sh scripts/check-exports.sh $(LIB)
 
--include $(LIB_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(BUILD)/obj/scripts/cprof-ctl.d
 
 # ---- tests -------------------------------------------------------------------
 # Unit tests include the module sources they test (one translation unit
@@ -273,17 +289,17 @@ demo:
 	$(Q)sh scripts/demo.sh $(BUILD)
 
 # ---- install -------------------------------------------------------------------
-install: $(LIB)
+install: $(LIB) $(CTL)
 	$(Q)install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
-		$(DESTDIR)$(PREFIX)/include
+		$(DESTDIR)$(PREFIX)/lib/cprof $(DESTDIR)$(PREFIX)/include
 	$(Q)install -m 0644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libcprof.so
 	$(Q)install -m 0644 preload/base/cprof.h $(DESTDIR)$(PREFIX)/include/cprof.h
+	$(Q)install -m 0755 $(CTL) $(DESTDIR)$(PREFIX)/lib/cprof/cprof-ctl
 	$(Q)sed "s|^CPROF_LIBDIR_INSTALLED=.*|CPROF_LIBDIR_INSTALLED='$(PREFIX)/lib'|" scripts/cprof > $(DESTDIR)$(PREFIX)/bin/cprof
 	$(Q)chmod 0755 $(DESTDIR)$(PREFIX)/bin/cprof
 	$(Q)install -m 0644 docs/cprof.1 $(DESTDIR)$(PREFIX)/share/man/man1/cprof.1
-	$(Q)if [ -x $(PPROF) ]; then install -d $(DESTDIR)$(PREFIX)/lib/cprof && \
-		install -m 0755 $(PPROF) $(DESTDIR)$(PREFIX)/lib/cprof/pprof; fi
-	@echo "installed $(DESTDIR)$(PREFIX)/lib/libcprof.so, $(DESTDIR)$(PREFIX)/include/cprof.h and $(DESTDIR)$(PREFIX)/bin/cprof"
+	$(Q)if [ -x $(PPROF) ]; then install -m 0755 $(PPROF) $(DESTDIR)$(PREFIX)/lib/cprof/pprof; fi
+	@echo "installed $(DESTDIR)$(PREFIX)/lib/libcprof.so, $(DESTDIR)$(PREFIX)/include/cprof.h, $(DESTDIR)$(PREFIX)/lib/cprof/cprof-ctl and $(DESTDIR)$(PREFIX)/bin/cprof"
 
 clean:
 	rm -rf build build-san build-ubsan build-asan build-fuzz

@@ -73,6 +73,18 @@ def _callgrind(cmd, env, fn, tmp):
     return total, calls
 
 
+def baseline():
+    """The figures of an earlier version to compare with (counted-baseline.json
+    beside this file), or None."""
+    import json
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "counted-baseline.json")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
 def measure(bindir, lib):
     """The counted costs, or None when valgrind is missing."""
     if subprocess.run(["sh", "-c", "command -v valgrind"], stdout=subprocess.DEVNULL).returncode != 0:

@@ -828,24 +828,31 @@ def _counted(sec, results):
            "workload's own function, so start-up and the exit dump are left out.  Counts, not "
            "time: they do not move with the machine's load, so a regression of a few "
            "instructions shows here when the timed rows cannot show it.", ""]
+    base = costs.baseline()
+    was = lambda fmt, *keys: (fmt % tuple(base[k] for k in keys)) if base else "-"
     rows = [("malloc+free pair, heap hooks, no sampling (`CPROF_PROFILES=heap CPROF_HEAP_RATE=0`)",
-             "%.1f instructions" % sec["pair_hooks"],
+             "%.1f instructions" % sec["pair_hooks"], was("%.1f", "pair_hooks"),
              "`malloc_pair %d %d`, over bare (bare: %.0f instructions a pair)"
              % (costs.PAIR_ITERS, costs.PAIR_SIZE, sec["pair_bare"])),
             ("malloc+free pair, heap profile at the default rate",
-             "%.1f instructions" % sec["pair_sampling"], "the same, samples included"),
+             "%.1f instructions" % sec["pair_sampling"], was("%.1f", "pair_sampling"),
+             "the same, samples included"),
             ("one heap sample", "%.0f instructions, %.0f first-level data misses"
-             % (sec["per_sample"], sec["per_sample_d1"]),
+             % (sec["per_sample"], sec["per_sample_d1"]), was("%.0f, %.0f", "per_sample", "per_sample_d1"),
              "`malloc_mix 1 %d` at the default rate over rate 0, divided by its %d samples "
              "(misses: the whole program's, callgrind's simulated caches)"
              % (sec["mix_ops"], sec["mix_samples"]))]
     if sec.get("labels_pair") is not None:
         rows.append(("label set made current and restored (`cprof_labels_set` twice)",
                      "%.1f instructions" % sec["labels_pair"],
+                     was("%.1f", "labels_pair") if base and "labels_pair" in base else "-",
                      "`labels_pair %d` under cprof (`CPROF_PROFILES=none`) over bare, where the "
                      "header's weak calls are skipped (bare: %.0f instructions a pair)"
                      % (costs.LABEL_ITERS, sec["labels_bare"])))
-    out.append(md_table(["what", "cprof adds", "how"], rows))
+    out.append(md_table(["what", "cprof adds", "before" if not base else "before (%s)" % base["measured_at"],
+                         "how"], rows))
+    if base:
+        out += ["", "The \"before\" column is %s (`bench/counted-baseline.json`)." % base["what"]]
     return "\n".join(out)
 
 

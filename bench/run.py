@@ -429,7 +429,7 @@ def overhead_workloads(ctx):
         Prog("malloc", "malloc-heavy",
              "bench/progs/malloc_mix.c: 2 threads, %d operations (free + malloc/calloc/realloc "
              "of 16 B-256 KiB, filled), about 1 KiB per allocation" % malloc_ops,
-             ["bare"] + CPROF + HEAP_OTHERS + CPU_OTHERS, ctx.reps(5),
+             ["bare"] + CPROF + HEAP_OTHERS + CPU_OTHERS, ctx.reps(9),
              "malloc_mix", [2, malloc_ops]),
         Prog("malloc-pair", "malloc+free pair",
              "bench/progs/malloc_pair.c: one thread, malloc(64)+free in a tight loop; "

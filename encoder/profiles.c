@@ -14,7 +14,7 @@
 #include "threads.h"
 
 #ifndef CPROF_VERSION
-#define CPROF_VERSION "0.1"
+#error "CPROF_VERSION comes from the Makefile's VERSION"
 #endif
 
 const struct profile_kind profile_kinds[] = {

@@ -1,11 +1,16 @@
 /*
  * bootpool.h - memory for dlsym's own allocations during bootstrap.
  *
- * While the real allocation functions are being resolved (real.c), the
- * resolving thread's re-entrant malloc family calls (made by dlsym) are
- * served from this static pool by the malloc hooks.  Blocks are never
- * returned to any allocator: free() and realloc() recognise them by
- * address.  Allocation is a lock-free bump; any context.
+ * Two kinds of allocations are served from this static pool by the malloc
+ * hooks instead of the program's allocator: while the real allocation
+ * functions are being resolved (real.c), the resolving thread's
+ * re-entrant calls (made by dlsym); and, on any thread, what library calls
+ * made for cprof allocate between own_alloc_begin and own_alloc_end
+ * (tstate.h: the loader's block of libunwind's TLS, pthread_getattr_np's
+ * buffers), some tens of bytes a thread.  Blocks are never returned to
+ * any allocator: free() and realloc() recognise them by address, and a
+ * spent pool (64 KiB) sends the callers to the allocator.  Allocation is
+ * a lock-free bump; any context.
  */
 #ifndef CPROF_BOOTPOOL_H
 #define CPROF_BOOTPOOL_H

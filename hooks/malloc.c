@@ -177,6 +177,13 @@ CPROF_COLD static void *realloc_bootpool(void *old, size_t n)
  */
 CPROF_COLD static void *malloc_slow(size_t n)
 {
+	if (unlikely(cprof_tls.own_alloc)) {
+		/* Allocated by a library call cprof made (tstate.h,
+		 * own_alloc_begin): kept out of the program's heap. */
+		void *p = bootpool_alloc(n, 0);
+		if (p)
+			return p;
+	}
 	if (unlikely(!real.malloc)) {
 		cprof_tls.heap_left += (int64_t)n; /* not yet counted: bootstrap */
 		return boot_alloc(n, 0, false);
@@ -257,6 +264,11 @@ CPROF_EXPORT void *calloc(size_t n, size_t m)
 		}
 		return boot_alloc(total, 0, true);
 	}
+	if (unlikely(cprof_tls.own_alloc) && !__builtin_mul_overflow(n, m, &total)) {
+		void *q = bootpool_alloc(total, 0); /* never used before: zero */
+		if (q)
+			return q;
+	}
 	void *p = ALLOC_CALL(real.calloc(n, m));
 	if (__builtin_mul_overflow(n, m, &total))
 		return p; /* NULL: the allocator refused */
@@ -276,6 +288,8 @@ CPROF_EXPORT void *realloc(void *old, size_t n)
 
 	if (unlikely(bootpool_owns(old)))
 		return realloc_bootpool(old, n);
+	if (unlikely(cprof_tls.own_alloc) && !old)
+		return malloc(n); /* the boot pool, as for malloc (tstate.h) */
 	if (unlikely(!real.realloc)) {
 		if (!old)
 			return boot_alloc(n, 0, false);

@@ -3,8 +3,13 @@
  *
  * Every value is validated; a bad one keeps the default and produces one
  * line that names the variable and the accepted form (mutrace's habit,
- * without its exit()).  Pure functions: no environment access, no
- * allocation, no I/O, so the parser can be fuzzed (test/fuzz/).
+ * without its exit()).  Pure functions: no environment access (config_load
+ * reads the environment it is given), no allocation, no I/O, so the parser
+ * can be fuzzed (test/fuzz/).
+ *
+ * The one definition of these rules: the library and cprof-ctl (the cprof
+ * command's C half, scripts/cprof-ctl.c) are both linked with this file's
+ * object, and test_ctl.py checks that the command and the library agree.
  */
 #include <signal.h>
 #include <stdint.h>
@@ -262,6 +267,51 @@ int config_check_pattern(const char *p, char *err, size_t errlen)
 	return 0;
 }
 
+size_t config_expand(const char *pattern, const struct config_subst *s, char *out, size_t pos,
+		     size_t outlen)
+{
+	if (!outlen)
+		return (size_t)-1;
+	for (const char *p = pattern; *p && pos + 1 < outlen; p++) {
+		const char *v = NULL;
+		if (*p != '%') {
+			out[pos++] = *p;
+			continue;
+		}
+		switch (*++p) {
+		case 'e': v = s->exe; break;
+		case 'p': v = s->pid; break;
+		case 'n': v = s->n; break;
+		case 't': v = s->type; break;
+		case 'h': v = s->host; break;
+		case '%': v = "%"; break;
+		case '\0': p--; break;
+		default: break;
+		}
+		while (v && *v && pos + 1 < outlen)
+			out[pos++] = *v++;
+	}
+	out[pos] = '\0';
+	return pos + 1 < outlen ? pos : (size_t)-1;
+}
+
+void config_exe_name(const char *path, char *out, size_t outlen)
+{
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	if (!base[0])
+		base = "program";
+	size_t i = 0;
+	for (; base[i] && i + 1 < outlen; i++) {
+		char ch = base[i];
+		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+			  ch == '-' || ch == '_' || ch == '.' || ch == '+';
+		out[i] = ok ? ch : '_';
+	}
+	if (outlen)
+		out[i] = '\0';
+}
+
 #define BAD(...)                                                       \
 	do {                                                           \
 		size_t off_ = cprof_fmt(err, errlen, "%s=%s: ", name, value); \
@@ -395,4 +445,57 @@ int config_set(struct cprof_config *c, const char *name, const char *value,
 		return -2;
 	}
 	return 0;
+}
+
+/* getenv() over an explicit environment: the first NAME=. */
+static const char *env_get(char *const *envp, const char *name)
+{
+	size_t len = strlen(name);
+	for (char *const *e = envp; e && *e; e++)
+		if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
+			return *e + len + 1;
+	return NULL;
+}
+
+void config_load(struct cprof_config *c, char *const *envp,
+		 void (*say)(const struct cprof_config *c, const char *line, void *arg), void *arg)
+{
+	char err[512];
+
+	config_defaults(c);
+	/* CPROF_QUIET first: it silences the lines about the others too (a
+	 * bad value of it is reported by the loop below). */
+	const char *q = env_get(envp, "CPROF_QUIET");
+	if (q)
+		config_set(c, "CPROF_QUIET", q, err, sizeof(err));
+	for (const char *const *name = config_names; *name; name++) {
+		const char *v = env_get(envp, *name);
+		if (v && config_set(c, *name, v, err, sizeof(err)) == -1)
+			say(c, err, arg);
+	}
+	/* A misspelt variable silently doing nothing is a classic trap. */
+	for (char *const *e = envp; e && *e; e++) {
+		/* CPROF_LIB and CPROF_PPROF are the cprof command's, CPROF_TEST_*
+		 * the test suite's, CPROF_SAID cprof's own note to descendants
+		 * (log.h). */
+		if (strncmp(*e, "CPROF_", 6) != 0 || strncmp(*e, "CPROF_TEST_", 11) == 0 ||
+		    strncmp(*e, "CPROF_LIB=", 10) == 0 || strncmp(*e, "CPROF_PPROF=", 12) == 0 ||
+		    strncmp(*e, "CPROF_SAID=", 11) == 0)
+			continue;
+		const char *eq = strchr(*e, '=');
+		size_t len = eq ? (size_t)(eq - *e) : strlen(*e);
+		bool known = false;
+		for (const char *const *name = config_names; *name && !known; name++)
+			known = strlen(*name) == len && strncmp(*name, *e, len) == 0;
+		if (known)
+			continue;
+		const char *near = config_nearest(*e, len, config_names);
+		if (near)
+			cprof_fmt(err, sizeof(err), "unknown variable %.*s ignored (did you mean %s?)", (int)len,
+				  *e, near);
+		else
+			cprof_fmt(err, sizeof(err), "unknown variable %.*s ignored; the variables are listed in cprof(1)",
+				  (int)len, *e);
+		say(c, err, arg);
+	}
 }

@@ -88,4 +88,34 @@ int config_parse_signal(const char *s);
 /* Check an output pattern; -1 with a reason in err if it is unusable. */
 int config_check_pattern(const char *p, char *err, size_t errlen);
 
+/* What each escape of an output pattern stands for.  The library passes
+ * the process's own facts; the cprof command passes another process's, or
+ * placeholders such as "<n>". */
+struct config_subst {
+	const char *exe;   /* %e: config_exe_name() of the executable */
+	const char *pid;   /* %p */
+	const char *n;     /* %n: the dump number */
+	const char *type;  /* %t: the profile type */
+	const char *host;  /* %h */
+};
+
+/* Expand pattern (checked by config_check_pattern) into out, appending at
+ * out[pos]; returns the new length, or (size_t)-1 if out is too small
+ * (out is then truncated, NUL-terminated). */
+size_t config_expand(const char *pattern, const struct config_subst *s, char *out, size_t pos,
+		     size_t outlen);
+
+/* %e: the last component of the executable's path with every byte outside
+ * [A-Za-z0-9._+-] replaced by '_' ("program" if empty). */
+void config_exe_name(const char *path, char *out, size_t outlen);
+
+/* Read every CPROF_* variable of envp (NAME=VALUE strings, NULL-terminated)
+ * as the library does at start: CPROF_QUIET first, then each variable of
+ * config_names, then the CPROF_* names that are none of them.  say() gets
+ * each line the library prints (without "cprof: "), after c->quiet is
+ * known.  The one definition of what the library accepts: the cprof
+ * command asks it through cprof-ctl. */
+void config_load(struct cprof_config *c, char *const *envp,
+		 void (*say)(const struct cprof_config *c, const char *line, void *arg), void *arg);
+
 #endif

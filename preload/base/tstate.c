@@ -32,13 +32,18 @@ void tstate_stack_bounds(struct tstate *t)
 
 	if (t->stack_hi)
 		return;
-	if (pthread_getattr_np(pthread_self(), &attr) != 0)
+	int64_t left = own_alloc_begin(); /* its affinity buffer: not in the program's heap */
+	int r = pthread_getattr_np(pthread_self(), &attr);
+	if (r != 0) {
+		own_alloc_end(left);
 		return;
+	}
 	if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
 		t->stack_lo = (uintptr_t)addr;
 		t->stack_hi = (uintptr_t)addr + size;
 	}
 	pthread_attr_destroy(&attr);
+	own_alloc_end(left);
 }
 
 void tstate_first_contact(struct tstate *t)

@@ -73,6 +73,8 @@ struct tstate {
 	uint8_t deferred_sig; /* a fatal signal to send again at guard_leave (dump.c) */
 	uint8_t heap_armed;  /* heap_left is a countdown drawn while profiling */
 	uint8_t cpu_sampled; /* a CPU sample of this thread entered the ring (cpuprof.c) */
+	uint8_t own_alloc;   /* a library call made for cprof is allocating (own_alloc_begin) */
+	uint8_t unw_tls;     /* libunwind's TLS block exists on this thread (unwind.c) */
 	uint64_t rng;        /* xorshift state for the sampler */
 	struct thread_rec *rec;
 	uintptr_t stack_lo, stack_hi;
@@ -111,6 +113,32 @@ CPROF_INLINE void guard_leave(void)
 CPROF_INLINE bool guarded(void)
 {
 	return cprof_tls.guard != 0;
+}
+
+/*
+ * Library calls cprof makes on a program thread that allocate behind its
+ * back (the loader's block of libunwind's thread-local storage at the
+ * first unw_backtrace, pthread_getattr_np's buffer) would put blocks in
+ * the program's heap and move the program's own blocks (test_heap,
+ * test_program_heap_layout_unchanged).  Between own_alloc_begin and
+ * own_alloc_end every malloc, calloc and realloc of NULL is served from
+ * the boot pool (hooks/bootpool.h: its blocks
+ * are never returned to the program's allocator and their frees are
+ * ignored); once the pool is spent they go to the allocator as before.
+ * Guard held; normal context.
+ */
+CPROF_INLINE int64_t own_alloc_begin(void)
+{
+	int64_t left = cprof_tls.heap_left;
+	cprof_tls.heap_left = 0; /* malloc's fast path falls through to the slow path */
+	cprof_tls.own_alloc = 1;
+	return left;
+}
+
+CPROF_INLINE void own_alloc_end(int64_t left)
+{
+	cprof_tls.own_alloc = 0;
+	cprof_tls.heap_left = left;
 }
 
 /* Fill in tid, rng seed and stack bounds; called on first contact from a

@@ -3,8 +3,10 @@
  * (see dump.h for the design).
  *
  * Contexts:
- *  - on_signal(): the trigger signal's handler; async-signal-safe (one
- *    atomic increment and a futex wake; errno preserved).
+ *  - on_signal(): the trigger signal's handler; async-signal-safe: a
+ *    queued request for an answer (reply.h) is stored in a free slot of
+ *    `replies` with a compare-and-swap and plain stores, then one atomic
+ *    increment and a futex wake; nothing else, errno preserved.
  *  - writer(): cprof's own thread, all signals blocked, guard held.
  *  - dump_all(): the writer, the exiting thread (atexit); serialised by
  *    files_lock.  Each profile is read from the tables under dump_lock
@@ -18,6 +20,18 @@
  *  - seq (dump sequence number) only grows within a process; a fork child
  *    starts again from 0, so %n is 1 for every process's first dump (its
  *    files are told apart from the parent's by the pid).
+ *  - A reply slot goes FREE -> FILLING (the handler's CAS: only one
+ *    handler owns it) -> READY (release store, after pid and word) ->
+ *    TAKING (the CAS of the one thread that serves it: the writer, or
+ *    the exit dump) -> FREE (after it has read them).  The handler
+ *    fills a slot BEFORE it increments requests, so the writer, which
+ *    reads requests before it collects the READY slots, answers every
+ *    request with a set started after the request arrived.  No slot free
+ *    (more than REPLY_SLOTS requests at once): the dump is still made,
+ *    that requester gets no answer and times out.
+ *  - An answer goes only through a pidfd opened before the requester's
+ *    command line was checked (reply.h): never to a pid that may have
+ *    changed hands.
  *  - Error reporting: the first failure to write into a directory is
  *    reported with one line; the same failure is not repeated until a
  *    write succeeds again.
@@ -35,6 +49,7 @@
 #include <unistd.h>
 
 #include "dump.h"
+#include "reply.h"
 #include "builder.h"
 #include "session.h"
 #include "config.h"
@@ -76,12 +91,126 @@ void dump_request(void)
 	dump_wake();
 }
 
+/* ---- answered requests (reply.h) ------------------------------------------ */
+
+#define REPLY_SLOTS 16
+enum { SLOT_FREE, SLOT_FILLING, SLOT_READY, SLOT_TAKING };
+static struct {
+	atomic_int state;
+	int pid;
+	uint64_t word;
+} replies[REPLY_SLOTS];
+
+/* A requester whose identity was checked: the pidfd the answer goes
+ * through, and what to answer with. */
+struct requester {
+	int pidfd;
+	int sig;
+	uint32_t token;
+};
+
+/* Signal handler: async-signal-safe (lock-free atomics and plain stores). */
+static void note_request(const siginfo_t *si)
+{
+	uint64_t w = (uint64_t)(uintptr_t)si->si_value.sival_ptr;
+	if (si->si_code != SI_QUEUE || !REPLY_IS_REQUEST(w) || si->si_pid <= 0)
+		return;
+	for (int i = 0; i < REPLY_SLOTS; i++) {
+		int expect = SLOT_FREE;
+		if (atomic_compare_exchange_strong(&replies[i].state, &expect, SLOT_FILLING)) {
+			replies[i].pid = si->si_pid;
+			replies[i].word = w;
+			atomic_store_explicit(&replies[i].state, SLOT_READY, memory_order_release);
+			return;
+		}
+	}
+}
+
+static int sys_pidfd_open(int pid)
+{
+#ifdef SYS_pidfd_open
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+	(void)pid;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+/* pidfd of the process that asked, or -1: opened first, then its command
+ * line must hold the argument the request word describes (reply.h). */
+static int requester_pidfd(int pid, uint64_t w)
+{
+	char want[64], cmdline[4096];
+	int sig = REPLY_REQ_SIG(w);
+	if (sig < SIGRTMIN || sig > SIGRTMAX)
+		return -1;
+	int fd = sys_pidfd_open(pid);
+	if (fd < 0)
+		return -1;
+	char path[64];
+	cprof_fmt(path, sizeof(path), "/proc/%d/cmdline", pid);
+	long n = cprof_read_file(path, cmdline, sizeof(cmdline));
+	size_t wlen = cprof_fmt(want, sizeof(want), REPLY_ARG_PREFIX "%d:%08x", sig, (unsigned)REPLY_REQ_TOKEN(w));
+	for (long i = 0; i < n;) {
+		size_t len = strlen(cmdline + i);
+		if (len == wlen && memcmp(cmdline + i, want, wlen) == 0)
+			return fd;
+		i += (long)len + 1;
+	}
+	close(fd);
+	return -1;
+}
+
+/* Take every READY slot; returns how many requesters were kept in out. */
+static int collect_requests(struct requester *out, int max)
+{
+	int saved = errno, k = 0;
+	for (int i = 0; i < REPLY_SLOTS; i++) {
+		int expect = SLOT_READY;
+		if (!atomic_compare_exchange_strong(&replies[i].state, &expect, SLOT_TAKING))
+			continue;
+		int pid = replies[i].pid;
+		uint64_t w = replies[i].word;
+		atomic_store(&replies[i].state, SLOT_FREE);
+		if (k >= max)
+			continue;
+		int fd = requester_pidfd(pid, w);
+		if (fd >= 0)
+			out[k++] = (struct requester){fd, REPLY_REQ_SIG(w), REPLY_REQ_TOKEN(w)};
+	}
+	errno = saved;
+	return k;
+}
+
+/* Answer: set n (0 = none written) with these kinds.  A requester that
+ * has ended gets nothing (ESRCH), and no other process can. */
+static void answer_requests(struct requester *r, int k, unsigned long n, unsigned kinds)
+{
+	int saved = errno;
+	for (int i = 0; i < k; i++) {
+		siginfo_t info;
+		memset(&info, 0, sizeof(info));
+		info.si_signo = r[i].sig;
+		info.si_code = SI_QUEUE;
+		info.si_pid = getpid();
+		info.si_uid = getuid();
+		info.si_value.sival_ptr = (void *)(uintptr_t)REPLY_ANSWER(kinds, r[i].token, n);
+#ifdef SYS_pidfd_send_signal
+		syscall(SYS_pidfd_send_signal, r[i].pidfd, r[i].sig, &info, 0);
+#endif
+		close(r[i].pidfd);
+	}
+	errno = saved;
+}
+
 static void on_signal(int sig, siginfo_t *si, void *uc)
 {
 	int saved = errno;
 	(void)sig;
-	(void)si;
 	(void)uc;
+	if (si)
+		note_request(si);
 	dump_request();
 	errno = saved;
 }
@@ -178,32 +307,21 @@ static size_t append(char *out, size_t pos, size_t outlen, const char *s)
 
 int dump_expand(const char *pattern, const char *type, unsigned long n, char *out, size_t outlen)
 {
-	char num[32];
+	char pid[24], num[24];
 	size_t pos = 0;
 
+	if (!outlen)
+		return -1;
+	out[0] = '\0';
 	if (pattern[0] != '/') {
 		pos = append(out, pos, outlen, rt.start_dir[0] ? rt.start_dir : ".");
 		if (pos && out[pos - 1] != '/')
 			pos = append(out, pos, outlen, "/");
 	}
-	for (const char *p = pattern; *p && pos + 1 < outlen; p++) {
-		if (*p != '%') {
-			out[pos++] = *p;
-			continue;
-		}
-		switch (*++p) {
-		case 'e': pos = append(out, pos, outlen, rt.exe_name); break;
-		case 'p': cprof_fmt(num, sizeof(num), "%ld", (long)getpid()); pos = append(out, pos, outlen, num); break;
-		case 'n': cprof_fmt(num, sizeof(num), "%lu", n); pos = append(out, pos, outlen, num); break;
-		case 't': pos = append(out, pos, outlen, type); break;
-		case 'h': pos = append(out, pos, outlen, rt.hostname); break;
-		case '%': out[pos++] = '%'; break;
-		case '\0': p--; break;
-		default: break;
-		}
-	}
-	out[pos] = '\0';
-	return pos + 1 < outlen ? 0 : -1;
+	cprof_fmt(pid, sizeof(pid), "%ld", (long)getpid());
+	cprof_fmt(num, sizeof(num), "%lu", n);
+	struct config_subst sub = {rt.exe_name, pid, num, type, rt.hostname};
+	return config_expand(pattern, &sub, out, pos, outlen) == (size_t)-1 ? -1 : 0;
 }
 
 /* "dir/name.pb.gz" + k -> "dir/name-k.pb.gz" */
@@ -511,11 +629,20 @@ static int write_kind(struct session *s, const struct profile_kind *k, unsigned 
 	return 1;
 }
 
-static int dump_run(bool final)
+/* Writes the set; *set_n and *kinds (may be NULL) get its number (0
+ * when no set was made: the exit dump was made already, or found nothing
+ * to write) and the kinds written (0 if every write failed). */
+static int dump_run(bool final, unsigned long *set_n, unsigned *kinds)
 {
 	struct region r = {0};
 	struct session s;
 	int written = 0;
+	unsigned done = 0;
+
+	if (set_n)
+		*set_n = 0;
+	if (kinds)
+		*kinds = 0;
 
 	if (atomic_load(&rt.state) == RT_NONE)
 		return 0;
@@ -548,25 +675,52 @@ static int dump_run(bool final)
 	session_begin(&s, &r, false);
 	for (size_t i = 0; i < profile_kinds_count; i++) {
 		const struct profile_kind *k = &profile_kinds[i];
-		if (rt.profiles & k->bit)
-			written += write_kind(&s, k, n);
+		if ((rt.profiles & k->bit) && write_kind(&s, k, n)) {
+			written++;
+			done |= k->bit;
+		}
 	}
 	session_end(&s);
 	region_reset(&r);
 	cprof_mutex_unlock(&files_lock);
 	guard_leave();
+	if (set_n)
+		*set_n = n;
+	if (kinds)
+		*kinds = done;
 	return written;
 }
 
 int dump_all(const char *why)
 {
 	(void)why;
-	return dump_run(false);
+	return dump_run(false, NULL, NULL);
+}
+
+/* A dump on the trigger signal: answers the requests that came with it. */
+static void dump_requested(void)
+{
+	struct requester r[REPLY_SLOTS];
+	unsigned long n;
+	unsigned kinds;
+	int k = collect_requests(r, REPLY_SLOTS);
+	dump_run(false, &n, &kinds);
+	answer_requests(r, k, n, kinds);
 }
 
 int dump_final(void)
 {
-	return dump_run(true);
+	/* Requests not picked up yet are answered with the exit set, the
+	 * last one this process writes. */
+	struct requester r[REPLY_SLOTS];
+	unsigned long n;
+	unsigned kinds;
+	int written = dump_run(true, &n, &kinds);
+	guard_enter();
+	int k = collect_requests(r, REPLY_SLOTS);
+	answer_requests(r, k, n, kinds);
+	guard_leave();
+	return written;
 }
 
 /* ---- the writer thread ----------------------------------------------------- */
@@ -601,7 +755,7 @@ static void *writer(void *arg)
 			break;
 		if (req != seen) {
 			seen = req;
-			dump_all("signal");
+			dump_requested();
 			continue;
 		}
 		if (next_interval && now >= next_interval) {
@@ -732,5 +886,7 @@ void dump_fork_child(void)
 	atomic_store(&term_once, 0);
 	atomic_store(&finished, false);
 	atomic_store(&seq, 0); /* %n counts this process's dumps */
+	for (int i = 0; i < REPLY_SLOTS; i++) /* the parent's requesters asked the parent */
+		atomic_store(&replies[i].state, SLOT_FREE);
 	dump_start_writer();
 }

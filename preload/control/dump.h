@@ -6,8 +6,9 @@
  * reentrancy guard held for its whole life (its work is never profiled and
  * its allocations, if libc makes any, pass straight through the hooks).  It
  * sleeps on a futex and wakes for: a dump request (the trigger signal's
- * handler, which does nothing else: see
- * "Rules every module follows" in docs/architecture.md), the periodic interval
+ * handler, which does nothing else but note a request for an answer,
+ * reply.h: see "Rules every module follows" in docs/architecture.md),
+ * the periodic interval
  * (CPROF_INTERVAL), and housekeeping every 100 ms (draining the CPU sample
  * ring).
  *

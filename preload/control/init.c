@@ -57,46 +57,19 @@
 
 extern char **environ;
 
+/* Each problem with the variables, said by the first process of a tree
+ * only (cprof_warn_tree, log.h), after CPROF_QUIET is known. */
+static void say_config(const struct cprof_config *c, const char *line, void *arg)
+{
+	(void)arg;
+	log_set_quiet(c->quiet);
+	cprof_warn_tree("%s", line);
+}
+
 static void load_config(void)
 {
-	char err[512];
-
-	config_defaults(&rt.cfg);
-	/* CPROF_QUIET first: it silences the lines about the others too (a
-	 * bad value of it is reported by the loop below). */
-	const char *q = getenv("CPROF_QUIET");
-	if (q && config_set(&rt.cfg, "CPROF_QUIET", q, err, sizeof(err)) == 0)
-		log_set_quiet(rt.cfg.quiet);
-	/* Every process of a tree inherits the same variables: each line is
-	 * said by the first one only (cprof_warn_tree, log.h). */
-	for (const char *const *name = config_names; *name; name++) {
-		const char *v = getenv(*name);
-		if (v && config_set(&rt.cfg, *name, v, err, sizeof(err)) == -1)
-			cprof_warn_tree("%s", err);
-	}
-	/* A misspelt variable silently doing nothing is a classic trap. */
-	for (char **e = environ; e && *e; e++) {
-		/* CPROF_LIB and CPROF_PPROF are the cprof command's, CPROF_TEST_*
-		 * the test suite's, CPROF_SAID cprof's own note to descendants
-		 * (log.h). */
-		if (strncmp(*e, "CPROF_", 6) != 0 || strncmp(*e, "CPROF_TEST_", 11) == 0 ||
-		    strncmp(*e, "CPROF_LIB=", 10) == 0 || strncmp(*e, "CPROF_PPROF=", 12) == 0 ||
-		    strncmp(*e, "CPROF_SAID=", 11) == 0)
-			continue;
-		const char *eq = strchr(*e, '=');
-		size_t len = eq ? (size_t)(eq - *e) : strlen(*e);
-		bool known = false;
-		for (const char *const *name = config_names; *name && !known; name++)
-			known = strlen(*name) == len && strncmp(*name, *e, len) == 0;
-		if (known)
-			continue;
-		const char *near = config_nearest(*e, len, config_names);
-		if (near)
-			cprof_warn_tree("unknown variable %.*s ignored (did you mean %s?)", (int)len, *e, near);
-		else
-			cprof_warn_tree("unknown variable %.*s ignored; the variables are listed in cprof(1)",
-					(int)len, *e);
-	}
+	config_load(&rt.cfg, environ, say_config, NULL);
+	log_set_quiet(rt.cfg.quiet);
 }
 
 static void read_small(const char *path, char *out, size_t outlen, bool nul_to_space)
@@ -119,16 +92,7 @@ static void process_facts(void)
 	rt.pid = getpid();
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	exe[n > 0 ? n : 0] = '\0';
-	const char *base = strrchr(exe, '/');
-	base = base ? base + 1 : (exe[0] ? exe : "program");
-	size_t i = 0;
-	for (; base[i] && i + 1 < sizeof(rt.exe_name); i++) {
-		char c = base[i];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			  c == '-' || c == '_' || c == '.' || c == '+';
-		rt.exe_name[i] = ok ? c : '_';
-	}
-	rt.exe_name[i] = '\0';
+	config_exe_name(exe, rt.exe_name, sizeof(rt.exe_name));
 	if (!getcwd(rt.start_dir, sizeof(rt.start_dir)))
 		rt.start_dir[0] = '\0';
 	if (uname(&u) == 0)

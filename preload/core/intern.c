@@ -4,9 +4,10 @@
  * Invariants:
  *  - An index is at most half full, so every probe ends at an empty slot;
  *    readers still stop after mask + 1 slots.
- *  - Order of a new id's publication: segment pointer, record, index slot
- *    (release), count (release).  A reader that sees the id, in a slot or
- *    through count, sees the record.
+ *  - Order of a new id's publication: segment pointer, record, count
+ *    (release), index slot (release).  A reader that sees the id, in a
+ *    slot or through count, sees the record; an id found in a slot is
+ *    never above intern_count().
  *  - Only writers (caller's lock held) store into slots, swap the index or
  *    advance count.
  */
@@ -107,10 +108,10 @@ uint32_t intern_insert(struct intern *t, uint64_t h, intern_eq_fn eq, const void
 	memset(rec, 0, t->rec_size);
 	if (!fill(rec, key))
 		return 0;
+	atomic_store_explicit(&t->count, id, memory_order_release);
 	if (empty == UINT32_MAX)
 		index_put(x, h, id);
 	else
 		atomic_store_explicit(&x->slot[empty], id, memory_order_release);
-	atomic_store_explicit(&t->count, id, memory_order_release);
 	return id;
 }

@@ -13,9 +13,10 @@
  * (to rebuild the index when it doubles).
  *
  * Readers never lock.  intern_find() probes whatever index is published;
- * every id it can see has a complete record (records and segments are
- * written before the id is stored into an index slot with release, and
- * readers load slots with acquire).  A reader that raced with growth may
+ * every id it can see has a complete record and is at most
+ * intern_count() (record, segment and count are written before the id is
+ * stored into an index slot with release, and readers load slots with
+ * acquire).  A reader that raced with growth may
  * probe the previous index and miss an id added since: a miss is only a
  * hint, and the caller confirms it with intern_insert() under its own
  * lock.  Replaced indexes are never unmapped (a reader may still be

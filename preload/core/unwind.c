@@ -229,6 +229,30 @@ static unsigned fp_walk(uintptr_t fp, uintptr_t lo, uintptr_t hi,
 
 /* ---- normal context ---------------------------------------------------------- */
 
+/*
+ * libunwind keeps its trace cache pointer in thread-local storage, and
+ * being loaded by dlopen its TLS is dynamic: the first unw_backtrace on a
+ * thread makes the loader malloc the thread's block, on that thread.  In
+ * the program's heap, that one small allocation, made at whatever point
+ * the thread took its first sample, moved the program's blocks: one
+ * thread of bench/progs/malloc_mix.c took between 19,000 and 46,000 page
+ * faults from run to run (23,400 in every bare run), and the kernel time
+ * with them.  The first call runs inside own_alloc_begin/end (tstate.h),
+ * so the block comes from the boot pool.  (Taking the block at every
+ * thread start instead gave every thread one, which glibc frees when a
+ * new thread reuses the cached stack, outside its stack-cache lock: a
+ * fork in that window left a child that freed it twice.  A boot-pool
+ * block freed twice is ignored twice.)
+ */
+static int first_backtrace(struct tstate *t, void **buf, int n)
+{
+	int64_t left = own_alloc_begin();
+	int r = lu.backtrace(buf, n);
+	own_alloc_end(left);
+	t->unw_tls = 1;
+	return r;
+}
+
 unsigned unwind_here(uintptr_t *pcs, unsigned max)
 {
 	struct tstate *t = &cprof_tls;
@@ -240,7 +264,13 @@ unsigned unwind_here(uintptr_t *pcs, unsigned max)
 	if (!gate_enter())
 		return 0;
 	if (mode == UNWIND_LIBUNWIND && !t->in_loader && t->unwinds >= STEP_UNWINDS) {
-		int r = lu.backtrace(buf, (int)CPROF_ARRAY_LEN(buf));
+		int r;
+		if (likely(t->unw_tls)) {
+			r = lu.backtrace(buf, (int)CPROF_ARRAY_LEN(buf));
+		} else {
+			/* The thread's first unw_backtrace: see first_backtrace. */
+			r = first_backtrace(t, buf, (int)CPROF_ARRAY_LEN(buf));
+		}
 		n = r > 0 ? (unsigned)r : 0;
 	} else if (mode == UNWIND_LIBUNWIND && !t->in_loader) {
 		/* A thread's first unwinds step without libunwind's per-thread

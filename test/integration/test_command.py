@@ -92,10 +92,15 @@ def test_help_version_and_man_page():
                      "--http", "--http-token", "--interval", "--no-follow-exec", "--signal",
                      "--unwind", "--quiet", "--mutex-fraction", "--block-rate", "--output"):
             assert word in cp.stdout, (word, cp.stdout)
+    # The version is written once, in the Makefile; the command and the
+    # profiles the library writes both say it.
     cp = cprof(["--version"])
-    with open(os.path.join(ROOT, "encoder", "profiles.c")) as f:
-        version = re.search(r'#define CPROF_VERSION "([^"]+)"', f.read()).group(1)
+    with open(os.path.join(ROOT, "Makefile")) as f:
+        version = re.search(r"^VERSION := (\S+)$", f.read(), re.M).group(1)
     assert cp.stdout == "cprof %s\n" % version, cp.stdout
+    cprof(["-q", "--profiles", "heap", "-o", "v.%t.pb.gz", "--", prog("heap_truth"), 1, 1])
+    comments = pprofdec.load("v.heap.pb.gz").comments
+    assert any(c.startswith("cprof %s, pid " % version) for c in comments), comments
     groff = need("groff")
     man = os.path.join(ROOT, "docs", "cprof.1")
     cp = run([groff, "-man", "-ww", "-z", man], preload=False)
@@ -106,7 +111,8 @@ def test_help_version_and_man_page():
         assert re.search(r"^%s$" % section, text, re.M), section
     # Every variable the library reads is documented.
     with open(os.path.join(ROOT, "preload", "base", "config.c")) as f:
-        names = re.findall(r'"(CPROF_[A-Z_]+)"', f.read())
+        table = re.search(r"config_names\[\] = \{(.*?)NULL", f.read(), re.S).group(1)
+        names = re.findall(r'"(CPROF_[A-Z_]+)"', table)
     assert len(names) >= 14, names
     for n in names:
         assert n in text, n
@@ -751,6 +757,7 @@ def test_build_tree_library_found_through_symlinks():
     os.makedirs(os.path.join(tree, "build"))
     shutil.copy(CPROF, os.path.join(tree, "scripts", "cprof"))
     os.symlink(LIB, os.path.join(tree, "build", "libcprof.so"))
+    # cprof-ctl is found next to the library the link resolves to.
     os.makedirs("bin")
     os.symlink(os.path.join(tree, "scripts", "cprof"), "bin/cprof")
     want = os.path.realpath(LIB)

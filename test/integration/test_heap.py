@@ -272,3 +272,28 @@ def test_fork_child_writes_own_files():
         assert flat.get("child_site", 0) > 0, flat
     pp = pprofdec.load(one(kind="heap", pid=parent)).flat("inuse_space")
     assert pp.get("parent_site", 0) > 0 and "child_site" not in pp, pp
+
+
+def test_program_heap_layout_unchanged():
+    """A thread's blocks sit where they would without cprof, even when
+    every allocation is sampled: what library calls made for cprof
+    allocate on the thread (the loader's block for libunwind's
+    thread-local storage at the thread's first unw_backtrace, its 17th
+    sample here; pthread_getattr_np's buffers for the frame-pointer
+    walker) comes from cprof's boot pool, not the program's heap.
+    Before, every block from the 17th on moved by the loader's block, and
+    with CPROF_UNWIND=fp the 117th took a hole pthread_getattr_np had
+    left."""
+    argv = [prog("heap_layout"), "200"]
+    bare = run(argv, preload=False)
+    assert bare.stdout.count("thread ") == 200, bare.stdout
+    for unwind in ("libunwind", "fp"):
+        for f in profiles():
+            os.unlink(f.path)
+        cp = run(argv, env={"CPROF_PROFILES": "heap", "CPROF_HEAP_RATE": "1",
+                            "CPROF_UNWIND": unwind, "CPROF_QUIET": "1"})
+        assert cp.stdout == bare.stdout, (unwind, [
+            (a, b) for a, b in zip(bare.stdout.splitlines(), cp.stdout.splitlines()) if a != b][:3])
+        # ... and every one of those allocations was sampled.
+        p = load_checked(one(kind="heap"), pprof_too=False)
+        assert p.flat("alloc_objects").get("layout", 0) >= 200, (unwind, p.summary())

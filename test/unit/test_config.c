@@ -9,6 +9,19 @@ static int set(struct cprof_config *c, const char *n, const char *v)
 	return config_set(c, n, v, err, sizeof(err));
 }
 
+static int said_lines;
+static bool said_quiet_first = true;
+static char said_last[512];
+
+static void say_line(const struct cprof_config *c, const char *line, void *arg)
+{
+	(void)arg;
+	said_lines++;
+	if (!c->quiet)
+		said_quiet_first = false;
+	snprintf(said_last, sizeof(said_last), "%s", line);
+}
+
 int main(void)
 {
 	struct cprof_config c;
@@ -157,6 +170,37 @@ int main(void)
 	CHECK_EQ(set(&c, "CPROF_NOT_A_VARIABLE", "1"), -2);
 	for (const char *const *n = config_names; *n; n++)
 		CHECK(strncmp(*n, "CPROF_", 6) == 0);
+
+	/* pattern expansion, %e, and reading a whole environment (the code
+	 * cprof-ctl shares with the library) */
+	{
+		char out[128];
+		struct config_subst sub = {"prog", "42", "7", "heap", "host"};
+		CHECK_EQ(config_expand("/d/%e.%p.%n.%t.%h.%%.pb.gz", &sub, out, 0, sizeof(out)),
+			 strlen("/d/prog.42.7.heap.host.%.pb.gz"));
+		CHECK_STR(out, "/d/prog.42.7.heap.host.%.pb.gz");
+		memcpy(out, "/start/", 7);
+		CHECK_EQ(config_expand("%t", &sub, out, 7, sizeof(out)), 11);
+		CHECK_STR(out, "/start/heap");
+		CHECK_EQ(config_expand("%e%e%e", &sub, out, 0, 8), (size_t)-1);
+		CHECK_STR(out, "progpro");
+		config_exe_name("/usr/bin/a b+c", out, sizeof(out));
+		CHECK_STR(out, "a_b+c");
+		config_exe_name("", out, sizeof(out));
+		CHECK_STR(out, "program");
+	}
+	{
+		char *envp[] = {"PATH=/bin", "CPROF_HEAP_RATE=12", "CPROF_CPU_HZ=0", "CPROF_QUIET=yes",
+				"CPROF_HEAPRATE=1", "CPROF_LIB=/x", "CPROF_TEST_TMP=/t", "CPROF_HEAP_RATE=99", NULL};
+		struct cprof_config lc;
+		config_load(&lc, envp, say_line, NULL);
+		CHECK_EQ(lc.heap_rate, 12); /* the first definition, as getenv */
+		CHECK_EQ(lc.cpu_hz, 100);
+		CHECK(lc.quiet);
+		CHECK_EQ(said_lines, 2);
+		CHECK(said_quiet_first);
+		CHECK_STR(said_last, "unknown variable CPROF_HEAPRATE ignored (did you mean CPROF_HEAP_RATE?)");
+	}
 
 	/* the formatter used for every message */
 	char buf[64];

@@ -23,18 +23,8 @@
 #include <stdarg.h>
 #include <sys/wait.h>
 
-static char tmp[64];
-
-static void cleanup(void)
-{
-	char cmd[128];
-
-	if (tmp[0]) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
-		if (system(cmd) != 0)
-			fprintf(stderr, "test_debugfile: could not remove %s\n", tmp);
-	}
-}
+#include "unit_tmp.h"
+#define tmp unit_tmp
 
 static const char *at(const char *fmt, ...)
 {
@@ -322,12 +312,8 @@ static void test_descriptors(void)
 
 int main(void)
 {
-	snprintf(tmp, sizeof(tmp), "/tmp/cprof-debugfile-XXXXXX");
-	if (!mkdtemp(tmp)) {
-		perror("mkdtemp");
+	if (!unit_tmp_make("debugfile"))
 		return 1;
-	}
-	atexit(cleanup);
 	static char root[PATH_MAX];
 	snprintf(root, sizeof(root), "%s", at("root"));
 	debug_root = root;

@@ -24,18 +24,8 @@
 #include <stdarg.h>
 #include <unistd.h>
 
-static char tmp[64];
-
-static void cleanup(void)
-{
-	char cmd[128];
-
-	if (tmp[0]) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
-		if (system(cmd) != 0)
-			fprintf(stderr, "test_dynsym: could not remove %s\n", tmp);
-	}
-}
+#include "unit_tmp.h"
+#define tmp unit_tmp
 
 /* ---- libc_syms.c ------------------------------------------------------- */
 
@@ -207,12 +197,8 @@ static void test_object(const char *hash_style)
 
 int main(void)
 {
-	snprintf(tmp, sizeof(tmp), "/tmp/cprof-dynsym-XXXXXX");
-	if (!mkdtemp(tmp)) {
-		perror("mkdtemp");
+	if (!unit_tmp_make("dynsym"))
 		return 1;
-	}
-	atexit(cleanup);
 
 	test_libc_lookup();
 	test_object("gnu");

@@ -34,19 +34,8 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
-
-static char tmp[64];
-
-static void cleanup(void)
-{
-	char cmd[128];
-
-	if (tmp[0]) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp);
-		if (system(cmd) != 0)
-			fprintf(stderr, "test_symbols: could not remove %s\n", tmp);
-	}
-}
+#include "unit_tmp.h"
+#define tmp unit_tmp
 
 #define FAIL(...)                                                           \
 	do {                                                                \
@@ -935,13 +924,10 @@ int main(void)
 {
 	struct region r = { 0 };
 
-	snprintf(tmp, sizeof(tmp), "/tmp/cprof-symbols-XXXXXX");
-	if (!mkdtemp(tmp)) {
-		tmp[0] = '\0';
+	if (!unit_tmp_make("symbols")) {
 		printf("SKIP: cannot create a temporary directory\n");
 		return 77;
 	}
-	atexit(cleanup);
 	dl_iterate_phdr(find_main, &main_bias);
 	if (symbols_file_build_id("/proc/self/exe", self_bid, sizeof(self_bid)) != 0) {
 		printf("SKIP: the test binary has no build id\n");
