@@ -13,6 +13,7 @@
  *    errno, and cprof_labels_set/get are one TLS store/load.
  */
 #include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -26,6 +27,7 @@
 #include "intern.h"
 #include "lock.h"
 #include "log.h"
+#include "real.h"
 #include "tstate.h"
 
 _Static_assert(LABELS_MAX_PAIRS == CPROF_LABELS_MAX, "cprof.h and labels.h agree");
@@ -234,36 +236,104 @@ struct cl_set {
 	size_t capacity;
 };
 
-/* 0: not looked up; else bit 1 otel_thread_ctx_v1 exists, bit 2
- * custom_labels_current_set (of ABI version 1), bit 4 looked up. */
-static atomic_int present;
-enum { HAS_OTEL = 1, HAS_CL = 2, LOOKED = 4 };
+/* Where each thread's instance of a published variable lives: its
+ * module's TLS block (dl_iterate_phdr's dlpi_tls_data, per thread) plus
+ * the variable's offset in it.  Found once, at start, from the address
+ * dlsym gives the starting thread. */
+struct tls_var {
+	const char *name;
+	size_t modid;          /* 0: the program has no such variable */
+	size_t off;
+};
+
+static struct tls_var otel_var = {OTEL_SYMBOL, 0, 0}, cl_var = {CL_SYMBOL, 0, 0};
+static atomic_int looked;      /* the variables were looked for */
+
+struct tls_find {
+	uintptr_t addr;        /* find: the variable's address in this thread */
+	struct tls_var *v;
+	void *out;             /* thread: the variable's address, or NULL */
+};
+
+static int find_module(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct tls_find *f = arg;
+	if (size < offsetof(struct dl_phdr_info, dlpi_tls_data) + sizeof(void *) || !info->dlpi_tls_modid ||
+	    !info->dlpi_tls_data)
+		return 0;
+	uintptr_t base = (uintptr_t)info->dlpi_tls_data;
+	if (f->addr) {
+		for (int i = 0; i < info->dlpi_phnum; i++) {
+			const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+			if (ph->p_type == PT_TLS && f->addr >= base && f->addr < base + ph->p_memsz) {
+				f->v->modid = info->dlpi_tls_modid;
+				f->v->off = f->addr - base;
+				return 1;
+			}
+		}
+		return 0;
+	}
+	if (info->dlpi_tls_modid != f->v->modid)
+		return 0;
+	f->out = (void *)(base + f->v->off);
+	return 1;
+}
+
+/* Once: does the program have the variable, and where in its module? */
+static void *tls_var_find(struct tls_var *v)
+{
+	void *addr = dlsym(RTLD_DEFAULT, v->name);
+	if (!addr)
+		return NULL;
+	struct tls_find f = {.addr = (uintptr_t)addr, .v = v};
+	REAL(dl_iterate_phdr)(find_module, &f);
+	return v->modid ? addr : NULL;
+}
+
+/* The calling thread's instance, without allocating: NULL while its
+ * module's TLS block for this thread does not exist yet (a library
+ * loaded later, whose blocks glibc allocates at first use). */
+static void *tls_var_here(struct tls_var *v)
+{
+	struct tls_find f = {.v = v};
+	if (v->modid)
+		REAL(dl_iterate_phdr)(find_module, &f);
+	return f.out;
+}
 
 void labels_thread_start(struct tstate *t)
 {
-	int p = atomic_load_explicit(&present, memory_order_acquire);
-	if ((p & LOOKED) && !(p & (HAS_OTEL | HAS_CL)))
+	if (atomic_load_explicit(&looked, memory_order_acquire) && !otel_var.modid && !cl_var.modid)
 		return;
 	int saved = errno;
-	if (!(p & LOOKED)) {
-		/* Once, at start: only objects loaded with the program count. */
+	if (!atomic_load_explicit(&looked, memory_order_acquire)) {
+		/* Once, at start (only objects loaded with the program count),
+		 * on the starting thread: dlsym may allocate (an error string,
+		 * the thread's TLS block of a module): from the boot pool, not
+		 * the program's heap. */
+		int64_t left = own_alloc_begin();
 		const uint32_t *version = dlsym(RTLD_DEFAULT, CL_VERSION_SYMBOL);
-		p = LOOKED | (dlsym(RTLD_DEFAULT, OTEL_SYMBOL) ? HAS_OTEL : 0) |
-		    (version && *version == 1 && dlsym(RTLD_DEFAULT, CL_SYMBOL) ? HAS_CL : 0);
+		void *otel = tls_var_find(&otel_var);
+		void *cl = version && *version == 1 ? tls_var_find(&cl_var) : NULL;
 		/* A symbol not found leaves an error for dlerror() (per
 		 * thread): clear it, as a successful dlsym would have. */
-		if ((p & (HAS_OTEL | HAS_CL)) != (HAS_OTEL | HAS_CL))
+		if (!version || !otel || !cl)
 			dlerror();
-		atomic_store_explicit(&present, p, memory_order_release);
+		own_alloc_end(left);
+		__atomic_store_n(&t->otel_slot, otel, __ATOMIC_RELEASE);
+		__atomic_store_n(&t->cl_slot, cl, __ATOMIC_RELEASE);
+		atomic_store_explicit(&looked, 1, memory_order_release);
+		errno = saved;
+		return;
 	}
-	/* dlsym of a TLS symbol gives the calling thread's instance,
-	 * allocated now if its module's TLS is dynamic (through malloc,
-	 * which the guard passes straight through).  These succeed, and a
-	 * new thread has no dlerror() state of its own to disturb yet. */
-	if ((p & HAS_OTEL) && !t->otel_slot)
-		__atomic_store_n(&t->otel_slot, dlsym(RTLD_DEFAULT, OTEL_SYMBOL), __ATOMIC_RELEASE);
-	if ((p & HAS_CL) && !t->cl_slot)
-		__atomic_store_n(&t->cl_slot, dlsym(RTLD_DEFAULT, CL_SYMBOL), __ATOMIC_RELEASE);
+	/* Another thread: its instances from its TLS blocks, read by
+	 * dl_iterate_phdr without allocating any (a block allocated at every
+	 * thread start would be freed by glibc outside its stack-cache lock,
+	 * which a fork can catch half done). */
+	if (otel_var.modid && !t->otel_slot)
+		__atomic_store_n(&t->otel_slot, tls_var_here(&otel_var), __ATOMIC_RELEASE);
+	if (cl_var.modid && !t->cl_slot)
+		__atomic_store_n(&t->cl_slot, tls_var_here(&cl_var), __ATOMIC_RELEASE);
 	errno = saved;
 }
 

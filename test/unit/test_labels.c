@@ -2,6 +2,7 @@
  * whatever the order of its pairs, later pairs replacing earlier ones,
  * `with` merging onto a base, reserved keys dropped, invalid input refused,
  * the public API's thread-local current set, and concurrent interning. */
+#include <link.h>
 #include <pthread.h>
 
 #include "../../preload/base/arena.c"
@@ -10,6 +11,11 @@
 #include "../../preload/core/intern.c"
 #include "../../preload/core/labels.c"
 #include "unit.h"
+
+/* labels.c looks for other libraries' label variables through the real
+ * dl_iterate_phdr; this test program has none. */
+struct real_fns real = {.dl_iterate_phdr = dl_iterate_phdr};
+void real_bind_glibc(void) {}
 
 static void check_pairs(uint32_t id, const char *const *want, unsigned n)
 {
