@@ -32,10 +32,13 @@
  * publish the active span in the thread-local pointer otel_thread_ctx_v1,
  * exported by the program or one of its libraries: it points to a record
  * that starts with the trace id (16 bytes), the span id (8) and a `valid`
- * byte (1 when the record may be read).  When the symbol exists at start,
- * each thread cprof registers looks up its own instance (dlsym, in normal
- * context: the address of a TLS variable differs per thread, and only
- * dlsym knows it for a library's dynamic TLS) into tstate.otel_slot.  A
+ * byte (1 when the record may be read).  The address of a TLS variable
+ * differs per thread: at start, dlsym gives the starting thread's, and
+ * dl_iterate_phdr the module and the offset in its TLS block; each thread
+ * cprof registers then takes its own from its module's block as
+ * dl_iterate_phdr reports it, which allocates nothing (a thread whose
+ * block does not exist yet, for a module with dynamic TLS, gets none),
+ * into tstate.otel_slot.  A
  * sample then reads the record with process_vm_readv on its own process,
  * a system call that fails with EFAULT on a bad address instead of
  * faulting, so a stale record pointer can never crash the program, and
