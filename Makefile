@@ -160,9 +160,17 @@ RUSTC ?= /usr/bin/rustc
 PROG_RS := $(if $(wildcard $(RUSTC)),$(patsubst test/progs/%.rs,$(BUILD)/test/progs/%,$(sort $(wildcard test/progs/*.rs))))
 PROG_BIN := $(PROG_C:test/progs/%.c=$(BUILD)/test/progs/%) $(PROG_CXX:test/progs/%.cc=$(BUILD)/test/progs/%) $(PROG_LIB) \
 	$(PROG_RS)
-CFLAGS_PROG := -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -fno-inline-functions -pthread -Wall -Wno-unused-result
+CFLAGS_PROG := -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -fno-inline-functions -pthread -Wall -Wno-unused-result \
+	-I$(BUILD)/include
 
-$(BUILD)/test/progs/%: test/progs/%.c
+# The public header (labels), where `make install` puts it: programs
+# include <cprof.h> and need nothing else from cprof to build.
+PUBLIC_H := $(BUILD)/include/cprof.h
+$(PUBLIC_H): preload/base/cprof.h
+	$(Q)mkdir -p $(dir $@)
+	$(Q)cp $< $@
+
+$(BUILD)/test/progs/%: test/progs/%.c $(PUBLIC_H)
 	@echo "  CC      $<"
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) -std=gnu11 $(CFLAGS_PROG) $< -o $@ -ldl -lm
@@ -199,13 +207,24 @@ $(BUILD)/test/progs/exit_dumps: test/progs/exit_dumps.c $(BUILD)/test/progs/libe
 	@echo "  CC      $<"
 	$(Q)$(CC) -std=gnu11 $(CFLAGS_PROG) $< -o $@ -L$(BUILD)/test/progs -lexitwatch '-Wl,-rpath,$$ORIGIN'
 
+# Linked with libotelctx.so, which defines the OpenTelemetry thread context
+# variable (otel_thread_ctx_v1) as an SDK would.
+$(BUILD)/test/progs/otel_ctx: test/progs/otel_ctx.c $(BUILD)/test/progs/libotelctx.so $(PUBLIC_H)
+	@echo "  CC      $<"
+	$(Q)$(CC) -std=gnu11 $(CFLAGS_PROG) $< -o $@ -L$(BUILD)/test/progs -lotelctx '-Wl,-rpath,$$ORIGIN'
+
+# Linked with libcustomlabels.so, which exports the custom-labels ABI.
+$(BUILD)/test/progs/custom_labels: test/progs/custom_labels.c $(BUILD)/test/progs/libcustomlabels.so $(PUBLIC_H)
+	@echo "  CC      $<"
+	$(Q)$(CC) -std=gnu11 $(CFLAGS_PROG) $< -o $@ -L$(BUILD)/test/progs -lcustomlabels '-Wl,-rpath,$$ORIGIN'
+
 # Statically linked: cprof must notice LD_PRELOAD cannot apply to it.
 $(BUILD)/test/progs/static_hello: test/progs/static_hello.c
 	@echo "  CC      $<"
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) -static -O1 $< -o $@
 
-$(BUILD)/test/progs/%: test/progs/%.cc
+$(BUILD)/test/progs/%: test/progs/%.cc $(PUBLIC_H)
 	@echo "  CXX     $<"
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CXX) -std=gnu++17 $(CFLAGS_PROG) $< -o $@ -ldl
@@ -277,14 +296,15 @@ demo:
 # ---- install -------------------------------------------------------------------
 install: $(LIB) $(CTL)
 	$(Q)install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
-		$(DESTDIR)$(PREFIX)/lib/cprof
+		$(DESTDIR)$(PREFIX)/lib/cprof $(DESTDIR)$(PREFIX)/include
 	$(Q)install -m 0644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libcprof.so
+	$(Q)install -m 0644 preload/base/cprof.h $(DESTDIR)$(PREFIX)/include/cprof.h
 	$(Q)install -m 0755 $(CTL) $(DESTDIR)$(PREFIX)/lib/cprof/cprof-ctl
 	$(Q)sed "s|^CPROF_LIBDIR_INSTALLED=.*|CPROF_LIBDIR_INSTALLED='$(PREFIX)/lib'|" scripts/cprof > $(DESTDIR)$(PREFIX)/bin/cprof
 	$(Q)chmod 0755 $(DESTDIR)$(PREFIX)/bin/cprof
 	$(Q)install -m 0644 docs/cprof.1 $(DESTDIR)$(PREFIX)/share/man/man1/cprof.1
 	$(Q)if [ -x $(PPROF) ]; then install -m 0755 $(PPROF) $(DESTDIR)$(PREFIX)/lib/cprof/pprof; fi
-	@echo "installed $(DESTDIR)$(PREFIX)/lib/libcprof.so, $(DESTDIR)$(PREFIX)/lib/cprof/cprof-ctl and $(DESTDIR)$(PREFIX)/bin/cprof"
+	@echo "installed $(DESTDIR)$(PREFIX)/lib/libcprof.so, $(DESTDIR)$(PREFIX)/include/cprof.h, $(DESTDIR)$(PREFIX)/lib/cprof/cprof-ctl and $(DESTDIR)$(PREFIX)/bin/cprof"
 
 clean:
 	rm -rf build build-san build-ubsan build-asan build-fuzz

@@ -13,7 +13,11 @@ function (--toggle-collect), so start-up and the exit dump are left out:
   samples (one per 512 KiB allocated);
 - per heap sample: `malloc_mix 1 OPS`, inside worker(): the run at the
   default rate minus the run at rate 0, divided by the samples taken (the
-  calls of heap_record_alloc that callgrind counted).
+  calls of heap_record_alloc that callgrind counted);
+- per label set+restore pair: `labels_pair N`, inside loop(): the run
+  under cprof (CPROF_PROFILES=none: the pair's cost does not depend on the
+  profiles) minus the bare run, where the weak calls are skipped, divided
+  by N.
 
 Per sample, callgrind's cache simulation also counts the first-level data
 misses the sample adds (the whole program's: misses a sample causes later
@@ -32,6 +36,7 @@ import tempfile
 PAIR_ITERS = 200000     # malloc_pair's timed pairs; it makes a tenth more as warm-up
 PAIR_SIZE = 64
 MIX_OPS = 400000
+LABEL_ITERS = 200000
 
 
 def _callgrind(cmd, env, fn, tmp):
@@ -98,6 +103,9 @@ def measure(bindir, lib):
         mix = [os.path.join(bindir, "malloc_mix"), "1", str(MIX_OPS)]
         mix0_ir, _ = _callgrind(mix, hooks, "worker", tmp)
         mix_ir, calls = _callgrind(mix, heap, "worker", tmp)
+        lab = [os.path.join(bindir, "labels_pair"), str(LABEL_ITERS)]
+        lab_bare, _ = _callgrind(lab, base, "loop", tmp)
+        lab_on, _ = _callgrind(lab, dict(base, LD_PRELOAD=lib, CPROF_PROFILES="none"), "loop", tmp)
     samples = calls.get("heap_record_alloc", 0)
     per = lambda a, b, n, e: (a[e] - b[e]) / n if n else None
     return {
@@ -108,6 +116,8 @@ def measure(bindir, lib):
         "mix_ops": MIX_OPS,
         "per_sample": per(mix_ir, mix0_ir, samples, "Ir"),
         "per_sample_d1": per(mix_ir, mix0_ir, samples, "D1"),
+        "labels_bare": lab_bare["Ir"] / LABEL_ITERS,
+        "labels_pair": per(lab_on, lab_bare, LABEL_ITERS, "Ir"),
     }
 
 

@@ -842,6 +842,13 @@ def _counted(sec, results):
              "`malloc_mix 1 %d` at the default rate over rate 0, divided by its %d samples "
              "(misses: the whole program's, callgrind's simulated caches)"
              % (sec["mix_ops"], sec["mix_samples"]))]
+    if sec.get("labels_pair") is not None:
+        rows.append(("label set made current and restored (`cprof_labels_set` twice)",
+                     "%.1f instructions" % sec["labels_pair"],
+                     was("%.1f", "labels_pair") if base and "labels_pair" in base else "-",
+                     "`labels_pair %d` under cprof (`CPROF_PROFILES=none`) over bare, where the "
+                     "header's weak calls are skipped (bare: %.0f instructions a pair)"
+                     % (costs.LABEL_ITERS, sec["labels_bare"])))
     out.append(md_table(["what", "cprof adds", "before" if not base else "before (%s)" % base["measured_at"],
                          "how"], rows))
     if base:

@@ -97,7 +97,7 @@ class Ctx:
 # ---------------------------------------------------------------- building
 
 PROG_SOURCES = ["malloc_mix", "malloc_pair", "lock_pair", "lock_contended", "cpu_burn", "stacks",
-                "spawn", "spawn_many"]
+                "spawn", "spawn_many", "labels_pair"]
 
 
 def build_progs(ctx):
@@ -111,8 +111,9 @@ def build_progs(ctx):
         out = os.path.join(ctx.benchdir, name)
         if (not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(c)
                 or os.path.getmtime(out) < os.path.getmtime(hdr)):
+            # -I: the public header (cprof.h), which labels_pair uses.
             cmd = ["gcc", "-std=gnu11", "-O2", "-g", "-pthread", "-D_GNU_SOURCE", "-Wall",
-                   "-Wextra", c, "-o", out]
+                   "-Wextra", "-I" + os.path.join(ROOT, "preload", "base"), c, "-o", out]
             log("  CC      %s" % os.path.relpath(c, ROOT))
             subprocess.run(cmd, check=True)
         ctx.progs[name] = out

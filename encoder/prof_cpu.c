@@ -5,7 +5,8 @@
  * 1e9 / CPROF_CPU_HZ; values [n, n * period] with n counting timer
  * overruns.  time_nanos is the start of the window and duration_nanos its
  * wall-clock length, so pprof's "Total samples = X (Y%)" shows the
- * program's CPU utilisation.  Each sample carries a `thread` label.  Lost
+ * program's CPU utilisation.  Each sample carries a `thread` label, and
+ * the pairs of the label set current on the thread (labels.h).  Lost
  * samples appear as the synthetic function cprof_lost_samples with a
  * `cprof_lost` label naming the reason (signals_blocked, with a thread
  * label, for a thread's CPU time while it blocked the signal).
@@ -13,6 +14,7 @@
 #include "profiles.h"
 #include "cpuprof.h"
 #include "cpuwin.h"
+#include "labels.h"
 #include "stacktab.h"
 
 struct cpu_ctx {
@@ -22,15 +24,16 @@ struct cpu_ctx {
 	int err;
 };
 
-static void add(uint32_t stack, uint32_t name, uint64_t count, void *arg)
+static void add(uint32_t stack, uint32_t name, uint32_t set, uint64_t count, void *arg)
 {
 	struct cpu_ctx *c = arg;
 	int64_t vals[2] = {(int64_t)count, (int64_t)count * c->period};
 	const char *tname = cpuwin_name(name);
-	struct pb_label labels[2] = {{.key = "thread", .str = tname ? tname : "?"},
-				     {.key = "cprof_lost", .str = "signals_blocked"}};
+	struct pb_label labels[2 + LABELS_MAX_PAIRS] = {{.key = "thread", .str = tname ? tname : "?"},
+							{.key = "cprof_lost", .str = "signals_blocked"}};
 	/* The thread's CPU time while it blocked the signal (cpuprof.c). */
 	size_t n = stack == c->lost_stack ? 2 : 1;
+	n = profile_labels(set, labels, n, CPROF_ARRAY_LEN(labels));
 	if (pb_add_sample(c->b, stacktab_get(stack), vals, labels, n) != 0)
 		c->err = -1;
 }

@@ -4,7 +4,8 @@
  * Sample types alloc_objects/count, alloc_space/bytes, inuse_objects/count,
  * inuse_space/bytes; period space/bytes = the sampling rate; no default
  * sample type, so pprof shows inuse_space.  One sample per (stack, size)
- * bucket, carrying a numeric `bytes` label with the allocation size.  The
+ * bucket, carrying a numeric `bytes` label with the allocation size and
+ * the allocating thread's label set (labels.h: inuse keeps it).  The
  * raw counts are scaled to unbiased estimates here (sampler.h).
  *
  * Heap stacks start at the program's call site: cprof's own frames are
@@ -19,6 +20,7 @@
  */
 #include "profiles.h"
 #include "heapprof.h"
+#include "labels.h"
 #include "log.h"
 #include "sampler.h"
 #include "stacktab.h"
@@ -59,8 +61,10 @@ static void add_bucket(const struct heap_bucket_view *v, void *arg)
 	vals[3] = inuse_bytes - base_bytes;
 	if (c->d->base && !vals[0] && !vals[2])
 		return;
-	struct pb_label label = {.key = "bytes", .num = (int64_t)v->size, .num_unit = "bytes"};
-	if (pb_add_sample(c->b, stacktab_get(v->stack), vals, &label, 1) != 0)
+	struct pb_label labels[1 + LABELS_MAX_PAIRS] = {
+		{.key = "bytes", .num = (int64_t)v->size, .num_unit = "bytes"}};
+	size_t n = profile_labels(v->labels, labels, 1, CPROF_ARRAY_LEN(labels));
+	if (pb_add_sample(c->b, stacktab_get(v->stack), vals, labels, n) != 0)
 		c->err = -1;
 }
 

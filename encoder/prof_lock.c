@@ -6,9 +6,11 @@
  * `-mean_delay` work unchanged.  Values are already unsampled (lockprof.c
  * scales by the mutex fraction and the block rate when it records).
  * Mutex samples are the unlocking stacks that ended contended critical
- * sections; block samples are the waiters' stacks.
+ * sections; block samples are the waiters' stacks.  Each carries the
+ * label set of the thread whose stack it is (labels.h).
  */
 #include "profiles.h"
+#include "labels.h"
 #include "lockprof.h"
 #include "stacktab.h"
 
@@ -29,7 +31,9 @@ static void add(const struct lock_bucket_view *v, void *arg)
 	int64_t vals[2] = {(int64_t)((count_fp + LOCKPROF_ONE / 2) / LOCKPROF_ONE), (int64_t)delay};
 	if (vals[0] == 0)
 		vals[0] = 1;
-	if (pb_add_sample(c->b, stacktab_get(v->stack), vals, NULL, 0) != 0)
+	struct pb_label labels[LABELS_MAX_PAIRS];
+	size_t n = profile_labels(v->labels, labels, 0, CPROF_ARRAY_LEN(labels));
+	if (pb_add_sample(c->b, stacktab_get(v->stack), vals, labels, n) != 0)
 		c->err = -1;
 }
 

@@ -6,7 +6,7 @@
  * threadcreate: one sample per distinct pthread_create call stack, counting
  * the threads created there since start.
  * threads: the current stack of every thread, one sample per thread
- * labelled with its name and tid; threads that did not answer in time
+ * labelled with its name, tid and current label set (labels.h); threads that did not answer in time
  * appear under cprof_thread_did_not_answer, stacks known only in part
  * (a thread in a system call cprof does not wrap) end in the root frame
  * cprof_partial_stack (threadstacks.h).  Over a window (?seconds=N) it is
@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "labels.h"
 #include "profiles.h"
 #include "stacktab.h"
 #include "threads.h"
@@ -52,11 +53,12 @@ int encode_threadcreate(struct dump_ctx *d, struct pb_builder *b)
 
 static int add_one(struct tc_ctx *c, const struct thread_stack *ts, int64_t v)
 {
-	struct pb_label labels[2] = {
+	struct pb_label labels[2 + LABELS_MAX_PAIRS] = {
 		{.key = "thread", .str = ts->name},
 		{.key = "tid", .num = ts->tid},
 	};
-	return pb_add_sample(c->b, stacktab_get(ts->stack), &v, labels, 2);
+	size_t n = profile_labels(ts->labels, labels, 2, CPROF_ARRAY_LEN(labels));
+	return pb_add_sample(c->b, stacktab_get(ts->stack), &v, labels, n);
 }
 
 static void add_thread(const struct thread_stack *ts, void *arg)
@@ -69,9 +71,9 @@ static void add_thread(const struct thread_stack *ts, void *arg)
 /*
  * ?seconds=N on the threads profile (Go's goroutine delta): every thread
  * now counts +1 and every thread of the snapshot -1, so a thread found in
- * the same place, under the same name, at both ends cancels and is left
- * out.  Threads are matched by tid through an open-addressed index of the
- * snapshot.
+ * the same place, under the same name and label set, at both ends cancels
+ * and is left out.  Threads are matched by tid through an open-addressed
+ * index of the snapshot.
  */
 struct delta_ctx {
 	struct tc_ctx c;
@@ -83,7 +85,7 @@ struct delta_ctx {
 
 static bool same_place(const struct thread_stack *a, const struct thread_stack *b)
 {
-	return a->stack == b->stack && strcmp(a->name, b->name) == 0;
+	return a->stack == b->stack && a->labels == b->labels && strcmp(a->name, b->name) == 0;
 }
 
 static void add_thread_delta(const struct thread_stack *ts, void *arg)

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "runtime.h"
 #include "heapprof.h"
+#include "labels.h"
 #include "lockprof.h"
 #include "threads.h"
 
@@ -96,6 +97,15 @@ static void snap_create(uint32_t id, uint32_t stack, uint64_t count, void *arg)
 	(void)stack;
 	if (id < s->n)
 		s->v[id][0] = count;
+}
+
+size_t profile_labels(uint32_t set, struct pb_label *labels, size_t n, size_t cap)
+{
+	unsigned np;
+	const char *const *kv = labels_pairs(set, &np);
+	for (unsigned i = 0; i < np && n < cap; i++, n++)
+		labels[n] = (struct pb_label){.key = kv[2 * i], .str = kv[2 * i + 1]};
+	return n;
 }
 
 struct snap_threads {

@@ -94,6 +94,11 @@ bool profiles_have_samples(unsigned bits, const struct dump_ctx *d);
 
 void profile_base(const struct dump_ctx *d, uint32_t id, uint64_t out[2]);
 
+/* Append label set `set`'s pairs (labels.h) to labels[n..cap) as string
+ * labels; returns the new count.  The strings are the set's own, which
+ * live as long as the process. */
+size_t profile_labels(uint32_t set, struct pb_label *labels, size_t n, size_t cap);
+
 /* Comments every profile carries: cprof version, pid, command line. */
 void encode_common(struct dump_ctx *d, struct pb_builder *b);
 

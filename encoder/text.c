@@ -25,6 +25,7 @@
 #include "srclines.h"
 #include "config.h"
 #include "heapprof.h"
+#include "labels.h"
 #include "lockprof.h"
 #include "log.h"
 #include "stacktab.h"
@@ -462,6 +463,7 @@ struct tentry {
 	const char *state;
 	const char *note;
 	uint32_t created;
+	uint32_t labels;
 };
 
 struct thread_acc {
@@ -499,14 +501,60 @@ static void thread_take(const struct thread_stack *ts, void *arg)
 	e->state = ts->state;
 	e->note = ts->note;
 	e->created = ts->created;
+	e->labels = ts->labels;
 }
 
-/* Order by (stack, tid) when by_stack, else by tid (shell sort, as above). */
+/* Order by (stack, label set, tid) when by_stack, else by tid (shell
+ * sort, as above). */
 static bool tentry_before(const struct tentry *x, const struct tentry *y, bool by_stack)
 {
 	if (by_stack && x->stack != y->stack)
 		return x->stack < y->stack;
+	if (by_stack && x->labels != y->labels)
+		return x->labels < y->labels;
 	return x->tid < y->tid;
+}
+
+/* s between double quotes, with quotes, backslashes and control bytes
+ * escaped (as Go's %q would). */
+static void put_quoted(struct text_out *o, const char *s)
+{
+	char buf[2 * LABELS_MAX_LEN + 8];
+	size_t n = 0;
+	buf[n++] = '"';
+	for (; *s && n < sizeof(buf) - 6; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\') {
+			buf[n++] = '\\';
+			buf[n++] = (char)ch;
+		} else if (ch < 0x20 || ch == 0x7f) {
+			n += (size_t)cprof_fmt(buf + n, 5, "\\x%02x", ch);
+		} else {
+			buf[n++] = (char)ch;
+		}
+	}
+	buf[n++] = '"';
+	buf[n] = '\0';
+	text_puts(o, buf);
+}
+
+/* Go's "# labels: {"k":"v", ...}" line of goroutine?debug=1, for a
+ * label set (labels.h; pairs sorted by key, as Go sorts them). */
+static void put_labels(struct text_out *o, uint32_t set)
+{
+	unsigned n;
+	const char *const *kv = labels_pairs(set, &n);
+	if (!n)
+		return;
+	text_puts(o, "# labels: {");
+	for (unsigned i = 0; i < n; i++) {
+		if (i)
+			text_puts(o, ", ");
+		put_quoted(o, kv[2 * i]);
+		text_puts(o, ":");
+		put_quoted(o, kv[2 * i + 1]);
+	}
+	text_puts(o, "}\n");
 }
 
 static void sort_tentries(struct tentry *v, size_t n, bool by_stack)
@@ -536,10 +584,11 @@ int text_threads(struct dump_ctx *d, const char *name, struct text_out *o)
 	threadstacks_collect(d->r, thread_take, &a);
 	dump_tables_read(d);
 	sort_tentries(a.v, a.n, true);
-	/* One record per distinct stack: v[0] = count, v[1] = first entry. */
+	/* One record per distinct (stack, label set): v[0] = count, v[1] =
+	 * first entry. */
 	for (size_t i = 0; i < a.n;) {
 		size_t j = i;
-		while (j < a.n && a.v[j].stack == a.v[i].stack)
+		while (j < a.n && a.v[j].stack == a.v[i].stack && a.v[j].labels == a.v[i].labels)
 			j++;
 		struct rec *x = rec_add(&rs, d->r);
 		if (x) {
@@ -557,6 +606,7 @@ int text_threads(struct dump_ctx *d, const char *name, struct text_out *o)
 		const struct stack *st = stacktab_get(x->stack);
 		text_printf(o, "%llu @", (unsigned long long)x->v[0]);
 		put_addrs(&c, st, 0);
+		put_labels(o, a.v[x->v[1]].labels);
 		/* Which threads share this stack (a comment: pprof skips it). */
 		text_puts(o, "# threads:");
 		for (size_t k = 0; k < x->v[0]; k++) {

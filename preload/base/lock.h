@@ -70,6 +70,7 @@ enum cprof_lock_rank {
 	LOCK_RANK_HEAP_SHARDS,       /* heapprof.c: live-set shards (array) */
 	LOCK_RANK_HEAP_PEAK,         /* heapprof.c: the copy of the buckets at the peak */
 	LOCK_RANK_THREAD_STARTS,     /* hooks/thread.c: start-block free list */
+	LOCK_RANK_LABELS,            /* labels.c: label set interning */
 	LOCK_RANK_ARENA,             /* arena.c: the bump allocator */
 };
 

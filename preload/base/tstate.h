@@ -39,6 +39,16 @@
  *    the owning thread around its blocking calls; read by the threads
  *    profile's collector through the registry (threads.h, `ts`), with
  *    wait_seq as a sequence lock (odd: parked in a blocking call).
+ *  - labels: the thread's current label set (preload/core/labels.h).
+ *    Stored (relaxed) only by the owning thread, through the public API;
+ *    loaded by its own signal handler and hooks, and by the threads
+ *    profile's collector through the pinned registry record.  It sits in
+ *    what was padding before wait_fn.
+ *  - otel_slot, cl_slot: the address of this thread's instance of the
+ *    program's OpenTelemetry thread context variable, and of its
+ *    custom-labels set pointer, when the program has them;
+ *    written once by the owning thread when it registers (labels.c),
+ *    read by its signal handler and hooks and by the threads collector.
  *
  * The struct is kept small: a dlopen of libcprof (python ctypes) must fit in
  * glibc's surplus static TLS.
@@ -71,10 +81,13 @@ struct tstate {
 	int tid;
 	uint32_t unwinds;    /* normal-context unwinds so far (unwind.c) */
 	uint32_t wait_seq;   /* odd while parked in a wrapped blocking call */
+	uint32_t labels;     /* current label set (preload/core/labels.h), 0: none */
 	uintptr_t wait_fn;   /* the blocking function (its entry address) */
 	uintptr_t wait_pc;   /* return address into its caller */
 	uintptr_t wait_sp;   /* the caller's stack pointer after the return */
 	uintptr_t wait_fp;   /* the caller's frame pointer */
+	void *otel_slot;     /* this thread's otel_thread_ctx_v1, or NULL (labels.h) */
+	void *cl_slot;       /* this thread's custom_labels_current_set, or NULL */
 };
 
 extern CPROF_TLS struct tstate cprof_tls;

@@ -39,6 +39,7 @@
 #include "cpuprof.h"
 #include "arena.h"
 #include "cpuwin.h"
+#include "labels.h"
 #include "tables.h"
 #include "log.h"
 #include "real.h"
@@ -58,10 +59,15 @@ struct cell {
 	int tid;
 	uint32_t weight;
 	uint32_t depth;
+	uint32_t labels;    /* the thread's label set (labels.h) */
+	struct labels_capture foreign; /* labels other libraries publish (labels.h) */
 	uintptr_t pcs[CPROF_MAX_DEPTH];
 };
 
 static struct cell *ring;
+/* Custom labels of the sample in the cell of the same index (labels.h):
+ * zero pages, touched only by programs that publish custom labels. */
+static unsigned char (*custom)[LABELS_CUSTOM_BYTES];
 static atomic_ulong enq_pos;
 
 /* The queue's sequence number of the cell at ring position `pos` (stored
@@ -149,6 +155,12 @@ static void on_prof(int signo, siginfo_t *si, void *ucv)
 	} else {
 		c->tid = t->tid ? t->tid : (int)syscall(SYS_gettid);
 		c->weight = weight;
+		c->labels = labels_current();
+		if (unlikely(labels_foreign(t)))
+			labels_capture(t, &c->foreign, custom ? custom[pos & (RING_SIZE - 1)] : NULL,
+				       LABELS_CUSTOM_BYTES);
+		else
+			c->foreign.has_otel = 0, c->foreign.custom_len = 0;
 		c->depth = unwind_signal((const ucontext_t *)ucv, c->pcs, CPROF_MAX_DEPTH);
 		if (c->depth == 0) {
 			atomic_fetch_add_explicit(&lost_gate, weight, memory_order_relaxed);
@@ -286,7 +298,7 @@ static void blocked_add(int tid, const char *name, uint64_t count)
 		threads_name(tid, buf, sizeof(buf), false);
 		name = buf;
 	}
-	cpuwin_add(stacktab_synthetic(CPROF_PC_LOST_SAMPLES), cpuwin_name_id(name), count);
+	cpuwin_add(stacktab_synthetic(CPROF_PC_LOST_SAMPLES), cpuwin_name_id(name), 0, count);
 	if (!atomic_exchange(&blocked_said, 1))
 		cprof_warn("thread %d (%s) runs with the CPU profiling signal blocked: its CPU time is "
 			   "counted without stacks, under cprof_lost_samples (cprof_lost=signals_blocked)",
@@ -557,7 +569,10 @@ void cpuprof_drain(void)
 				last_tid = c->tid;
 			}
 			uint32_t stack = stacktab_intern(c->pcs, c->depth, STACK_LEAF_EXACT);
-			cpuwin_add(stack, last_name, c->weight);
+			uint32_t set = c->labels;
+			if (c->foreign.has_otel || c->foreign.custom_len)
+				set = labels_resolve(set, &c->foreign, custom ? custom[pos & (RING_SIZE - 1)] : NULL);
+			cpuwin_add(stack, last_name, set, c->weight);
 		}
 		cell_set(c, pos, pos + RING_SIZE);
 		pos++;
@@ -640,6 +655,7 @@ static int setup_ring(void)
 	struct cell *r = pages_alloc(sizeof(struct cell) * RING_SIZE);
 	if (!r)
 		return -1;
+	custom = pages_alloc(sizeof(*custom) * RING_SIZE); /* NULL: no custom labels */
 	ring = r;
 	return 0;
 }

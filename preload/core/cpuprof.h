@@ -19,7 +19,8 @@
  * closed) are counted and appear in the profile under the synthetic frame
  * cprof_lost_samples, never silently.
  *
- * The consumer drains the ring into a table keyed by (stack, thread name)
+ * The consumer drains the ring into a table keyed by (stack, thread name,
+ * label set current on the thread when the timer fired: labels.h)
  * (a thread that ended before its last samples were drained keeps its
  * name: cpuprof_thread_ended); a dump encodes the table as a pprof cpu
  * profile covering the time since the previous dump and starts a new

@@ -2,7 +2,7 @@
  * cpuwin.c - the CPU sample table (see cpuwin.h).
  *
  * Invariants (all under dump_lock):
- *  - entries[1..n] are (stack, name, count, base[consumer]); count only
+ *  - entries[1..n] are (stack, name, labels, count, base[consumer]); count only
  *    grows; base[c] <= count.
  *  - entries are the records of an intern table (intern.h), ids 1..n.
  */
@@ -17,6 +17,7 @@
 
 struct entry {
 	uint32_t stack, name;
+	uint32_t labels, pad;
 	uint64_t count;
 	uint64_t base[CPUWIN_CONSUMERS];
 };
@@ -34,21 +35,21 @@ static struct entry *get(uint32_t id)
 	return intern_rec(&tab, id);
 }
 
-static uint64_t hash(uint32_t stack, uint32_t name)
+static uint64_t hash(uint32_t stack, uint32_t name, uint32_t labels)
 {
-	return cprof_hash64(((uint64_t)stack << 32) | name);
+	return cprof_hash64((((uint64_t)stack << 32) | name) ^ ((uint64_t)labels * 0x9e3779b97f4a7c15ULL));
 }
 
 static bool entry_eq(const void *rec, const void *key)
 {
 	const struct entry *e = rec, *k = key;
-	return e->stack == k->stack && e->name == k->name;
+	return e->stack == k->stack && e->name == k->name && e->labels == k->labels;
 }
 
 static uint64_t entry_hash(const void *rec)
 {
 	const struct entry *e = rec;
-	return hash(e->stack, e->name);
+	return hash(e->stack, e->name, e->labels);
 }
 
 static bool entry_fill(void *rec, const void *key)
@@ -57,6 +58,7 @@ static bool entry_fill(void *rec, const void *key)
 	const struct entry *k = key;
 	e->stack = k->stack;
 	e->name = k->name;
+	e->labels = k->labels;
 	return true;
 }
 
@@ -109,14 +111,14 @@ const char *cpuwin_name(uint32_t id)
 	return (names && id && id < nnames) ? names[id] : NULL;
 }
 
-void cpuwin_add(uint32_t stack, uint32_t name, uint64_t weight)
+void cpuwin_add(uint32_t stack, uint32_t name, uint32_t labels, uint64_t weight)
 {
-	struct entry k = {.stack = stack, .name = name};
+	struct entry k = {.stack = stack, .name = name, .labels = labels};
 	if (!stack)
 		return;
 	if (!tab.rec_size)
 		intern_setup(&tab, sizeof(struct entry), MAXE, 4096, entry_hash);
-	uint32_t id = intern_insert(&tab, hash(stack, name), entry_eq, &k, entry_fill);
+	uint32_t id = intern_insert(&tab, hash(stack, name, labels), entry_eq, &k, entry_fill);
 	if (id)
 		get(id)->count += weight;
 }
@@ -134,7 +136,7 @@ void cpuwin_foreach(int consumer, cpuwin_fn fn, void *arg, struct cpuwin_view *v
 		struct entry *e = get(id);
 		uint64_t d = e->count - e->base[consumer];
 		if (d)
-			fn(e->stack, e->name, d, arg);
+			fn(e->stack, e->name, e->labels, d, arg);
 	}
 	view->start_mono = win[consumer].start_mono;
 	view->start_real = win[consumer].start_real;

@@ -34,6 +34,7 @@
 #include "heapprof.h"
 #include "arena.h"
 #include "intern.h"
+#include "labels.h"
 #include "stacktab.h"
 #include "unwind.h"
 
@@ -86,7 +87,7 @@ struct live_arr {
 
 struct bucket {
 	uint32_t stack;
-	uint32_t pad;
+	uint32_t labels;        /* the allocating thread's label set (labels.h) */
 	uint64_t size;
 	uint64_t weight;        /* unbiased bytes of one sample: s / p(s) */
 	atomic_ullong allocs;
@@ -106,21 +107,22 @@ static inline struct bucket *bucket_get(uint32_t id)
 	return intern_rec(&buckets, id);
 }
 
-static uint64_t bucket_hash(uint32_t stack, uint64_t size)
+static uint64_t bucket_hash(uint32_t stack, uint64_t size, uint32_t labels)
 {
-	return cprof_hash64(((uint64_t)stack << 40) ^ size ^ (size >> 24));
+	return cprof_hash64(((uint64_t)stack << 40) ^ size ^ (size >> 24) ^
+			    ((uint64_t)labels * 0x9e3779b97f4a7c15ULL));
 }
 
 static bool bucket_eq(const void *rec, const void *key)
 {
 	const struct bucket *b = rec, *k = key;
-	return b->stack == k->stack && b->size == k->size;
+	return b->stack == k->stack && b->size == k->size && b->labels == k->labels;
 }
 
 static uint64_t bucket_rehash(const void *rec)
 {
 	const struct bucket *b = rec;
-	return bucket_hash(b->stack, b->size);
+	return bucket_hash(b->stack, b->size, b->labels);
 }
 
 static bool bucket_fill(void *rec, const void *key)
@@ -129,18 +131,19 @@ static bool bucket_fill(void *rec, const void *key)
 	const struct bucket *k = key;
 	b->stack = k->stack;
 	b->size = k->size;
+	b->labels = k->labels;
 	b->weight = k->size;
 	if (rate > 1 && k->size)
 		b->weight = (uint64_t)((double)k->size / -expm1(-(double)k->size / (double)rate) + 0.5);
 	return true;
 }
 
-/* A (stack, size) seen before is found without a lock; bucket_lock only
- * serialises inserts. */
-static uint32_t bucket_intern(uint32_t stack, uint64_t size)
+/* A (stack, size, labels) seen before is found without a lock; bucket_lock
+ * only serialises inserts. */
+static uint32_t bucket_intern(uint32_t stack, uint64_t size, uint32_t labels)
 {
-	struct bucket k = {.stack = stack, .size = size};
-	uint64_t h = bucket_hash(stack, size);
+	struct bucket k = {.stack = stack, .size = size, .labels = labels};
+	uint64_t h = bucket_hash(stack, size, labels);
 	uint32_t id = intern_find(&buckets, h, bucket_eq, &k);
 	if (id)
 		return id;
@@ -161,6 +164,7 @@ void heap_foreach_bucket(heap_bucket_fn fn, void *arg)
 		v.id = id;
 		v.stack = b->stack;
 		v.size = b->size;
+		v.labels = b->labels;
 		v.frees = atomic_load_explicit(&b->frees, memory_order_acquire);
 		v.allocs = atomic_load_explicit(&b->allocs, memory_order_acquire);
 		if (v.allocs)
@@ -268,7 +272,7 @@ bool heap_foreach_peak(heap_bucket_fn fn, void *arg, uint64_t *bytes, int64_t *r
 	for (uint32_t id = 1; id <= n; id++) {
 		struct bucket *b = bucket_get(id);
 		struct heap_bucket_view v = {
-			.id = id, .stack = b->stack, .size = b->size,
+			.id = id, .stack = b->stack, .size = b->size, .labels = b->labels,
 			.allocs = peak.v[id][0], .frees = peak.v[id][1],
 		};
 		if (v.allocs)
@@ -490,7 +494,7 @@ void heap_record_alloc(void *p, size_t size)
 	uintptr_t pcs[CPROF_MAX_DEPTH];
 	unsigned n = unwind_here(pcs, CPROF_MAX_DEPTH);
 	uint32_t stack = n ? stacktab_intern(pcs, n, 0) : stacktab_synthetic(CPROF_PC_NO_STACK);
-	uint32_t b = stack ? bucket_intern(stack, size) : 0;
+	uint32_t b = stack ? bucket_intern(stack, size, labels_for_sample()) : 0;
 	if (!b)
 		return;
 	atomic_fetch_add_explicit(&bucket_get(b)->allocs, 1, memory_order_release);

@@ -3,7 +3,8 @@
  *
  * DESIGN
  * Buckets.  A sampled allocation is charged to the bucket (stack id,
- * requested size), as Go keys its heap buckets.  A bucket holds raw sample
+ * requested size, label set current on the allocating thread), as Go keys
+ * its heap buckets (plus the labels: inuse keeps the allocation's).  A bucket holds raw sample
  * counts: `allocs` (ever sampled) and `frees` (of those, freed since).  The
  * dump scales them with sampler_scale() into alloc_objects/alloc_space and
  * inuse_objects/inuse_space, so a free subtracts exactly what its
@@ -175,6 +176,7 @@ struct heap_bucket_view {
 	uint32_t id;        /* dense, from 1: stable for the process's life */
 	uint32_t stack;
 	uint64_t size;
+	uint32_t labels;    /* label set of the allocating thread (labels.h) */
 	uint64_t allocs;
 	uint64_t frees;
 };

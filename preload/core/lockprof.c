@@ -14,7 +14,8 @@
  *  - lockprof_filter[slot(lock)] >= the number of waiters registered on
  *    every lock of that slot: incremented before a waiter enters the side
  *    table, decremented after it left (or failed to enter).
- *  - Bucket tables (intern.h): stack id -> (count, delay), under bucket_lock (only on
+ *  - Bucket tables (intern.h): (stack id, label set) -> (count, delay),
+ *    under bucket_lock (only on
  *    recorded events).  Taken around fork.
  */
 #include <errno.h>
@@ -25,6 +26,7 @@
 #include "arena.h"
 #include "lock.h"
 #include "intern.h"
+#include "labels.h"
 #include "runtime.h"
 #include "sampler.h"
 #include "stacktab.h"
@@ -215,6 +217,7 @@ void lockprof_charge(int64_t delay)
 
 struct lbucket {
 	uint32_t stack;
+	uint32_t labels;          /* the recording thread's label set (labels.h) */
 	uint64_t count_fp;
 	uint64_t delay;
 };
@@ -225,19 +228,29 @@ static spinlock_t bucket_lock;
 CPROF_LOCK_CLASS(lockprof_buckets, LOCK_RANK_LOCKPROF_BUCKETS, bucket_lock);
 static struct intern tables[2];  /* records: struct lbucket; ids and counters under bucket_lock */
 
+/* Key: struct lbucket's (stack, labels). */
 static bool lb_eq(const void *rec, const void *key)
 {
-	return ((const struct lbucket *)rec)->stack == *(const uint32_t *)key;
+	const struct lbucket *b = rec, *k = key;
+	return b->stack == k->stack && b->labels == k->labels;
+}
+
+static uint64_t lb_key_hash(uint32_t stack, uint32_t labels)
+{
+	return cprof_hash64(stack ^ ((uint64_t)labels << 32));
 }
 
 static uint64_t lb_hash(const void *rec)
 {
-	return cprof_hash64(((const struct lbucket *)rec)->stack);
+	const struct lbucket *b = rec;
+	return lb_key_hash(b->stack, b->labels);
 }
 
 static bool lb_fill(void *rec, const void *key)
 {
-	((struct lbucket *)rec)->stack = *(const uint32_t *)key;
+	const struct lbucket *k = key;
+	((struct lbucket *)rec)->stack = k->stack;
+	((struct lbucket *)rec)->labels = k->labels;
 	return true;
 }
 
@@ -250,8 +263,9 @@ static void record(int which, int64_t delay, uint64_t count_fp)
 	unsigned n = unwind_here(pcs, CPROF_MAX_DEPTH);
 	uint32_t stack = n ? stacktab_intern(pcs, n, 0) : stacktab_synthetic(CPROF_PC_NO_STACK);
 	if (stack) {
+		struct lbucket k = {.stack = stack, .labels = labels_for_sample()};
 		spin_lock(&bucket_lock);
-		uint32_t id = intern_insert(t, cprof_hash64(stack), lb_eq, &stack, lb_fill);
+		uint32_t id = intern_insert(t, lb_key_hash(stack, k.labels), lb_eq, &k, lb_fill);
 		if (id) {
 			struct lbucket *b = intern_rec(t, id);
 			b->count_fp += count_fp;
@@ -269,7 +283,7 @@ void lockprof_foreach(int which, lock_bucket_fn fn, void *arg)
 	uint32_t n = intern_count(t);
 	for (uint32_t id = 1; id <= n; id++) {
 		const struct lbucket *b = intern_rec(t, id);
-		struct lock_bucket_view v = {id, b->stack, b->count_fp, b->delay};
+		struct lock_bucket_view v = {id, b->stack, b->labels, b->count_fp, b->delay};
 		if (v.count_fp || v.delay_ns) {
 			spin_unlock(&bucket_lock);
 			fn(&v, arg);

@@ -25,6 +25,10 @@
  * shared.  Only contended paths read clocks, take a side-table shard lock
  * or unwind.
  *
+ * Labels (labels.h): a bucket is (stack, label set) of the thread whose
+ * stack it records: the waiter's in the block profile, the unlocker's in
+ * the mutex profile (the stack charged, as Go charges the unlocker).
+ *
  * Contexts: program threads, normal context, guard not held on entry (the
  * hooks pass straight through when it is: cprof's own locking, libunwind's
  * internal mutex).  Never in a signal handler.
@@ -87,6 +91,7 @@ void lockprof_charge(int64_t delay);
 struct lock_bucket_view {
 	uint32_t id;        /* dense, from 1 */
 	uint32_t stack;
+	uint32_t labels;    /* label set of the thread whose stack this is (labels.h) */
 	uint64_t count_fp;  /* events, fixed point: count_fp / LOCKPROF_ONE */
 	uint64_t delay_ns;
 };

@@ -22,6 +22,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "labels.h"
 #include "threads.h"
 #include "arena.h"
 #include "cpuprof.h"
@@ -160,6 +161,7 @@ struct thread_rec *threads_register_self(bool hooked)
 	/* Its stack may be read while it is pinned: it unregisters before
 	 * its stack goes, or (the main thread) its stack never goes. */
 	struct tstate *ts = unregisters || t->tid == getpid() ? t : NULL;
+	labels_thread_start(t); /* labels other libraries publish on it, if any */
 	spin_lock(&lock);
 	struct thread_rec *r = find_locked(t->tid);
 	if (r && (!r->hooked || hooked)) {

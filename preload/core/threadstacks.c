@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "labels.h"
 #include "threadstacks.h"
 #include "cpuprof.h"
 #include "log.h"
@@ -64,6 +65,9 @@ struct snap {
 	int tid;
 	char name[16];
 	uint32_t created;
+	uint32_t labels;
+	struct labels_capture foreign;
+	unsigned char custom[LABELS_CUSTOM_BYTES];
 };
 
 struct snap_ctx {
@@ -78,6 +82,12 @@ static void take(struct thread_rec *r, void *arg)
 		c->v[c->n].tid = r->tid;
 		memcpy(c->v[c->n].name, r->name, sizeof(r->name));
 		c->v[c->n].created = __atomic_load_n(&r->create_stack, __ATOMIC_RELAXED);
+		/* Registry lock held: a record with ts is unregistered before
+		 * its thread's TLS goes away (threads.h). */
+		c->v[c->n].labels = r->ts ? labels_of(r->ts) : 0;
+		c->v[c->n].foreign = (struct labels_capture){0};
+		if (r->ts && labels_foreign(r->ts))
+			labels_capture(r->ts, &c->v[c->n].foreign, c->v[c->n].custom, LABELS_CUSTOM_BYTES);
 		c->n++;
 	}
 }
@@ -348,6 +358,8 @@ void threadstacks_collect(struct region *r, thread_stack_fn fn, void *arg)
 	if (!c.v || !quiet || !qpcs)
 		return;
 	threads_foreach(take, &c);
+	for (size_t i = 0; i < c.n; i++) /* outside the registry lock */
+		c.v[i].labels = labels_resolve(c.v[i].labels, &c.v[i].foreign, c.v[i].custom);
 	for (size_t i = 0; i < c.n; i++)
 		if (!c.v[i].name[0]) /* names are read lazily (threads.c) */
 			threads_name(c.v[i].tid, c.v[i].name, sizeof(c.v[i].name), false);
@@ -422,7 +434,8 @@ void threadstacks_collect(struct region *r, thread_stack_fn fn, void *arg)
 		for (size_t i = 0; i < m; i++) {
 			struct slot *s = &slots[i];
 			struct thread_stack ts = {.tid = c.v[base + i].tid, .name = c.v[base + i].name,
-						  .created = c.v[base + i].created};
+						  .created = c.v[base + i].created,
+						  .labels = c.v[base + i].labels};
 			uintptr_t pcs[CPROF_MAX_DEPTH];
 			unsigned depth = 0;
 			int expected = ASKED;

@@ -47,6 +47,13 @@
  *     reported under the synthetic frame cprof_thread_did_not_answer,
  *     never waited for forever.
  *
+ * Labels: each thread's current label set is read with the thread list
+ * (registry lock held, so the thread's TLS is still there), just before
+ * its stack is learnt.  A thread cprof cannot pin (no `ts`: one found in
+ * /proc, not started through the hook) shows no labels.  The trace and
+ * span ids it publishes (labels.h, OpenTelemetry thread context) are read
+ * then too, and interned after the registry lock is released.
+ *
  * When /proc cannot be read, a thread that is not parked in a wrapped call
  * is not signalled (it might be blocked): it is reported without a stack.
  * The collecting thread reports its own stack directly.
@@ -71,6 +78,7 @@ struct thread_stack {
 	const char *state;     /* NULL, or why there is no stack */
 	const char *note;      /* NULL, or why the stack is partial */
 	uint32_t created;      /* stack of the pthread_create call that made it, or 0 */
+	uint32_t labels;       /* its label set (labels.h) when the thread list was read */
 };
 
 typedef void (*thread_stack_fn)(const struct thread_stack *ts, void *arg);

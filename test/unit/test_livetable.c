@@ -18,6 +18,7 @@
 unsigned unwind_here(uintptr_t *pcs, unsigned max) { (void)pcs; (void)max; return 0; }
 uint32_t stacktab_intern(const uintptr_t *pcs, unsigned d, unsigned f) { (void)pcs; (void)d; (void)f; return 1; }
 uint32_t stacktab_synthetic(uintptr_t pc) { (void)pc; return 1; }
+uint32_t labels_for_sample(void) { return 0; }
 
 static bool lookup(uintptr_t p)
 {
