@@ -209,12 +209,16 @@ $(BUILD)/test/progs/exit_dumps: test/progs/exit_dumps.c $(BUILD)/test/progs/libe
 
 # Linked with libotelctx.so, which defines the OpenTelemetry thread context
 # variable (otel_thread_ctx_v1) as an SDK would.
-$(BUILD)/test/progs/otel_ctx: test/progs/otel_ctx.c $(BUILD)/test/progs/libotelctx.so $(PUBLIC_H)
+$(BUILD)/test/progs/libotelctx.so: test/progs/otel_ctx_abi.h
+$(BUILD)/test/progs/otel_ctx: test/progs/otel_ctx.c test/progs/label_work.h test/progs/otel_ctx_abi.h \
+		$(BUILD)/test/progs/libotelctx.so $(PUBLIC_H)
 	@echo "  CC      $<"
 	$(Q)$(CC) -std=gnu11 $(CFLAGS_PROG) $< -o $@ -L$(BUILD)/test/progs -lotelctx '-Wl,-rpath,$$ORIGIN'
 
 # Linked with libcustomlabels.so, which exports the custom-labels ABI.
-$(BUILD)/test/progs/custom_labels: test/progs/custom_labels.c $(BUILD)/test/progs/libcustomlabels.so $(PUBLIC_H)
+$(BUILD)/test/progs/libcustomlabels.so: test/progs/custom_labels_abi.h
+$(BUILD)/test/progs/custom_labels: test/progs/custom_labels.c test/progs/label_work.h \
+		test/progs/custom_labels_abi.h $(BUILD)/test/progs/libcustomlabels.so $(PUBLIC_H)
 	@echo "  CC      $<"
 	$(Q)$(CC) -std=gnu11 $(CFLAGS_PROG) $< -o $@ -L$(BUILD)/test/progs -lcustomlabels '-Wl,-rpath,$$ORIGIN'
 

@@ -20,48 +20,15 @@
 
 #include <cprof.h>
 
-struct cl_string {
-	size_t len;
-	const unsigned char *buf;
-};
-struct cl_label {
-	struct cl_string key, value;
-};
-struct cl_set {
-	struct cl_label *storage;
-	size_t count;
-	size_t capacity;
-};
+#include "custom_labels_abi.h"
 
 void customlabels_use(struct cl_set *set);
 
-#define BLOCK (32 * 1024)
+#include "label_work.h"
+
 #define S(x) {sizeof(x) - 1, (const unsigned char *)(x)}
 
-static volatile double sink;
-static long unit_iters;
 static char longval[400];
-
-static long long cpu_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-__attribute__((noinline)) void burn(int units)
-{
-	double x = sink;
-	for (long i = 0; i < units * unit_iters; i++)
-		x = x * 1.0000001 + 1;
-	sink = x;
-}
-
-__attribute__((noinline)) void keep(int mib)
-{
-	for (int i = 0; i < mib * 1024 * 1024 / BLOCK; i++)
-		memset(malloc(BLOCK), 1, BLOCK);
-}
 
 __attribute__((noinline)) void parked_with_labels(void)
 {
@@ -94,11 +61,7 @@ int main(void)
 	struct cl_set set_acme = {acme, 5, 5}, set_globex = {globex, 2, 8};
 	const char *a[] = {"handler", "a"};
 
-	long long t0 = cpu_ns();
-	unit_iters = 1000000;
-	burn(1);
-	long long dt = cpu_ns() - t0;
-	unit_iters = (long)(unit_iters * (100e6 / (dt > 0 ? dt : 1)));
+	calibrate();
 
 	cprof_labels_set(cprof_labels_intern(a, 1));
 	customlabels_use(&set_acme);

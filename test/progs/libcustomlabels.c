@@ -8,18 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct cl_string {
-	size_t len;
-	const unsigned char *buf;
-};
-struct cl_label {
-	struct cl_string key, value;
-};
-struct cl_set {
-	struct cl_label *storage;
-	size_t count;
-	size_t capacity;
-};
+#include "custom_labels_abi.h"
 
 __attribute__((visibility("default"))) const uint32_t custom_labels_abi_version = 1;
 __attribute__((visibility("default"))) __thread struct cl_set *custom_labels_current_set;

@@ -7,13 +7,7 @@
  */
 #include <stdint.h>
 
-struct otel_thread_ctx_record {
-	uint8_t trace_id[16];
-	uint8_t span_id[8];
-	uint8_t valid;
-	uint8_t trace_flags;
-	uint16_t attrs_data_size;
-} __attribute__((packed, aligned(2)));
+#include "otel_ctx_abi.h"
 
 __attribute__((visibility("default"))) __thread struct otel_thread_ctx_record *otel_thread_ctx_v1;
 

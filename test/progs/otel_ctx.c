@@ -21,43 +21,12 @@
 
 #include <cprof.h>
 
-struct otel_thread_ctx_record {
-	uint8_t trace_id[16];
-	uint8_t span_id[8];
-	uint8_t valid;
-	uint8_t trace_flags;
-	uint16_t attrs_data_size;
-} __attribute__((packed, aligned(2)));
+#include "otel_ctx_abi.h"
 
 void otelctx_attach(struct otel_thread_ctx_record *r);
 void otelctx_detach(void);
 
-#define BLOCK (32 * 1024)
-
-static volatile double sink;
-static long unit_iters;
-
-/* CPU time, for calibrating the work unit on a busy machine. */
-static long long cpu_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-__attribute__((noinline)) void burn(int units)
-{
-	double x = sink;
-	for (long i = 0; i < units * unit_iters; i++)
-		x = x * 1.0000001 + 1;
-	sink = x;
-}
-
-__attribute__((noinline)) void keep(int mib)
-{
-	for (int i = 0; i < mib * 1024 * 1024 / BLOCK; i++)
-		memset(malloc(BLOCK), 1, BLOCK);
-}
+#include "label_work.h"
 
 static void fill(struct otel_thread_ctx_record *r, uint8_t seed)
 {
@@ -101,11 +70,7 @@ int main(void)
 	fill(&bad, 4);
 	bad.valid = 0;
 
-	long long t0 = cpu_ns();
-	unit_iters = 1000000;
-	burn(1);
-	long long dt = cpu_ns() - t0;
-	unit_iters = (long)(unit_iters * (100e6 / (dt > 0 ? dt : 1)));
+	calibrate();
 
 	cprof_labels_set(cprof_labels_intern(a, 1));
 	otelctx_attach(&s1);
