@@ -49,9 +49,15 @@ int main(void)
 	cprof_labels_t h_search = cprof_labels_intern(search, 2);
 	cprof_labels_t h_upload = cprof_labels_intern(upload, 2);
 
-	for (int i = 0; i < 10000; i++) {
-		handle(h_search, 300);  /* three times the work of an upload */
-		handle(h_upload, 100);
+	/* Requests of varying size, searches three times the work of an
+	 * upload on average (work in a fixed rhythm would line up with the
+	 * CPU timer's ticks and skew a short profile). */
+	unsigned r = 12345;
+	for (int i = 0; i < 20000; i++) {
+		r = r * 1103515245u + 12345u;
+		int jitter = (int)((r >> 16) % 101) - 50;   /* -50 .. 50 */
+		handle(h_search, 300 + 3 * jitter);
+		handle(h_upload, 100 - jitter);
 	}
 	printf("labels %s\n", h_search ? "on" : "off (libcprof.so not loaded)");
 	return 0;
