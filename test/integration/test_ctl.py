@@ -231,6 +231,12 @@ def set_files(pid, n):
     return sorted(f for f in profiles() if f.pid == pid and f.n == n)
 
 
+def set_written(pid, n, kinds=("cpu", "heap")):
+    """Set n holds every kind asked for (heappeak too only once something
+    was sampled: a dump that comes first has none)."""
+    return set(kinds) <= {f.kind for f in set_files(pid, n)}
+
+
 def stretch_the_dump(p, seconds=1.5):
     """Once set 1 is being written (its cpu file, the first, is there; its
     heap file, a million stacks, is not yet), stop the process for
@@ -357,13 +363,13 @@ def test_plain_and_forged_requests():
     try:
         wait_for(lambda: "ready" in p.out(), 10, "start")
         os.kill(p.pid, signal.SIGUSR2)
-        wait_for(lambda: len(set_files(p.pid, 1)) == 3, 20, "set 1")
+        wait_for(lambda: set_written(p.pid, 1), 20, "set 1")
         queue(p.pid, signal.SIGUSR2, 12345)
-        wait_for(lambda: len(set_files(p.pid, 2)) == 3, 20, "set 2")
+        wait_for(lambda: set_written(p.pid, 2), 20, "set 2")
         sig = signal.SIGRTMIN + 1
         word = (0xC9D5 << 48) | (sig << 40) | 0x1234abcd
         queue(p.pid, signal.SIGUSR2, word, claimed_pid=victim.pid)
-        wait_for(lambda: len(set_files(p.pid, 3)) == 3, 20, "set 3")
+        wait_for(lambda: set_written(p.pid, 3), 20, "set 3")
         time.sleep(0.5)
         assert victim.poll() is None, "the forged requester's pid was signalled"
         assert p.poll() is None, p.describe()
