@@ -2,7 +2,8 @@
  * alloc_loop - a long-running allocating program for signal and lifecycle
  * tests.  N threads allocate and free mixed sizes; the main thread keeps a
  * growing "leak" (leak_site) until told to stop.  It prints "ready" once
- * running and exits normally (exit status 0, profiles written) on SIGTERM,
+ * the threads have churned some 40 MB (so a heap profile at the default
+ * rate has samples, and a dump set its heappeak file) and exits normally (exit status 0, profiles written) on SIGTERM,
  * SIGINT or after the given number of seconds.
  *
  * usage: alloc_loop [seconds] [threads] [default-signals]
@@ -20,6 +21,7 @@
 
 static volatile sig_atomic_t stop;
 static volatile unsigned char sink;
+static unsigned long churned; /* allocations made by the threads */
 
 static void on_stop(int sig)
 {
@@ -46,8 +48,10 @@ __attribute__((noinline)) void churn_site(unsigned seed)
 static void *worker(void *arg)
 {
 	unsigned seed = (unsigned)(uintptr_t)arg;
-	while (!stop)
+	while (!stop) {
 		churn_site(seed++);
+		__atomic_fetch_add(&churned, 1, __ATOMIC_RELAXED);
+	}
 	return NULL;
 }
 
@@ -65,6 +69,10 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < n && i < 64; i++)
 		pthread_create(&th[i], NULL, worker, (void *)(uintptr_t)(i * 1000));
+	for (int w = 0; n > 0 && w < 2000 && __atomic_load_n(&churned, __ATOMIC_RELAXED) < 10000; w++) {
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
 	printf("ready\n");
 	fflush(stdout);
 	struct timespec t0, t;
