@@ -19,8 +19,6 @@
 #include "profile.pb-c.h"
 
 typedef Perftools__Profiles__Profile PbProfile;
-typedef Perftools__Profiles__Sample PbSample;
-typedef Perftools__Profiles__Label PbLabel;
 typedef Perftools__Profiles__Mapping PbMapping;
 typedef Perftools__Profiles__Location PbLocation;
 typedef Perftools__Profiles__Line PbLine;
@@ -91,6 +89,61 @@ static bool vec_push(struct region *r, struct vec *a, void *p)
 	return slot != NULL;
 }
 
+/* ---- a growable byte buffer in region memory ------------------------------- */
+
+struct bytes {
+	uint8_t *v;
+	size_t n, cap;
+};
+
+/* Room for `more` bytes at the end; NULL when out of memory. */
+static uint8_t *bytes_reserve(struct region *r, struct bytes *a, size_t more)
+{
+	if (a->cap - a->n < more) {
+		size_t ncap = a->cap ? a->cap * 2 : 64 * 1024;
+		while (ncap - a->n < more)
+			ncap *= 2;
+		uint8_t *nv = region_realloc(r, a->v, a->n, ncap);
+		if (!nv)
+			return NULL;
+		a->v = nv;
+		a->cap = ncap;
+	}
+	return a->v + a->n;
+}
+
+/* ---- protobuf wire format, for the samples (see "Samples") ------------------ */
+
+static size_t varint_len(uint64_t v)
+{
+	size_t n = 1;
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+static uint8_t *put_varint(uint8_t *p, uint64_t v)
+{
+	while (v >= 0x80) {
+		*p++ = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (uint8_t)v;
+	return p;
+}
+
+/* Tags: (field number << 3) | wire type (0 varint, 2 length-delimited). */
+#define TAG_PROFILE_SAMPLE ((2 << 3) | 2)
+#define TAG_SAMPLE_LOCATION_ID ((1 << 3) | 2) /* packed */
+#define TAG_SAMPLE_VALUE ((2 << 3) | 2)       /* packed */
+#define TAG_SAMPLE_LABEL ((3 << 3) | 2)
+#define TAG_LABEL_KEY ((1 << 3) | 0)
+#define TAG_LABEL_STR ((2 << 3) | 0)
+#define TAG_LABEL_NUM ((3 << 3) | 0)
+#define TAG_LABEL_NUM_UNIT ((4 << 3) | 0)
+
 /* ---- the builder ------------------------------------------------------------- */
 
 struct pb_builder {
@@ -102,8 +155,11 @@ struct pb_builder {
 	struct u64map strmap;   /* hash -> chain head index + 1 (see intern) */
 	uint64_t *strnext;      /* collision chains, parallel to strings */
 	size_t strnext_cap;
-	struct vec samples, mappings, locations, functions;
-	struct vec stacks;      /* const struct stack *, parallel to samples until resolved */
+	struct vec mappings, locations, functions;
+	struct bytes staged;    /* the samples as added: see "Samples" below */
+	size_t n_samples;
+	struct u64map stackmap; /* stack node address -> resolved stack index + 1 */
+	struct vec resolved;    /* struct resolved *: each distinct stack's field 1 */
 	struct vec loc_names;   /* raw name of each location's function (trimming) */
 	struct u64map locmap;   /* address key -> location id */
 	struct u64map funcmap;  /* name string index -> function id */
@@ -506,22 +562,97 @@ static bool trimmed(const struct pb_builder *b, const char *name)
 	return false;
 }
 
-/* Turn sample i's stack into location ids (see pb_add_sample). */
-static void resolve_sample(struct pb_builder *b, PbSample *s, const struct stack *st)
+/*
+ * Samples.  protobuf-c would need a Sample message, its arrays and a Label
+ * message per label for every sample, all in region memory, then a pass
+ * to size the message and one to pack it: for a heap profile of 24,000
+ * (stack, size) buckets, a third of the exit dump's time went there and to
+ * the page faults of that memory.  So the samples are written in the wire
+ * format directly (profile.proto fields 1-3 of Sample, 1-4 of Label; proto3
+ * rules: repeated scalars packed, zero scalars omitted), and the rest of
+ * the Profile is packed by protobuf-c; the samples (Profile field 2)
+ * follow it.  A protobuf parser takes fields in any order, and pprof's
+ * own decoder does.
+ *
+ * pb_add_sample stages each sample as
+ *     [stack node address: 8][tail length: 4][stack index: 4][tail]
+ * where the tail is the encoded value and label fields, known at once.
+ * pb_finish resolves each distinct stack once (its location ids, trimmed,
+ * encoded as field 1), writes the stack's index into the record, and
+ * sizes then writes every Sample as tag, length, field 1, tail.
+ */
+struct resolved {
+	uint8_t *field1;        /* encoded location_id field, or NULL if no frame */
+	size_t len;
+};
+
+#define STAGED_HEAD 16
+
+/* The stack's location ids, with leading trimmed frames dropped. */
+static struct resolved *resolve_stack(struct pb_builder *b, const struct stack *st)
 {
-	size_t n = 0;
+	uint64_t ids[CPROF_MAX_DEPTH + 1];
+	size_t n = 0, payload = 0;
 	bool leading = true;
-	for (unsigned i = 0; st && i < st->depth; i++) {
+	for (unsigned i = 0; st && i < st->depth && n < CPROF_ARRAY_LEN(ids); i++) {
 		const char *name = NULL;
 		bool exact = i == 0 && (st->flags & STACK_LEAF_EXACT);
 		uint64_t id = location_id(b, st->pcs[i], exact, &name);
 		if (leading && trimmed(b, name) && i + 1 < st->depth)
 			continue;
 		leading = false;
-		if (id)
-			s->location_id[n++] = id;
+		if (id) {
+			ids[n++] = id;
+			payload += varint_len(id);
+		}
 	}
-	s->n_location_id = n;
+	struct resolved *rs = region_alloc(b->r, sizeof(*rs));
+	if (!rs)
+		return NULL;
+	rs->field1 = NULL;
+	rs->len = 0;
+	if (n) {
+		rs->len = 1 + varint_len(payload) + payload;
+		uint8_t *p = rs->field1 = region_alloc(b->r, rs->len);
+		if (!p)
+			return NULL;
+		*p++ = TAG_SAMPLE_LOCATION_ID;
+		p = put_varint(p, payload);
+		for (size_t k = 0; k < n; k++)
+			p = put_varint(p, ids[k]);
+	}
+	return rs;
+}
+
+/* Index + 1 of st's resolution in b->resolved, or 0 when out of memory. */
+static uint32_t stack_index(struct pb_builder *b, const struct stack *st)
+{
+	bool found;
+	uint64_t *slot = map_slot(b->r, &b->stackmap, (uint64_t)(uintptr_t)st, &found);
+	if (!slot)
+		return 0;
+	if (!found) {
+		struct resolved *rs = resolve_stack(b, st);
+		if (!rs || !vec_push(b->r, &b->resolved, rs) || b->resolved.n > UINT32_MAX)
+			return 0;
+		*slot = b->resolved.n;
+	}
+	return (uint32_t)*slot;
+}
+
+/* A staged sample's size bound: the values field, and per label its tag,
+ * length and four tagged varints. */
+static size_t staged_bound(const struct pb_builder *b, size_t nlabels)
+{
+	return STAGED_HEAD + 1 + 10 + b->n_types * 10 + nlabels * (1 + 10 + 4 * 11);
+}
+
+void pb_expect_samples(struct pb_builder *b, size_t n, size_t nlabels)
+{
+	/* Samples are usually far below the bound: half of it, and doubling
+	 * if that was too little. */
+	if (n && !b->staged.cap)
+		(void)bytes_reserve(b->r, &b->staged, n * staged_bound(b, nlabels) / 2);
 }
 
 /* Records the sample; its stack is only remembered (stack table nodes are
@@ -531,62 +662,79 @@ static void resolve_sample(struct pb_builder *b, PbSample *s, const struct stack
 int pb_add_sample(struct pb_builder *b, const struct stack *st, const int64_t *values,
 		  const struct pb_label *labels, size_t nlabels)
 {
-	PbSample *s = region_alloc(b->r, sizeof(*s));
-	uint64_t *locs = region_alloc(b->r, (st ? st->depth : 0) * sizeof(uint64_t) + 8);
-	int64_t *vals = region_alloc(b->r, b->n_types * sizeof(int64_t));
-	if (!s || !locs || !vals) {
+	uint8_t *rec = bytes_reserve(b->r, &b->staged, staged_bound(b, nlabels));
+	if (!rec) {
 		b->failed = true;
 		return -1;
 	}
-	perftools__profiles__sample__init(s);
-	memcpy(vals, values, b->n_types * sizeof(int64_t));
-	s->location_id = locs;
-	s->value = vals;
-	s->n_value = b->n_types;
-	if (nlabels) {
-		PbLabel **ls = region_alloc(b->r, nlabels * sizeof(*ls));
-		if (!ls) {
-			b->failed = true;
-			return -1;
-		}
-		for (size_t i = 0; i < nlabels; i++) {
-			PbLabel *l = region_alloc(b->r, sizeof(*l));
-			if (!l) {
-				b->failed = true;
-				return -1;
-			}
-			perftools__profiles__label__init(l);
-			l->key = intern(b, labels[i].key);
-			if (labels[i].str) {
-				l->str = intern(b, region_strdup(b->r, labels[i].str));
-			} else {
-				l->num = labels[i].num;
-				if (labels[i].num_unit)
-					l->num_unit = intern(b, labels[i].num_unit);
-			}
-			ls[i] = l;
-		}
-		s->label = ls;
-		s->n_label = nlabels;
+	uint8_t *p = rec + STAGED_HEAD;
+	size_t vlen = 0;
+	for (size_t i = 0; i < b->n_types; i++)
+		vlen += varint_len((uint64_t)values[i]);
+	if (b->n_types) {
+		*p++ = TAG_SAMPLE_VALUE;
+		p = put_varint(p, vlen);
+		for (size_t i = 0; i < b->n_types; i++)
+			p = put_varint(p, (uint64_t)values[i]);
 	}
-	if (!vec_push(b->r, &b->samples, s) || !vec_push(b->r, &b->stacks, (void *)st)) {
-		b->failed = true;
-		return -1;
+	for (size_t i = 0; i < nlabels; i++) {
+		int64_t f[4] = {intern(b, labels[i].key), 0, 0, 0};
+		if (labels[i].str) {
+			f[1] = intern(b, region_strdup(b->r, labels[i].str));
+		} else {
+			f[2] = labels[i].num;
+			if (labels[i].num_unit)
+				f[3] = intern(b, labels[i].num_unit);
+		}
+		uint8_t msg[4 * 11], *q = msg;
+		for (int k = 0; k < 4; k++) {
+			if (!f[k])
+				continue;
+			*q++ = (uint8_t)(((k + 1) << 3) | 0);
+			q = put_varint(q, (uint64_t)f[k]);
+		}
+		*p++ = TAG_SAMPLE_LABEL;
+		p = put_varint(p, (uint64_t)(q - msg));
+		memcpy(p, msg, (size_t)(q - msg));
+		p += q - msg;
 	}
-	return 0;
+	uint32_t tail = (uint32_t)(p - rec - STAGED_HEAD), idx = 0;
+	memcpy(rec, &st, sizeof(st));
+	memcpy(rec + 8, &tail, 4);
+	memcpy(rec + 12, &idx, 4);
+	b->staged.n += (size_t)(p - rec);
+	b->n_samples++;
+	return b->failed ? -1 : 0;
 }
 
 int pb_finish(struct pb_builder *b, void **out, size_t *outlen)
 {
 	if (b->failed)
 		return -1;
-	for (size_t i = 0; i < b->samples.n; i++)
-		resolve_sample(b, b->samples.v[i], b->stacks.v[i]);
+	/* Resolve every distinct stack once and size the samples. */
+	size_t samples_len = 0;
+	for (size_t off = 0; off < b->staged.n;) {
+		uint8_t *rec = b->staged.v + off;
+		const struct stack *st;
+		uint32_t tail, idx;
+		memcpy(&st, rec, sizeof(st));
+		memcpy(&tail, rec + 8, 4);
+		idx = stack_index(b, st);
+		if (!idx) {
+			b->failed = true;
+			return -1;
+		}
+		memcpy(rec + 12, &idx, 4);
+		const struct resolved *rs = b->resolved.v[idx - 1];
+		size_t len = rs->len + tail;
+		samples_len += 1 + varint_len(len) + len;
+		off += STAGED_HEAD + tail;
+	}
 	if (b->failed)
 		return -1;
 	PbProfile *p = &b->prof;
-	p->sample = (PbSample **)b->samples.v;
-	p->n_sample = b->samples.n;
+	p->sample = NULL;
+	p->n_sample = 0;
 	p->mapping = (PbMapping **)b->mappings.v;
 	p->n_mapping = b->mappings.n;
 	p->location = (PbLocation **)b->locations.v;
@@ -604,11 +752,30 @@ int pb_finish(struct pb_builder *b, void **out, size_t *outlen)
 		p->comment = c;
 		p->n_comment = b->comments.n;
 	}
-	size_t len = perftools__profiles__profile__get_packed_size(p);
-	uint8_t *buf = region_alloc(b->r, len + 1);
+	size_t head = perftools__profiles__profile__get_packed_size(p);
+	uint8_t *buf = region_alloc(b->r, head + samples_len + 1);
 	if (!buf)
 		return -1;
-	if (perftools__profiles__profile__pack(p, buf) != len)
+	if (perftools__profiles__profile__pack(p, buf) != head)
+		return -1;
+	uint8_t *q = buf + head;
+	for (size_t off = 0; off < b->staged.n;) {
+		const uint8_t *rec = b->staged.v + off;
+		uint32_t tail, idx;
+		memcpy(&tail, rec + 8, 4);
+		memcpy(&idx, rec + 12, 4);
+		const struct resolved *rs = b->resolved.v[idx - 1];
+		*q++ = TAG_PROFILE_SAMPLE;
+		q = put_varint(q, rs->len + tail);
+		if (rs->len)
+			memcpy(q, rs->field1, rs->len);
+		q += rs->len;
+		memcpy(q, rec + STAGED_HEAD, tail);
+		q += tail;
+		off += STAGED_HEAD + tail;
+	}
+	size_t len = (size_t)(q - buf);
+	if (len != head + samples_len)
 		return -1;
 	return gzip_compress(b->r, buf, len, out, outlen);
 }

@@ -9,7 +9,9 @@
  * an interrupted leaf, return address - 1 for callers, docs/profiles.md),
  * resolves its mapping and function name, and emits only the mappings that
  * samples reference (the main program's always, first).  pb_finish() packs
- * the message with protobuf-c and gzips it, into region memory.
+ * the message, with protobuf-c except for the samples, which it writes in
+ * the wire format itself (builder.c, "Samples"), and gzips it, into
+ * region memory.
  *
  * Every location is symbolized in-process, at dump time, so that a profile
  * reads the same with or without the binaries, here or elsewhere, as a Go
@@ -67,6 +69,11 @@ void pb_set_trim_prefixes(struct pb_builder *b, const char *const *prefixes);
 
 int pb_add_sample(struct pb_builder *b, const struct stack *st, const int64_t *values,
 		  const struct pb_label *labels, size_t nlabels);
+
+/* About n samples will be added, each with at most nlabels labels: room
+ * for them is taken at once instead of by doubling (a hint; no effect on
+ * the result). */
+void pb_expect_samples(struct pb_builder *b, size_t n, size_t nlabels);
 
 /* Pack and gzip.  *out lives in the builder's region. */
 int pb_finish(struct pb_builder *b, void **out, size_t *outlen);

@@ -52,9 +52,10 @@ static void add_bucket(const struct heap_bucket_view *v, void *arg)
 	profile_base(c->d, v->id, base);
 	/* A delta profile (?seconds=N) subtracts the earlier counts: allocs
 	 * since then, and the change in use (possibly negative). */
-	sampler_scale(v->allocs - base[0], v->size, c->rate, &vals[0], &vals[1]);
-	sampler_scale(v->allocs - v->frees, v->size, c->rate, &inuse_obj, &inuse_bytes);
-	sampler_scale(base[0] - base[1], v->size, c->rate, &base_obj, &base_bytes);
+	double scale = sampler_inverse_p(v->size, c->rate);
+	sampler_scale_by(v->allocs - base[0], v->size, scale, &vals[0], &vals[1]);
+	sampler_scale_by(v->allocs - v->frees, v->size, scale, &inuse_obj, &inuse_bytes);
+	sampler_scale_by(base[0] - base[1], v->size, scale, &base_obj, &base_bytes);
 	if (c->d->inuse_absolute)
 		base_obj = base_bytes = 0;
 	vals[2] = inuse_obj - base_obj;
@@ -82,6 +83,7 @@ int encode_heap(struct dump_ctx *d, struct pb_builder *b)
 	pb_set_drop_frames(b, HEAP_DROP_FRAMES);
 	pb_set_trim_prefixes(b, trim);
 	encode_common(d, b);
+	pb_expect_samples(b, heap_bucket_count(), 1);
 	if (!d->peak) {
 		heap_foreach_bucket(add_bucket, &c);
 		return c.err;

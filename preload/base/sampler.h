@@ -61,24 +61,40 @@ static inline int64_t sampler_next_gap(uint64_t *state, uint64_t rate)
 	return (int64_t)gap;
 }
 
-/* Unbiased (objects, bytes) for n raw samples of size s at rate R. */
-static inline void sampler_scale(uint64_t n, uint64_t size, uint64_t rate,
-				 int64_t *objects, int64_t *bytes)
+/* 1/p(s): how many allocations of size s one sample at rate R stands
+ * for (1 when every allocation is sampled). */
+static inline double sampler_inverse_p(uint64_t size, uint64_t rate)
+{
+	if (rate <= 1 || size == 0)
+		return 1.0;
+	return 1.0 / (-expm1(-(double)size / (double)rate));
+}
+
+/* Unbiased (objects, bytes) for n raw samples of size s, each standing
+ * for `scale` allocations (sampler_inverse_p). */
+static inline void sampler_scale_by(uint64_t n, uint64_t size, double scale,
+				    int64_t *objects, int64_t *bytes)
 {
 	if (n == 0 || size == 0) {
 		*objects = 0;
 		*bytes = 0;
 		return;
 	}
-	if (rate <= 1) {
+	if (scale == 1.0) {
 		*objects = (int64_t)n;
 		*bytes = (int64_t)(n * size);
 		return;
 	}
-	double scale = 1.0 / (-expm1(-(double)size / (double)rate));
 	double obj = (double)n * scale;
 	*objects = (int64_t)(obj + 0.5);
 	*bytes = (int64_t)(obj * (double)size + 0.5);
+}
+
+/* Unbiased (objects, bytes) for n raw samples of size s at rate R. */
+static inline void sampler_scale(uint64_t n, uint64_t size, uint64_t rate,
+				 int64_t *objects, int64_t *bytes)
+{
+	sampler_scale_by(n, size, sampler_inverse_p(size, rate), objects, bytes);
 }
 
 #endif
