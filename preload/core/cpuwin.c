@@ -46,12 +46,6 @@ static bool entry_eq(const void *rec, const void *key)
 	return e->stack == k->stack && e->name == k->name && e->labels == k->labels;
 }
 
-static uint64_t entry_hash(const void *rec)
-{
-	const struct entry *e = rec;
-	return hash(e->stack, e->name, e->labels);
-}
-
 static bool entry_fill(void *rec, const void *key)
 {
 	struct entry *e = rec;
@@ -117,7 +111,7 @@ void cpuwin_add(uint32_t stack, uint32_t name, uint32_t labels, uint64_t weight)
 	if (!stack)
 		return;
 	if (!tab.rec_size)
-		intern_setup(&tab, sizeof(struct entry), MAXE, 4096, entry_hash);
+		intern_setup(&tab, sizeof(struct entry), MAXE, 4096);
 	uint32_t id = intern_insert(&tab, hash(stack, name, labels), entry_eq, &k, entry_fill);
 	if (id)
 		get(id)->count += weight;

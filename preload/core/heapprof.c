@@ -119,12 +119,6 @@ static bool bucket_eq(const void *rec, const void *key)
 	return b->stack == k->stack && b->size == k->size && b->labels == k->labels;
 }
 
-static uint64_t bucket_rehash(const void *rec)
-{
-	const struct bucket *b = rec;
-	return bucket_hash(b->stack, b->size, b->labels);
-}
-
 static bool bucket_fill(void *rec, const void *key)
 {
 	struct bucket *b = rec;
@@ -149,7 +143,7 @@ static uint32_t bucket_intern(uint32_t stack, uint64_t size, uint32_t labels)
 		return id;
 	spin_lock(&bucket_lock);
 	if (!buckets.rec_size)
-		intern_setup(&buckets, sizeof(struct bucket), BMAX, 4096, bucket_rehash);
+		intern_setup(&buckets, sizeof(struct bucket), BMAX, 4096);
 	id = intern_insert(&buckets, h, bucket_eq, &k, bucket_fill);
 	spin_unlock(&bucket_lock);
 	return id;

@@ -16,28 +16,43 @@
 #include "intern.h"
 #include "arena.h"
 
-void intern_setup(struct intern *t, uint32_t rec_size, uint32_t max, uint32_t first_cap,
-		  intern_hash_fn rehash)
+#define ID_MASK ((UINT64_C(1) << INTERN_ID_BITS) - 1)
+#define HASH_BITS (64 - INTERN_ID_BITS)
+
+void intern_setup(struct intern *t, uint32_t rec_size, uint32_t max, uint32_t first_cap)
 {
 	t->rec_size = rec_size;
 	t->max = max < INTERN_MAX_IDS ? max : INTERN_MAX_IDS;
 	t->first_cap = first_cap;
-	t->rehash = rehash;
+}
+
+/* The hash bits a slot keeps: the low HASH_BITS, which include every bit
+ * a position is taken from (indexes have fewer than 2^HASH_BITS slots). */
+static inline uint64_t slot_hash(uint64_t h)
+{
+	return h & ((UINT64_C(1) << HASH_BITS) - 1);
+}
+
+static inline uint64_t slot_make(uint64_t h, uint32_t id)
+{
+	return slot_hash(h) << INTERN_ID_BITS | id;
 }
 
 static uint32_t probe(const struct intern_index *x, uint64_t h, const struct intern *t,
 		      intern_eq_fn eq, const void *key, uint32_t *empty)
 {
 	uint32_t mask = x->mask, i = (uint32_t)h & mask;
+	uint64_t want = slot_hash(h);
 	for (uint32_t n = 0; n <= mask; n++, i = (i + 1) & mask) {
-		uint32_t id = atomic_load_explicit(&((struct intern_index *)x)->slot[i],
-						   memory_order_acquire);
-		if (id == 0) {
+		uint64_t v = atomic_load_explicit(&((struct intern_index *)x)->slot[i],
+						  memory_order_acquire);
+		if (v == 0) {
 			if (empty)
 				*empty = i;
 			return 0;
 		}
-		if (eq(intern_rec(t, id), key))
+		uint32_t id = (uint32_t)(v & ID_MASK);
+		if ((v >> INTERN_ID_BITS) == want && eq(intern_rec(t, id), key))
 			return id;
 	}
 	return 0;
@@ -52,30 +67,34 @@ uint32_t intern_find(const struct intern *t, uint64_t h, intern_eq_fn eq, const 
 
 static struct intern_index *index_new(uint32_t cap)
 {
-	struct intern_index *x = pages_alloc(sizeof(*x) + (size_t)cap * sizeof(uint32_t));
+	struct intern_index *x = pages_alloc(sizeof(*x) + (size_t)cap * sizeof(uint64_t));
 	if (x)
 		x->mask = cap - 1;
 	return x;
 }
 
-static void index_put(struct intern_index *x, uint64_t h, uint32_t id)
+/* Stores slot value v (slot_make) at the first free slot of its chain. */
+static void index_put(struct intern_index *x, uint64_t v)
 {
-	uint32_t i = (uint32_t)h & x->mask;
+	uint32_t i = (uint32_t)(v >> INTERN_ID_BITS) & x->mask;
 	while (atomic_load_explicit(&x->slot[i], memory_order_relaxed))
 		i = (i + 1) & x->mask;
-	atomic_store_explicit(&x->slot[i], id, memory_order_release);
+	atomic_store_explicit(&x->slot[i], v, memory_order_release);
 }
 
-/* A twice larger index holding ids 1..n, published; the old one is left
- * mapped for readers still probing it. */
-static struct intern_index *grow(struct intern *t, struct intern_index *old, uint32_t n)
+/* A twice larger index holding the old one's slots, published; the old
+ * one is left mapped for readers still probing it. */
+static struct intern_index *grow(struct intern *t, struct intern_index *old)
 {
 	uint32_t cap = old ? (old->mask + 1) * 2 : t->first_cap;
 	struct intern_index *x = index_new(cap);
 	if (!x)
 		return NULL;
-	for (uint32_t id = 1; id <= n; id++)
-		index_put(x, t->rehash(intern_rec(t, id)), id);
+	for (uint32_t i = 0; old && i <= old->mask; i++) {
+		uint64_t v = atomic_load_explicit(&old->slot[i], memory_order_relaxed);
+		if (v)
+			index_put(x, v);
+	}
 	atomic_store_explicit(&t->index, x, memory_order_release);
 	return x;
 }
@@ -93,7 +112,7 @@ uint32_t intern_insert(struct intern *t, uint64_t h, intern_eq_fn eq, const void
 	if (id >= t->max)
 		return 0;
 	if (!x || (uint64_t)id * 2 > (uint64_t)x->mask + 1) {
-		if (!(x = grow(t, x, n)))
+		if (!(x = grow(t, x)))
 			return 0;
 		empty = UINT32_MAX;
 	}
@@ -110,8 +129,8 @@ uint32_t intern_insert(struct intern *t, uint64_t h, intern_eq_fn eq, const void
 		return 0;
 	atomic_store_explicit(&t->count, id, memory_order_release);
 	if (empty == UINT32_MAX)
-		index_put(x, h, id);
+		index_put(x, slot_make(h, id));
 	else
-		atomic_store_explicit(&x->slot[empty], id, memory_order_release);
+		atomic_store_explicit(&x->slot[empty], slot_make(h, id), memory_order_release);
 	return id;
 }

@@ -7,10 +7,14 @@
  * fixed-size record per id, in segments of INTERN_SEG records allocated
  * as ids reach them.  Ids are never removed and a record's key never
  * changes, so a record pointer stays valid for the life of the process.
- * Lookup is by an open-addressing index of ids (0 = empty), at most half
- * full, keyed by a 64-bit hash the caller computes; the caller also says
- * how to compare a record with a key, and how to hash a stored record
- * (to rebuild the index when it doubles).
+ * Lookup is by an open-addressing index, at most half full, keyed by a
+ * 64-bit hash the caller computes; the caller also says how to compare a
+ * record with a key.  A slot (0 = empty) holds the id in its low
+ * INTERN_ID_BITS bits and the hash's low 42 bits above them: a probe
+ * compares a record only when those bits match (a lookup that misses in
+ * a table of cold records reads index lines, not records: a heap sample
+ * of a new size compared two or three buckets' records before), and the
+ * index doubles from its slots alone, without reading a record.
  *
  * Readers never lock.  intern_find() probes whatever index is published;
  * every id it can see has a complete record and is at most
@@ -39,15 +43,15 @@
 
 #define INTERN_SEG_BITS 12
 #define INTERN_SEG (1u << INTERN_SEG_BITS)
-#define INTERN_MAX_IDS (1u << 22)
+#define INTERN_ID_BITS 22
+#define INTERN_MAX_IDS (1u << INTERN_ID_BITS)
 
 struct intern_index {
 	uint32_t mask;
-	_Atomic uint32_t slot[];
+	_Atomic uint64_t slot[];      /* hash bits << INTERN_ID_BITS | id */
 };
 
 typedef bool (*intern_eq_fn)(const void *rec, const void *key);
-typedef uint64_t (*intern_hash_fn)(const void *rec);
 /* Fills the record of a new id; false if it cannot (the id is then not
  * handed out). */
 typedef bool (*intern_fill_fn)(void *rec, const void *key);
@@ -57,15 +61,13 @@ struct intern {
 	uint32_t rec_size;
 	uint32_t max;                 /* ids are < max (<= INTERN_MAX_IDS) */
 	uint32_t first_cap;           /* first index capacity (power of 2) */
-	intern_hash_fn rehash;
 	/* state */
 	_Atomic(struct intern_index *) index;
 	_Atomic uint32_t count;       /* last id handed out; published with release */
 	void *_Atomic seg[INTERN_MAX_IDS / INTERN_SEG];
 };
 
-void intern_setup(struct intern *t, uint32_t rec_size, uint32_t max, uint32_t first_cap,
-		  intern_hash_fn rehash);
+void intern_setup(struct intern *t, uint32_t rec_size, uint32_t max, uint32_t first_cap);
 
 /* The record of id (1 <= id <= intern_count(t)). */
 CPROF_INLINE void *intern_rec(const struct intern *t, uint32_t id)

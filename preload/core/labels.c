@@ -66,11 +66,6 @@ static bool set_eq(const void *rec, const void *key)
 	return true;
 }
 
-static uint64_t set_rehash(const void *rec)
-{
-	return ((const struct lset *)rec)->hash;
-}
-
 static bool set_fill(void *rec, const void *key)
 {
 	struct lset *s = rec;
@@ -180,7 +175,7 @@ static uint32_t intern_set(uint32_t base, const char *const *kv, int n, bool tra
 	guard_enter();
 	spin_lock(&lock);
 	if (!sets.rec_size)
-		intern_setup(&sets, sizeof(struct lset), LABELS_MAX_SETS, 256, set_rehash);
+		intern_setup(&sets, sizeof(struct lset), LABELS_MAX_SETS, 256);
 	bool over = trace && trace_sets >= LABELS_MAX_TRACE_SETS;
 	if (over) {
 		id = intern_find(&sets, k.hash, set_eq, &k); /* inserted meanwhile? */

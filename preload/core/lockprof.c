@@ -240,12 +240,6 @@ static uint64_t lb_key_hash(uint32_t stack, uint32_t labels)
 	return cprof_hash64(stack ^ ((uint64_t)labels << 32));
 }
 
-static uint64_t lb_hash(const void *rec)
-{
-	const struct lbucket *b = rec;
-	return lb_key_hash(b->stack, b->labels);
-}
-
 static bool lb_fill(void *rec, const void *key)
 {
 	const struct lbucket *k = key;
@@ -312,7 +306,7 @@ int lockprof_init(void)
 		return 0;
 	wtab = pages_alloc(sizeof(struct wshard) * WSHARDS);
 	for (int k = 0; k < 2; k++)
-		intern_setup(&tables[k], sizeof(struct lbucket), LB_MAX, 1024, lb_hash);
+		intern_setup(&tables[k], sizeof(struct lbucket), LB_MAX, 1024);
 	if (!wtab) {
 		rt.profiles &= ~(unsigned)(PROF_MUTEX | PROF_BLOCK);
 		return -1;

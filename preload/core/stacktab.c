@@ -42,11 +42,6 @@ static bool node_eq(const void *rec, const void *key)
 	       memcmp(s->pcs, k->pcs, k->depth * sizeof(uintptr_t)) == 0;
 }
 
-static uint64_t node_hash(const void *rec)
-{
-	return (*(struct stack *const *)rec)->hash;
-}
-
 static bool node_fill(void *rec, const void *key)
 {
 	const struct key *k = key;
@@ -65,7 +60,7 @@ static bool node_fill(void *rec, const void *key)
 static void setup(void)
 {
 	if (!tab.rec_size)
-		intern_setup(&tab, sizeof(struct stack *), STACKTAB_MAX, 4096, node_hash);
+		intern_setup(&tab, sizeof(struct stack *), STACKTAB_MAX, 4096);
 }
 
 uint32_t stacktab_intern(const uintptr_t *pcs, unsigned depth, unsigned flags)

@@ -23,11 +23,6 @@ static uint64_t key_hash(uint64_t k)
 	return cprof_hash64(k % 1000);
 }
 
-static uint64_t rec_hash(const void *rec)
-{
-	return key_hash(((const struct rec *)rec)->key);
-}
-
 static bool rec_fill(void *rec, const void *key)
 {
 	struct rec *r = rec;
@@ -86,7 +81,7 @@ static void *reader(void *arg)
 
 int main(void)
 {
-	intern_setup(&tab, sizeof(struct rec), 1u << 20, 64, rec_hash);
+	intern_setup(&tab, sizeof(struct rec), 1u << 20, 64);
 
 	/* Dense ids from 1, stable, found without inserting twice. */
 	uint64_t k = 7;
@@ -126,7 +121,7 @@ int main(void)
 
 	/* A full table refuses new keys and keeps the old ones. */
 	static struct intern small;
-	intern_setup(&small, sizeof(struct rec), 5, 8, rec_hash);
+	intern_setup(&small, sizeof(struct rec), 5, 8);
 	for (uint64_t q = 0; q < 4; q++)
 		CHECK_EQ(intern_insert(&small, key_hash(q), rec_eq, &q, rec_fill), q + 1);
 	k = 4;
