@@ -316,6 +316,9 @@ def test_heap_base_and_delta_profiles():
     assert r.status == 200 and r.headers["Content-Disposition"] == 'attachment; filename="heap-delta"', r
     delta = pprofdec.decode_bytes(r.body, "heap-delta")
     pprofdec.validate(delta)
+    # Samples written by cprof's own encoder, negative values included
+    # (the in-use change of a delta), exactly as protobuf writes them.
+    pprofdec.check_canonical_samples(r.body, "heap-delta")
     eq_within(delta.duration_ns, 2e9, rel=0.25, what="delta duration")
     # 64 KiB every ~10 ms for 2 s: ~12 MiB, a few dozen samples at 512 KiB.
     grown = delta.flat("alloc_space").get("leak_site", 0)

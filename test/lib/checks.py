@@ -26,10 +26,13 @@ def run_prog(name, args=(), env=None, **kw):
 
 
 def load_checked(path, pprof_too=True):
-    """Decode and validate a profile with pprofdec, and have go tool pprof
-    read it (-raw lists every sample, location and mapping)."""
+    """Decode and validate a profile with pprofdec, check that its samples
+    are encoded as the protobuf runtime encodes them, and have go tool
+    pprof read it (-raw lists every sample, location and mapping)."""
     p = pprofdec.load(path)
     pprofdec.validate(p)
+    with open(path, "rb") as f:
+        pprofdec.check_canonical_samples(f.read(), str(path))
     if pprof_too:
         out = pprof(["-raw", path])
         assert "Mappings" in out or p.msg.sample == [], "pprof -raw shows no mappings:\n" + out[:2000]

@@ -114,6 +114,55 @@ def decode_bytes(data, what="<bytes>"):
     return Profile(msg, what)
 
 
+def _varint(b, i):
+    v = shift = 0
+    while True:
+        if i >= len(b):
+            raise InvalidProfile("truncated varint")
+        c = b[i]
+        i += 1
+        v |= (c & 0x7F) << shift
+        shift += 7
+        if c < 0x80:
+            return v, i
+
+
+def check_canonical_samples(data, what="<bytes>"):
+    """Every Sample (Profile field 2) in the raw bytes is exactly what the
+    protobuf runtime writes for the decoded message: packed repeated
+    scalars, zero scalars omitted, fields in order.  cprof writes its
+    samples in the wire format itself (encoder/builder.c); this holds it to
+    the serializer's own output.  Returns the number of samples checked."""
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    msg = pb2().Profile()
+    msg.ParseFromString(data)
+    i = k = 0
+    while i < len(data):
+        key, i = _varint(data, i)
+        field, wire = key >> 3, key & 7
+        if wire == 0:
+            _, i = _varint(data, i)
+        elif wire == 2:
+            n, i = _varint(data, i)
+            if field == 2:
+                want = msg.sample[k].SerializeToString()
+                if data[i:i + n] != want:
+                    raise InvalidProfile("%s: sample %d is encoded as %s, the serializer writes %s"
+                                         % (what, k, data[i:i + n].hex(), want.hex()))
+                k += 1
+            i += n
+        elif wire == 1:
+            i += 8
+        elif wire == 5:
+            i += 4
+        else:
+            raise InvalidProfile("%s: wire type %d at byte %d" % (what, wire, i))
+    if k != len(msg.sample):
+        raise InvalidProfile("%s: %d samples walked, %d decoded" % (what, k, len(msg.sample)))
+    return k
+
+
 def load(path):
     """Read a profile file (gzip-framed or raw) into a Profile; raises
     InvalidProfile if it cannot be decoded.  Does not validate: call
