@@ -157,7 +157,6 @@ struct pb_builder {
 	size_t strnext_cap;
 	struct vec mappings, locations, functions;
 	struct bytes staged;    /* the samples as added: see "Samples" below */
-	size_t n_samples;
 	struct u64map stackmap; /* stack node address -> resolved stack index + 1 */
 	struct vec resolved;    /* struct resolved *: each distinct stack's field 1 */
 	struct vec loc_names;   /* raw name of each location's function (trimming) */
@@ -698,12 +697,10 @@ int pb_add_sample(struct pb_builder *b, const struct stack *st, const int64_t *v
 		memcpy(p, msg, (size_t)(q - msg));
 		p += q - msg;
 	}
-	uint32_t tail = (uint32_t)(p - rec - STAGED_HEAD), idx = 0;
+	uint32_t tail = (uint32_t)(p - rec - STAGED_HEAD);
 	memcpy(rec, &st, sizeof(st));
-	memcpy(rec + 8, &tail, 4);
-	memcpy(rec + 12, &idx, 4);
+	memcpy(rec + 8, &tail, 4); /* the stack index is written by pb_finish */
 	b->staged.n += (size_t)(p - rec);
-	b->n_samples++;
 	return b->failed ? -1 : 0;
 }
 

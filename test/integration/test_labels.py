@@ -24,6 +24,13 @@ def by_label(p, type_name, key="handler", where=None):
     return out
 
 
+def burned_under_a(p):
+    """The CPU samples of `burn` under handler=a (the other libraries'
+    label tests burn there), and their summed value."""
+    ss = [s for s in p.samples() if s.stack[:1] == ["burn"] and s.labels.get("handler") == "a"]
+    return ss, sum(s.values[0] for s in ss)
+
+
 def run_truth():
     cp, truth = run_prog("labels_truth", env={"CPROF_HEAP_RATE": "4096", "CPROF_BLOCK_RATE": "1"})
     assert truth and truth["labels"] == 1 and truth["same"] == 1 and truth["get"] == 1, cp.stdout
@@ -158,11 +165,9 @@ def test_opentelemetry_thread_context():
     trace_of = {span1: truth["trace1"], span2: truth["trace2"], span3: truth["trace3"]}
 
     p = load_checked(one(kind="cpu"))
-    cpu, labelled = {}, 0
-    for s in p.samples():
-        if s.stack[:1] != ["burn"] or s.labels.get("handler") != "a":
-            continue
-        labelled += s.values[0]
+    cpu = {}
+    samples, labelled = burned_under_a(p)
+    for s in samples:
         span = s.labels.get("span_id")
         if span is not None:
             assert s.labels.get("trace_id") == trace_of.get(span), s
@@ -198,11 +203,9 @@ def test_custom_labels_abi():
     value of a key wins) and a value too long for cprof is left out."""
     run_prog("custom_labels", env={"CPROF_HEAP_RATE": "4096"})
     p = load_checked(one(kind="cpu"))
-    cpu, labelled = {}, 0
-    for s in p.samples():
-        if s.stack[:1] != ["burn"] or s.labels.get("handler") != "a":
-            continue
-        labelled += s.values[0]
+    cpu = {}
+    samples, labelled = burned_under_a(p)
+    for s in samples:
         who = s.labels.get("customer")
         cpu[who] = cpu.get(who, 0) + s.values[0]
         assert "note" not in s.labels and (who is None or s.labels.get("region") == "eu"), s
