@@ -15,8 +15,9 @@
  *
  * The peak profile (heappeak) is the same profile made from the copy of
  * the buckets taken at the peak of the sampled in-use heap (heapprof.h,
- * "Peak"): its time is when that copy was taken, and a comment gives the
- * estimated in-use bytes then.  It is never a delta.
+ * "Peak"), with the buckets that had memory in use then: its time is when
+ * that copy was taken, and a comment gives the estimated in-use bytes
+ * then.  It is never a delta.
  */
 #include "profiles.h"
 #include "heapprof.h"

@@ -269,7 +269,7 @@ bool heap_foreach_peak(heap_bucket_fn fn, void *arg, uint64_t *bytes, int64_t *r
 			.id = id, .stack = b->stack, .size = b->size, .labels = b->labels,
 			.allocs = peak.v[id][0], .frees = peak.v[id][1],
 		};
-		if (v.allocs)
+		if (v.allocs != v.frees)
 			fn(&v, arg);
 	}
 	if (bytes)

@@ -70,7 +70,11 @@
  *    maximum, which is where a heap that grows and shrinks peaks).
  * The peak profile is the heap profile made from that copy: the heap as
  * it was at the highest in_use seen since the start, to within 1/64 once
- * the heap has fallen from it (1/16 while it is still rising).  tcmalloc's
+ * the heap has fallen from it (1/16 while it is still rising), with only
+ * the buckets that had memory in use then (a program that churns through
+ * many stacks and sizes holds few of them at any moment, and a sample per
+ * bucket would double the size of every dump set for nothing the heap
+ * profile does not already show).  tcmalloc's
  * peak heap tracker copies its live samples in the same way at each rise
  * of 1/10 (peak_sampling_heap_growth_fraction), on allocation only.
  * Cost: on the sample path and on the free of a sampled pointer, one
@@ -182,8 +186,9 @@ struct heap_bucket_view {
 };
 typedef void (*heap_bucket_fn)(const struct heap_bucket_view *b, void *arg);
 void heap_foreach_bucket(heap_bucket_fn fn, void *arg);
-/* Every bucket as it was at the peak of the sampled in-use heap (see
- * above), with its counts then; fn runs with peak_lock held.  Returns
+/* Every bucket that had sampled memory in use at the peak of the sampled
+ * in-use heap (see above), with its counts then; fn runs with peak_lock
+ * held.  Returns
  * false, calling nothing, when no peak was recorded (no sample yet).
  * *bytes and *real_ns (either may be NULL) get the estimated in-use bytes
  * at the peak and when it was recorded (CLOCK_REALTIME). */

@@ -316,6 +316,16 @@ def check_peak(peak, heap, truth, rate):
     assert abs(now.get("peak_second", 0) - second) <= 5 * sd2, (now, second, sd2)
     # Allocations up to the peak: peak_first's, and nothing of peak_second.
     assert peak.flat("alloc_space").get("peak_second", 0) == 0, peak.flat("alloc_space")
+    # churn_before's memory was allocated and freed before the peak: the
+    # heap profile counts it among the allocations, the peak profile holds
+    # only what was in use at the peak, so no sample of it at all.
+    churn, sd0 = truth["churn_before"], heap_sd(truth["churn_before"], block, rate)
+    assert abs(heap.flat("alloc_space").get("churn_before", 0) - churn) <= 5 * sd0, \
+        (heap.flat("alloc_space"), churn, sd0)
+    assert not [s for s in peak.samples() if "churn_before" in s.stack], \
+        [s.stack for s in peak.samples()][:5]
+    assert all(s.values[peak.index("inuse_objects")] > 0 for s in peak.samples()), \
+        [s.values for s in peak.samples()][:5]
     assert peak.sample_types == HEAP_TYPES and peak.period == rate, (peak.sample_types, peak.period)
     assert any(c.startswith("cprof: peak of the sampled in-use heap") for c in peak.comments), peak.comments
 
