@@ -233,6 +233,7 @@ CPROF_EXPORT int dlclose(void *handle)
 	guard_leave();
 	int ret = REAL(dlclose)(handle);
 	guard_enter();
+	unwind_objects_unmapped();
 	unwind_gate_open();
 	mappings_note_after_close(before);
 	region_reset(&r);

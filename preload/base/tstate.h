@@ -23,8 +23,9 @@
  *  - in_loader: set by the dlopen/dlclose/dl_iterate_phdr hooks; the CPU
  *    signal handler then avoids libunwind (which would call
  *    dl_iterate_phdr and could invert the loader lock).
- *  - stack_lo/stack_hi: bounds for the frame-pointer walker, written once by
- *    the owning thread in a normal context.
+ *  - stack_lo/stack_hi: bounds for the frame-pointer and CFI walkers,
+ *    written once by the owning thread in a normal context (the main
+ *    thread's at start-up: glibc reads /proc/self/maps for it).
  *  - in_alloc: set around calls into an allocator other than glibc's
  *    (alloc_hooks.h); the lock hooks then only forward, so an allocator's
  *    own mutexes never lead to unwinding (and allocating) inside it.
@@ -75,6 +76,7 @@ struct tstate {
 	uint8_t cpu_sampled; /* a CPU sample of this thread entered the ring (cpuprof.c) */
 	uint8_t own_alloc;   /* a library call made for cprof is allocating (own_alloc_begin) */
 	uint8_t unw_tls;     /* libunwind's TLS block exists on this thread (unwind.c) */
+	uint8_t bounds_tried; /* unwind.c asked for stack_lo/stack_hi */
 	uint64_t rng;        /* xorshift state for the sampler */
 	struct thread_rec *rec;
 	uintptr_t stack_lo, stack_hi;

@@ -25,6 +25,7 @@
 #include <libunwind.h>
 
 #include "unwind.h"
+#include "cfi.h"
 #include "config.h"
 #include "log.h"
 #include "tstate.h"
@@ -126,6 +127,16 @@ int unwind_init(int want)
 			unw_cursor_t cur;
 			if (lu.getcontext(&ctx) == 0)
 				(void)lu.init_local(&cur, &ctx);
+			/* The CFI walker reads the stack inside the thread's
+			 * bounds; for the main thread glibc finds them in
+			 * /proc/self/maps, a file to open, which a hook must not
+			 * do in the middle of the program (its descriptors may
+			 * all be taken, or another thread may be dup2'ing onto
+			 * the number): now, at start-up. */
+			if (cprof_gettid() == getpid()) {
+				cprof_tls.bounds_tried = 1;
+				tstate_stack_bounds(&cprof_tls);
+			}
 		} else {
 			cprof_warn_tree("libunwind.so.8 could not be loaded (install libunwind8); "
 					"falling back to frame-pointer unwinding (CPROF_UNWIND=fp)");
@@ -195,6 +206,11 @@ void unwind_gate_open(void)
 	atomic_fetch_sub(&gate_closed, 1);
 }
 
+void unwind_objects_unmapped(void)
+{
+	cfi_forget();
+}
+
 void unwind_fork_child(void)
 {
 	for (int i = 0; i < GATE_STRIPES; i++)
@@ -253,6 +269,40 @@ static int first_backtrace(struct tstate *t, void **buf, int n)
 	return r;
 }
 
+/*
+ * The CFI walker (cfi.h) from the first frame outside cprof.  cprof is
+ * built with frame pointers, so its own frames at the top of the stack
+ * (the hook, the sampler, this function) are passed by their frame chain,
+ * without a rule lookup; the walk starts at the return address into the
+ * program with the program's stack and frame pointers as they were at
+ * the call.  -1 when the stack is not the thread's own (a signal
+ * handler's alternate stack, a coroutine's) or some frame needs
+ * libunwind.
+ */
+static int cfi_here(struct tstate *t, uintptr_t *pcs, unsigned max)
+{
+	if (!t->bounds_tried) {
+		t->bounds_tried = 1;
+		if (cprof_gettid() != getpid()) /* the main thread's: unwind_init */
+			tstate_stack_bounds(t);
+	}
+	uintptr_t hi = t->stack_hi;
+	uintptr_t fp = (uintptr_t)__builtin_frame_address(0), sp = fp;
+	if (fp < t->stack_lo || fp >= hi)
+		return -1;
+	uintptr_t pc;
+	for (;;) {
+		if (fp < sp || fp > hi - 16 || (fp & 7))
+			return -1;
+		pc = ((const uintptr_t *)fp)[1];
+		sp = fp + 16;
+		fp = ((const uintptr_t *)fp)[0];
+		if (!unwind_pc_in_cprof(pc))
+			break;
+	}
+	return cfi_walk(pc, sp, fp, hi, pcs, max);
+}
+
 unsigned unwind_here(uintptr_t *pcs, unsigned max)
 {
 	struct tstate *t = &cprof_tls;
@@ -263,6 +313,19 @@ unsigned unwind_here(uintptr_t *pcs, unsigned max)
 		max = CPROF_MAX_DEPTH;
 	if (!gate_enter())
 		return 0;
+	if (mode == UNWIND_LIBUNWIND && !t->in_loader) {
+		/* From the program's call site on; cprof's thread start
+		 * wrapper at the bottom is dropped here. */
+		uintptr_t tmp[CPROF_MAX_DEPTH + 16];
+		int r = cfi_here(t, tmp, (unsigned)CPROF_ARRAY_LEN(tmp));
+		if (r >= 0) {
+			gate_leave();
+			for (unsigned k = 0; k < (unsigned)r && out < max; k++)
+				if (!unwind_pc_in_cprof(tmp[k]))
+					pcs[out++] = tmp[k];
+			return out;
+		}
+	}
 	if (mode == UNWIND_LIBUNWIND && !t->in_loader && t->unwinds >= STEP_UNWINDS) {
 		int r;
 		if (likely(t->unw_tls)) {

@@ -14,9 +14,14 @@
  *    with -fomit-frame-pointer.
  *
  * Contexts:
- *  - unwind_here(): normal context (malloc and lock hooks).  Uses
- *    unw_backtrace, whose per-thread cache lives in libunwind's dynamic TLS
- *    (first touch allocates through the hooks, harmless here).
+ *  - unwind_here(): normal context (malloc and lock hooks).  In the
+ *    default mode, first the CFI walker (cfi.h): cprof's own frames by
+ *    their frame-pointer chain, then one cached rule per return address,
+ *    reading only inside the thread's stack bounds (the main thread's are
+ *    found at start-up, other threads' at their first unwind).  A stack it
+ *    cannot walk whole goes to unw_backtrace, whose per-thread cache lives
+ *    in libunwind's dynamic TLS (first touch allocates through the hooks,
+ *    harmless here).
  *  - unwind_signal(): async-signal-safe.  Uses only unw_init_local2 and
  *    unw_step (no TLS, no allocation; libunwind's global cache lock is
  *    taken with all signals blocked, so it cannot be held by the thread the
@@ -55,6 +60,9 @@ bool unwind_pc_in_loader(uintptr_t pc);
 
 void unwind_gate_close(void);
 void unwind_gate_open(void);
+/* Between unwind_gate_close and _open, after an object was unmapped: the
+ * walkers forget what they cached about its code. */
+void unwind_objects_unmapped(void);
 /* For other unwinders (stackcopy.c): false when the gate is closed. */
 bool unwind_gate_enter(void);
 void unwind_gate_leave(void);
