@@ -1,5 +1,5 @@
 /*
- * gzip.h - gzip-compress a buffer into region memory (zlib, no malloc).
+ * gzip.h - gzip-compress a buffer into region memory (deflate.h, no malloc).
  * Context: the dump thread.  Inputs up to 4 GiB.
  */
 #ifndef CPROF_GZIP_H
