@@ -297,6 +297,14 @@ static void fixed_codes(struct huff *lit, struct huff *dist)
 static void write_tokens(struct enc *e, const struct huff *lit, const struct huff *dist)
 {
 	struct bits *b = &e->b;
+	/* Each length's code and extra bits as one write (at most 20 bits). */
+	uint32_t lbits[256];
+	uint8_t lnbits[256];
+	for (unsigned l = 0; l < 256; l++) {
+		unsigned lc = e->len_code[l];
+		lbits[l] = lit->code[257 + lc] | (uint32_t)(l + 3 - len_base[lc]) << lit->len[257 + lc];
+		lnbits[l] = (uint8_t)(lit->len[257 + lc] + len_extra[lc]);
+	}
 	for (size_t i = 0; i < e->ntok && !b->full; i++) {
 		uint32_t t = e->tok[i];
 		if (t < 256) {
@@ -304,14 +312,10 @@ static void write_tokens(struct enc *e, const struct huff *lit, const struct huf
 			continue;
 		}
 		unsigned l = (t >> 16) & 0xff, d = t & 0x7fff;
-		unsigned lc = e->len_code[l];
-		put(b, lit->code[257 + lc], lit->len[257 + lc]);
-		if (len_extra[lc])
-			put(b, l + 3 - len_base[lc], len_extra[lc]);
+		put(b, lbits[l], lnbits[l]);
 		unsigned dc = d < 256 ? e->dist_code[d] : e->dist_code[256 + (d >> 7)];
-		put(b, dist->code[dc], dist->len[dc]);
-		if (dist_extra[dc])
-			put(b, d + 1 - dist_base[dc], dist_extra[dc]);
+		put(b, dist->code[dc] | (uint64_t)(d + 1 - dist_base[dc]) << dist->len[dc],
+		    dist->len[dc] + dist_extra[dc]);
 	}
 	put(b, lit->code[256], lit->len[256]);
 }

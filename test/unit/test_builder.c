@@ -15,6 +15,7 @@
 #include "../../preload/base/arena.c"
 #include "../../preload/base/log.c"
 #include "../../encoder/demangle.c"
+#include "../../encoder/deflate.c"
 #include "../../encoder/gzip.c"
 #include "../../encoder/builder.c"
 #include "profile.pb-c.c"

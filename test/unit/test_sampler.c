@@ -17,6 +17,27 @@ int main(void)
 	double sum = 0, sumsq = 0;
 	int below = 0;
 
+	/* The table-free logarithm against the C library's, at the ends of
+	 * its range, around the sqrt(2) switch and at random. */
+	double worst = 0;
+	uint64_t ks[] = {1, 2, 3, 1ull << 52, (1ull << 53) - 1, 1ull << 53, 6369051672525772ull,
+			 6369051672525773ull, 3184525836262886ull};
+	for (int i = 0; i < 1000000 + (int)CPROF_ARRAY_LEN(ks); i++) {
+		uint64_t k = i < (int)CPROF_ARRAY_LEN(ks) ? ks[i] : (sampler_rand(&rng) >> 11) + 1;
+		if (i >= (int)CPROF_ARRAY_LEN(ks) && (i & 1))
+			k >>= sampler_rand(&rng) % 53; /* small k too */
+		if (!k)
+			k = 1;
+		double want = -log((double)k * 0x1.0p-53), got = sampler_neglog53(k);
+		double err = fabs(got - want) / (want > 1e-300 ? want : 1e-300);
+		if (want == 0)
+			err = fabs(got);
+		if (err > worst)
+			worst = err;
+	}
+	fprintf(stderr, "neglog53: worst relative error %.3g\n", worst);
+	CHECK(worst < 1e-13);
+
 	for (int i = 0; i < n; i++) {
 		double g = (double)sampler_next_gap(&rng, rate);
 		sum += g;
