@@ -277,24 +277,37 @@ static const char *find_name(const struct symobj *o, uint64_t v)
 
 static void test_table_helpers(void)
 {
-	/* Heapsort: random arrays come out ordered and complete. */
-	struct sym a[600];
+	/* Radix sort (with region memory) and heapsort (without): random
+	 * arrays, small and wide keys, come out ordered and complete. */
+	static struct sym a[6000];
+	struct region r = {0};
 	srand(12345);
-	for (int round = 0; round < 20; round++) {
-		size_t n = (size_t)(rand() % 600);
-		uint64_t sum = 0, sum2 = 0;
+	for (int round = 0; round < 60; round++) {
+		size_t n = (size_t)(rand() % (round < 40 ? 600 : 6000));
+		uint64_t sum = 0, sum2 = 0, xsum = 0, xsum2 = 0;
 		for (size_t i = 0; i < n; i++) {
-			a[i].start = (uint64_t)(rand() % 200);
+			a[i].start = round % 3 == 0 ? (uint64_t)(rand() % 200)
+				   : round % 3 == 1 ? (uint64_t)rand() << 20 | (uint64_t)rand()
+						    : 0x7f0000000000ull + (uint64_t)(rand() % 100000) * 16;
+			a[i].end = a[i].start * 3 + 1; /* travels with its start */
 			sum += a[i].start;
+			xsum ^= a[i].start * 0x9E3779B97F4A7C15ull;
 		}
-		sort_syms(a, n);
+		if (round & 1)
+			heapsort_syms(a, n);
+		else
+			sort_syms(&r, a, n);
 		for (size_t i = 0; i < n; i++) {
 			sum2 += a[i].start;
+			xsum2 ^= a[i].start * 0x9E3779B97F4A7C15ull;
+			CHECK(a[i].end == a[i].start * 3 + 1);
 			if (i)
 				CHECK(a[i - 1].start <= a[i].start);
 		}
 		CHECK_U(sum2, sum);
+		CHECK_U(xsum2, xsum);
 	}
+	region_reset(&r);
 
 	/* Alias choice: global > weak > local, then fewer underscores, then
 	 * shorter, whatever the input order. */
@@ -311,7 +324,7 @@ static void test_table_helpers(void)
 		{ 0x700, 0, 0x780, "last_sizeless", 0 },
 	};
 	size_t n = CPROF_ARRAY_LEN(al);
-	sort_syms(al, n);
+	heapsort_syms(al, n);
 	n = finish_syms(al, n);
 	CHECK_U(n, 6);
 	struct symobj o;
