@@ -60,7 +60,8 @@ class RunError(Exception):
 class Result:
     """What one run measured (see the module docstring)."""
 
-    def __init__(self, argv, rc, wall, cpu, maxrss, end_ns, stdout, stderr, nivcsw):
+    def __init__(self, argv, rc, wall, cpu, maxrss, end_ns, stdout, stderr, nivcsw, minflt=None):
+        self.minflt = minflt
         self.argv = argv
         self.rc = rc
         self.wall = wall
@@ -155,13 +156,14 @@ def run(argv, env, cwd, stdin_path=None, timeout=300, check=True):
     with open(err_path, errors="replace") as f:
         stderr = f.read()
     r = Result(list(argv), p.returncode, (end - t0) / 1e9, ru.ru_utime + ru.ru_stime,
-               ru.ru_maxrss, end, stdout, stderr, ru.ru_nivcsw)
+               ru.ru_maxrss, end, stdout, stderr, ru.ru_nivcsw, ru.ru_minflt)
     sp = read_spawn(res_path) if SPAWN else None
     if sp:
         r.cpu = sp["utime"] + sp["stime"]
         r.maxrss = sp["maxrss_kb"]
         r.end_ns = sp["end_ns"]
         r.nivcsw = sp["nivcsw"]
+        r.minflt = sp.get("minflt")
     if timed_out:
         raise RunError("timed out after %ds: %s\n%s" % (timeout, " ".join(argv), _tail(stderr)))
     if check and r.rc != 0:

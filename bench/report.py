@@ -67,6 +67,12 @@ NOTES = {
         "lookup.  cprof sits in front of glibc's malloc: every call goes through its wrapper, "
         "and every free() must ask cprof's table of sampled pointers whether the block was "
         "sampled.",
+    ("malloc", "cprof-cpu", "gperf-cpu"):
+        "How they differ: a preloaded cprof sits in front of malloc and free whatever profiles "
+        "are on (with the heap profile off its wrappers only forward the call), so on a "
+        "workload that does nothing but allocate, the CPU profile carries the wrappers' cost, "
+        "which the row \"cprof heap, hooks only\" measures alone; gperftools' CPU profiler "
+        "does not wrap the allocator.",
     (None, "cprof-cpu", "perf"):
         "How they differ: perf record takes its samples in the kernel and writes them from its "
         "own process, so nothing runs in the program's threads; cprof interrupts the sampled "
@@ -438,6 +444,22 @@ def _overhead_section(name, sec, results):
                   "the frees' lookups, the unwinding)" % (sec["samples_per_s"],
                                                           sec["per_sample_us"]))
         extra.append(t)
+    flt = [(sec["configs"][k]["label"], sec["configs"][k]["minflt"])
+           for k in ("bare", "cprof-heap-hooks", "cprof-heap")
+           if k in sec["configs"] and sec["configs"][k].get("minflt")]
+    if sec.get("alloc_rate") and len(flt) > 1:
+        extra.append("- minor page faults of the whole process (median, min .. max): " +
+                     "; ".join("%s %.0f (%.0f .. %.0f)" % (l, f["median"], f["min"], f["max"])
+                               for l, f in flt) +
+                     ".  glibc's malloc moves its mmap and trim thresholds up when a "
+                     "thread frees a block it had mapped, so how much memory it returns to the "
+                     "kernel, and faults in again, depends on how the two threads' frees "
+                     "interleave: a profiler that pauses a thread now and then moves that "
+                     "count either way.  cprof's own memory (its tables, the exit dump) is "
+                     "about 1,800 of these faults; with the thresholds fixed "
+                     "(`GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4194304:"
+                     "glibc.malloc.trim_threshold=67108864`, bare and profiled alike) the "
+                     "program's own faults are the same in every run.")
     if sec.get("repeated"):
         extra.append("- %d repetition(s) were run again because other processes used more "
                      "than the allowed share of the CPU during them." % sec["repeated"])

@@ -277,7 +277,7 @@ class Workload:
     def measure(self, ctx, cfg, outdir):
         argv, env = cfg.wrap(self.argv(ctx), ctx.env, outdir, self)
         r = measure.run(argv, env, outdir, stdin_path=self.stdin, timeout=600)
-        m = {"wall": r.wall, "cpu": r.cpu, "maxrss": r.maxrss}
+        m = {"wall": r.wall, "cpu": r.cpu, "maxrss": r.maxrss, "minflt": r.minflt}
         j = r.json() or {}
         if "elapsed_ns" in j:
             m["work"] = j["elapsed_ns"] / 1e9
@@ -431,7 +431,7 @@ def overhead_workloads(ctx):
              "bench/progs/malloc_mix.c: 2 threads, %d operations (free + malloc/calloc/realloc "
              "of 16 B-256 KiB, filled), about 1 KiB per allocation" % malloc_ops,
              ["bare", "cprof-heap", "cprof-heap-hooks", "cprof-heap-fp"] + CPROF[1:]
-             + HEAP_OTHERS + CPU_OTHERS, ctx.reps(9),
+             + HEAP_OTHERS + CPU_OTHERS, ctx.reps(15),
              "malloc_mix", [2, malloc_ops]),
         Prog("malloc-pair", "malloc+free pair",
              "bench/progs/malloc_pair.c: one thread, malloc(64)+free in a tight loop; "
@@ -579,6 +579,8 @@ def alternate(ctx, w, tmp):
             if any(v is not None for v in ev):
                 entry[extra + "_ratio"] = measure.summary(measure.paired(ev, eb, "ratio"))
         entry["maxrss"] = measure.summary([m.get("maxrss") if m else None for m in runs[k]])
+        if any(m and m.get("minflt") is not None for m in runs[k]):
+            entry["minflt"] = measure.summary([m.get("minflt") if m else None for m in runs[k]])
         cb = ctx.config(k).base
         if cb and cb in runs:
             bv = [m.get(w.metric) if m else None for m in runs[cb]]

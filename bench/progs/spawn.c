@@ -70,9 +70,10 @@ int main(int argc, char **argv)
 		return 127;
 	}
 	fprintf(f, "{\"status\": %d, \"maxrss_kb\": %ld, \"utime\": %.6f, \"stime\": %.6f, "
-		   "\"nivcsw\": %ld, \"end_ns\": %lld}\n",
+		   "\"nivcsw\": %ld, \"minflt\": %ld, \"end_ns\": %lld}\n",
 		status, ru.ru_maxrss, ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
-		ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6, ru.ru_nivcsw, (long long)end);
+		ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6, ru.ru_nivcsw, ru.ru_minflt,
+		(long long)end);
 	fclose(f);
 	if (WIFEXITED(status))
 		return WEXITSTATUS(status);

@@ -18,6 +18,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <sys/auxv.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -111,6 +112,33 @@ static int load_libunwind(void)
 	return 0;
 }
 
+/*
+ * The CFI walker reads the stack inside the thread's bounds.  For the main
+ * thread glibc's pthread_getattr_np finds them in /proc/self/maps: a file
+ * to open and parse (0.09 ms of every process's start), and a descriptor
+ * that a hook must not take in the middle of the program (they may all be
+ * in use, or another thread may be dup2'ing onto the number).  Every frame
+ * of the main thread lies below the stack pointer the process started with
+ * (__libc_stack_end, from the loader), whose page is mapped; the stack
+ * below it reaches down at most RLIMIT_STACK (1 GiB assumed when
+ * unlimited).  A walk that would read above is left to libunwind.
+ */
+extern void *__libc_stack_end;
+
+static void main_stack_bounds(struct tstate *t)
+{
+	struct rlimit rl;
+	uintptr_t hi = ((uintptr_t)__libc_stack_end + 4095) & ~(uintptr_t)4095;
+	uintptr_t size = UINT64_C(1) << 30;
+	if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < size)
+		size = rl.rlim_cur;
+	t->bounds_tried = 1;
+	if (!t->stack_hi && __libc_stack_end && hi > size) {
+		t->stack_lo = hi - size;
+		t->stack_hi = hi;
+	}
+}
+
 int unwind_init(int want)
 {
 	find_ranges();
@@ -127,16 +155,8 @@ int unwind_init(int want)
 			unw_cursor_t cur;
 			if (lu.getcontext(&ctx) == 0)
 				(void)lu.init_local(&cur, &ctx);
-			/* The CFI walker reads the stack inside the thread's
-			 * bounds; for the main thread glibc finds them in
-			 * /proc/self/maps, a file to open, which a hook must not
-			 * do in the middle of the program (its descriptors may
-			 * all be taken, or another thread may be dup2'ing onto
-			 * the number): now, at start-up. */
-			if (cprof_gettid() == getpid()) {
-				cprof_tls.bounds_tried = 1;
-				tstate_stack_bounds(&cprof_tls);
-			}
+			if (cprof_gettid() == getpid())
+				main_stack_bounds(&cprof_tls);
 		} else {
 			cprof_warn_tree("libunwind.so.8 could not be loaded (install libunwind8); "
 					"falling back to frame-pointer unwinding (CPROF_UNWIND=fp)");
