@@ -434,6 +434,21 @@ static inline uint32_t hash4(uint32_t v)
 	return (v * 2654435761u) >> (32 - HASH_BITS);
 }
 
+static inline void literal(struct enc *e, uint8_t c)
+{
+	e->tok[e->ntok++] = c;
+	e->lit[c]++;
+}
+
+/* Ends the block [*start, pos) once it holds BLOCK_TOKENS tokens. */
+static inline void block_boundary(struct enc *e, const uint8_t *in, size_t *start, size_t pos)
+{
+	if (e->ntok == BLOCK_TOKENS) {
+		end_block(e, in + *start, pos - *start, false);
+		*start = pos;
+	}
+}
+
 size_t deflate_bound(size_t n)
 {
 	return n + (n >> 10) + 128;
@@ -486,23 +501,13 @@ found:;
 			if (pos - 1 + MIN_MATCH <= n)
 				table[hash4(load32(in + pos - 1))] = (uint32_t)(pos - 1);
 		} else {
-			tok[e->ntok++] = in[pos];
-			e->lit[in[pos]]++;
-			pos++;
+			literal(e, in[pos++]);
 		}
-		if (e->ntok == BLOCK_TOKENS) {
-			end_block(e, in + start, pos - start, false);
-			start = pos;
-		}
+		block_boundary(e, in, &start, pos);
 	}
-	while (pos < n) {
-		tok[e->ntok++] = in[pos];
-		e->lit[in[pos]]++;
-		pos++;
-		if (e->ntok == BLOCK_TOKENS) {
-			end_block(e, in + start, pos - start, false);
-			start = pos;
-		}
+	while (pos < n) { /* the last bytes, too few to hash */
+		literal(e, in[pos++]);
+		block_boundary(e, in, &start, pos);
 	}
 	end_block(e, in + start, pos - start, true);
 	align(&e->b);

@@ -129,7 +129,8 @@ static uint64_t fixed(struct rd *r, unsigned n)
 	return v;
 }
 
-static uint64_t uleb(struct rd *r)
+/* LEB128, unsigned or sign-extended. */
+static uint64_t leb(struct rd *r, bool is_signed)
 {
 	uint64_t v = 0;
 	unsigned shift = 0;
@@ -140,23 +141,19 @@ static uint64_t uleb(struct rd *r)
 			v |= (uint64_t)(b & 0x7f) << shift;
 		shift += 7;
 	} while ((b & 0x80) && !r->bad);
+	if (is_signed && shift < 64 && (b & 0x40))
+		v |= ~0ull << shift;
 	return v;
+}
+
+static uint64_t uleb(struct rd *r)
+{
+	return leb(r, false);
 }
 
 static int64_t sleb(struct rd *r)
 {
-	uint64_t v = 0;
-	unsigned shift = 0;
-	uint8_t b;
-	do {
-		b = u8(r);
-		if (shift < 64)
-			v |= (uint64_t)(b & 0x7f) << shift;
-		shift += 7;
-	} while ((b & 0x80) && !r->bad);
-	if (shift < 64 && (b & 0x40))
-		v |= ~0ull << shift;
-	return (int64_t)v;
+	return (int64_t)leb(r, true);
 }
 
 static void skip(struct rd *r, uint64_t n)
