@@ -97,6 +97,7 @@ struct enc {
 	uint64_t extra; /* extra bits of the block's lengths and distances */
 	uint8_t len_code[256];
 	uint8_t dist_code[512];
+	struct huff fixed_lit, fixed_dist;
 };
 
 /* ---- Huffman codes ------------------------------------------------------------- */
@@ -148,6 +149,24 @@ static unsigned reverse(unsigned code, unsigned len)
 		code >>= 1;
 	}
 	return r;
+}
+
+/* The canonical codes of h->len[0..n) (RFC 1951 3.2.2), bit-reversed:
+ * deflate sends codes from their first bit. */
+static void canonical_codes(struct huff *h, unsigned n)
+{
+	unsigned count[16] = {0}, next[16];
+	for (unsigned s = 0; s < n; s++)
+		count[h->len[s]]++;
+	count[0] = 0;
+	unsigned code = 0;
+	for (unsigned l = 1; l < 16; l++) {
+		code = (code + count[l - 1]) << 1;
+		next[l] = code;
+	}
+	for (unsigned s = 0; s < n; s++)
+		if (h->len[s])
+			h->code[s] = (uint16_t)reverse(next[h->len[s]]++, h->len[s]);
 }
 
 /* Code lengths for freq[0..n) of at most maxbits, and the canonical codes
@@ -208,18 +227,7 @@ static void huff_build(const uint32_t *freq, unsigned n, unsigned maxbits, struc
 			for (unsigned k = count[l]; k; k--)
 				h->len[sym[i++]] = (uint8_t)l;
 	}
-	unsigned count[16] = {0}, next[16];
-	for (unsigned s = 0; s < n; s++)
-		count[h->len[s]]++;
-	count[0] = 0;
-	unsigned code = 0;
-	for (unsigned l = 1; l < 16; l++) {
-		code = (code + count[l - 1]) << 1;
-		next[l] = code;
-	}
-	for (unsigned s = 0; s < n; s++)
-		if (h->len[s])
-			h->code[s] = (uint16_t)reverse(next[h->len[s]]++, h->len[s]);
+	canonical_codes(h, n);
 }
 
 static uint64_t cost(const uint32_t *freq, const uint8_t *len, unsigned n)
@@ -273,25 +281,16 @@ static size_t rle_lengths(const uint8_t *lens, size_t n, uint8_t *sym, uint8_t *
 
 /* ---- blocks ------------------------------------------------------------------------ */
 
+/* The fixed codes: lengths 8, 9, 7, 8 as RFC 1951 3.2.6 gives them, and
+ * 5 bits for every distance, numbered canonically. */
 static void fixed_codes(struct huff *lit, struct huff *dist)
 {
-	/* Lengths 8, 9, 7, 8 as RFC 1951 3.2.6 gives them, numbered
-	 * canonically; distances are their own 5-bit codes. */
 	for (unsigned s = 0; s < 288; s++)
 		lit->len[s] = s < 144 ? 8 : s < 256 ? 9 : s < 280 ? 7 : 8;
 	for (unsigned s = 0; s < NDIST; s++)
 		dist->len[s] = 5;
-	unsigned count[16] = {0}, next[16], code = 0;
-	for (unsigned s = 0; s < 288; s++)
-		count[lit->len[s]]++;
-	for (unsigned l = 1; l < 16; l++) {
-		code = (code + count[l - 1]) << 1;
-		next[l] = code;
-	}
-	for (unsigned s = 0; s < 288; s++)
-		lit->code[s] = (uint16_t)reverse(next[lit->len[s]]++, lit->len[s]);
-	for (unsigned s = 0; s < NDIST; s++)
-		dist->code[s] = (uint16_t)reverse(s, 5);
+	canonical_codes(lit, 288);
+	canonical_codes(dist, NDIST);
 }
 
 static void write_tokens(struct enc *e, const struct huff *lit, const struct huff *dist)
@@ -344,7 +343,8 @@ static void write_stored(struct enc *e, const uint8_t *raw, size_t n, bool last)
 
 static void end_block(struct enc *e, const uint8_t *raw, size_t rawlen, bool last)
 {
-	struct huff lit, dist, cl, flit, fdist;
+	struct huff lit, dist, cl;
+	const struct huff *flit = &e->fixed_lit, *fdist = &e->fixed_dist;
 	uint8_t lens[NLIT + NDIST], sym[NLIT + NDIST], extra[NLIT + NDIST];
 	uint32_t clf[NCL] = {0};
 
@@ -368,8 +368,7 @@ static void end_block(struct enc *e, const uint8_t *raw, size_t rawlen, bool las
 	uint64_t dyn = 3 + 14 + 3 * (uint64_t)hclen + cost(clf, cl.len, NCL) + 2 * clf[16] +
 		       3 * clf[17] + 7 * clf[18] + cost(e->lit, lit.len, NLIT) +
 		       cost(e->dist, dist.len, NDIST) + e->extra;
-	fixed_codes(&flit, &fdist);
-	uint64_t fix = 3 + cost(e->lit, flit.len, NLIT) + cost(e->dist, fdist.len, NDIST) + e->extra;
+	uint64_t fix = 3 + cost(e->lit, flit->len, NLIT) + cost(e->dist, fdist->len, NDIST) + e->extra;
 	uint64_t stored = ((uint64_t)rawlen + 5 * (rawlen / STORED_MAX + 1)) * 8 + 7;
 
 	struct bits *b = &e->b;
@@ -378,7 +377,7 @@ static void end_block(struct enc *e, const uint8_t *raw, size_t rawlen, bool las
 	} else if (fix <= dyn) {
 		put(b, last, 1);
 		put(b, 1, 2);
-		write_tokens(e, &flit, &fdist);
+		write_tokens(e, flit, fdist);
 	} else {
 		put(b, last, 1);
 		put(b, 2, 2);
@@ -469,6 +468,7 @@ size_t deflate_raw(struct region *r, const uint8_t *in, size_t n, uint8_t *out, 
 	e->in = in;
 	e->tok = tok;
 	tables(e);
+	fixed_codes(&e->fixed_lit, &e->fixed_dist);
 
 	size_t pos = 0, start = 0;
 	while (pos + MIN_MATCH <= n) {

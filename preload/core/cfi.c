@@ -393,16 +393,27 @@ static bool run_insns(struct run *x, struct rd *r)
 	return !r->bad;
 }
 
-/* The CIE at p, inside [lo, hi). */
-static bool read_cie(const uint8_t *p, const uint8_t *lo, const uint8_t *hi, struct cie *c)
+/* A reader over the CIE or FDE at p (its 32-bit length read, the reader
+ * ending with the record), if the record lies inside [lo, hi).  64-bit
+ * records are not followed. */
+static bool open_record(struct rd *r, const uint8_t *p, const uint8_t *lo, const uint8_t *hi)
 {
 	if (p < lo || p >= hi)
 		return false;
-	struct rd r = {p, hi, false};
-	uint64_t len = fixed(&r, 4);
-	if (r.bad || len == 0 || len >= 0xfffffff0u || len > (size_t)(hi - r.p))
+	*r = (struct rd){p, hi, false};
+	uint64_t len = fixed(r, 4);
+	if (r->bad || len == 0 || len >= 0xfffffff0u || len > (size_t)(hi - r->p))
 		return false;
-	r.end = r.p + len;
+	r->end = r->p + len;
+	return true;
+}
+
+/* The CIE at p, inside [lo, hi). */
+static bool read_cie(const uint8_t *p, const uint8_t *lo, const uint8_t *hi, struct cie *c)
+{
+	struct rd r;
+	if (!open_record(&r, p, lo, hi))
+		return false;
 	if (fixed(&r, 4) != 0)
 		return false;
 	uint8_t version = u8(&r);
@@ -460,13 +471,9 @@ static bool read_cie(const uint8_t *p, const uint8_t *lo, const uint8_t *hi, str
  * unwind data in [lo, hi). */
 static uint64_t rule_from_fde(const uint8_t *fde, const uint8_t *lo, const uint8_t *hi, uint64_t target)
 {
-	if (fde < lo || fde >= hi)
+	struct rd r;
+	if (!open_record(&r, fde, lo, hi))
 		return RULE_HARD;
-	struct rd r = {fde, hi, false};
-	uint64_t len = fixed(&r, 4);
-	if (r.bad || len == 0 || len >= 0xfffffff0u || len > (size_t)(hi - r.p))
-		return RULE_HARD;
-	r.end = r.p + len;
 	const uint8_t *id_at = r.p;
 	uint64_t cie_off = fixed(&r, 4);
 	if (!cie_off || cie_off > (uintptr_t)id_at)
