@@ -120,11 +120,16 @@ unsigned lockset_classes(void);
 #ifdef CPROF_WITNESS
 void witness_acquire(const void *lock, bool ordered);
 void witness_release(const void *lock);
+/* Aborts if the calling thread holds any cprof lock: for waits on other
+ * threads that may need any lock to finish (the unwind gate, unwind.h). */
+void witness_holds_none(const char *what);
 #define WITNESS_ACQUIRE(l, ordered) witness_acquire((l), (ordered))
 #define WITNESS_RELEASE(l) witness_release(l)
+#define WITNESS_HOLDS_NONE(what) witness_holds_none(what)
 #else
 #define WITNESS_ACQUIRE(l, ordered) ((void)0)
 #define WITNESS_RELEASE(l) ((void)0)
+#define WITNESS_HOLDS_NONE(what) ((void)0)
 #endif
 
 CPROF_INLINE bool spin_trylock_raw(spinlock_t *l)

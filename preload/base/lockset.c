@@ -223,6 +223,12 @@ static void witness_fork(void)
 			witness_fail("fork while holding a lock fork does not take", held[k].c, held[k].lo, NULL, 0);
 }
 
+void witness_holds_none(const char *what)
+{
+	if (nheld)
+		witness_fail(what, held[0].c, held[0].lo, NULL, 0);
+}
+
 void witness_release(const void *lock)
 {
 	unsigned index = 0;

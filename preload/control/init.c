@@ -130,14 +130,16 @@ static void process_facts(void)
 static void fork_prepare(void)
 {
 	guard_enter();
-	lockset_fork_prepare(); /* every cprof lock, in rank order (lock.h) */
+	/* The gate first, holding no lock: a thread inside it may still take
+	 * any cprof lock (unwind.h). */
 	unwind_gate_close();
+	lockset_fork_prepare(); /* every cprof lock, in rank order (lock.h) */
 }
 
 static void fork_parent(void)
 {
-	unwind_gate_open();
 	lockset_fork_parent();
+	unwind_gate_open();
 	guard_leave();
 }
 

@@ -28,6 +28,7 @@
 #include "unwind.h"
 #include "cfi.h"
 #include "config.h"
+#include "lock.h"
 #include "log.h"
 #include "tstate.h"
 
@@ -216,6 +217,7 @@ static bool gate_drained(void)
 
 void unwind_gate_close(void)
 {
+	WITNESS_HOLDS_NONE("unwind gate closed while holding a lock");
 	atomic_fetch_add(&gate_closed, 1);
 	while (!gate_drained())
 		sched_yield();

@@ -37,6 +37,11 @@
  * increment); closers set `closed` and wait, with sched_yield, for the
  * active count to drain.  An unwinder that finds the gate closed returns no
  * frames and the caller records the synthetic "cprof_stack_unavailable".
+ * A closer holds no cprof lock while it waits (fork's handler closes the
+ * gate before it takes every lock): a thread inside the gate may need one
+ * to get out (pthread_getattr_np's buffer and libunwind's first TLS block
+ * come from the boot pool, which marks the heap filter under its shard's
+ * lock).  The witness checks it.
  */
 #ifndef CPROF_UNWIND_H
 #define CPROF_UNWIND_H
