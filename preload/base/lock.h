@@ -32,11 +32,15 @@
  *    that thread was in the middle of, and the lock is re-initialised;
  *  - a thread may take a lock only while every lock it holds has a lower
  *    rank (or, within one array class, a lower index): the order fork uses,
- *    so no two paths can deadlock each other or fork.
- * Builds with CPROF_WITNESS (the sanitizer job) check both rules on every
- * acquisition, as jemalloc's witness does: a lock that belongs to no class,
- * or one taken out of rank order, stops the process with a message naming
- * the locks.  Release builds pay nothing.
+ *    so no two paths can deadlock each other or fork;
+ *  - a thread that waits for other threads to leave some section (the
+ *    unwind gate, a stack being copied) holds no lock: one of them may
+ *    need it to leave.
+ * Builds with CPROF_WITNESS (the sanitizer job) check these rules on every
+ * acquisition and wait, as jemalloc's witness does: a lock that belongs to
+ * no class, one taken out of rank order, or one held into such a wait
+ * stops the process with a message naming the locks.  Release builds pay
+ * nothing.
  */
 #ifndef CPROF_LOCK_H
 #define CPROF_LOCK_H

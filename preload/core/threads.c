@@ -203,6 +203,7 @@ void threads_unregister_self(void)
 		 * (microseconds) before the stack can be released. */
 		r->exiting = true;
 		spin_unlock(&lock);
+		WITNESS_HOLDS_NONE("waiting for a stack copy while holding a lock");
 		while (atomic_load(&r->readers))
 			sched_yield();
 		spin_lock(&lock);
