@@ -249,8 +249,16 @@ void threads_internal_exit(void)
  * main thread ends with pthread_exit would never exit.  Cheap first: the
  * link count of /proc/self/task is the number of threads + 2 (the kernel
  * computes it in O(1)); a zombie thread-group leader is still counted, so
- * when nothing but cprof's threads and possibly the leader remain, read
- * the leader's state.
+ * when nothing but cprof's threads and possibly the leader remain, ask
+ * whether the leader still has its memory: /proc/self/task/<pid>/exe
+ * resolves only while it does (ENOENT once it has exited).
+ *
+ * Runs on the writer thread ten times a second, while the program runs:
+ * it must not allocate a file descriptor.  A descriptor opened here takes
+ * the lowest free number, which a program that closes 2 and then dup2()s
+ * onto it (a shell running `cmd 2>&1`) believes no one else can take:
+ * its dup2 failed with EBUSY, or silently replaced the file this thread
+ * then read and closed (test/progs/fd_juggle.c).  stat() allocates none.
  */
 bool threads_program_gone(void)
 {
@@ -261,11 +269,9 @@ bool threads_program_gone(void)
 	long n = (long)st.st_nlink - 2;
 	if (n > internal + 1)
 		return false;
-	char buf[512];
-	if (cprof_read_file("/proc/self/stat", buf, sizeof(buf)) <= 0)
-		return false;
-	const char *paren = strrchr(buf, ')');
-	return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+	char path[64];
+	cprof_fmt(path, sizeof(path), "/proc/self/task/%d/exe", (int)getpid());
+	return stat(path, &st) != 0 && errno == ENOENT;
 }
 
 /* getdents64 on /proc/self/task: no opendir (it allocates). */
@@ -309,8 +315,18 @@ void threads_scan(void)
 {
 	enum { MAXSCAN = 65536 };
 	static int tids[MAXSCAN]; /* only the writer thread or init scans */
-	size_t n = list_tids(tids, MAXSCAN);
 	pid_t pid = getpid();
+	/* Listing the threads opens /proc/self/task, a descriptor (see
+	 * threads_program_gone): only when the kernel counts threads the
+	 * registry does not know. */
+	struct stat st;
+	bool list = true;
+	if (stat("/proc/self/task", &st) == 0) {
+		spin_lock(&lock);
+		list = (size_t)st.st_nlink - 2 != count;
+		spin_unlock(&lock);
+	}
+	size_t n = list ? list_tids(tids, MAXSCAN) : 0;
 
 	spin_lock(&lock);
 	for (size_t i = 0; i < n; i++) {
@@ -335,8 +351,9 @@ void threads_scan(void)
 			remove_locked(r);
 		}
 	}
-	/* Names of threads that have none yet. */
-	for (struct thread_rec *r = head; r; r = r->next)
+	/* Names of threads that have none yet (a descriptor each: only in a
+	 * scan that had to list). */
+	for (struct thread_rec *r = head; list && r; r = r->next)
 		if (!r->name[0] && !r->internal)
 			read_comm(r->tid, r->name, sizeof(r->name));
 	spin_unlock(&lock);
