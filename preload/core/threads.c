@@ -18,6 +18,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -149,6 +150,13 @@ struct thread_rec *threads_register_self(bool hooked)
 	if (unwind_mode() == UNWIND_FP)
 		tstate_stack_bounds(t);
 	name[0] = '\0';
+	/* The main thread's name now, by prctl: read later from /proc by the
+	 * CPU profile's drain, it would cost a descriptor on cprof's thread
+	 * while the program runs (threads_program_gone).  Other threads are
+	 * named when a sample first needs it: by then they have usually
+	 * named themselves. */
+	if (!hooked && t->tid == getpid())
+		prctl(PR_GET_NAME, name);
 	sigset_t cur;
 	bool blocked = cpuprof_signal() && pthread_sigmask(SIG_BLOCK, NULL, &cur) == 0 &&
 		       sigismember(&cur, cpuprof_signal()) == 1;
@@ -342,6 +350,11 @@ void threads_scan(void)
 		if (!r->internal && !r->has_timer)
 			cpuprof_timer_start(r, tids[i] == cprof_tls.tid && cprof_tls.tid);
 	}
+	/* Every thread was listed above, or the registry knows them all:
+	 * arm its records the same way. */
+	for (struct thread_rec *r = head; !list && r; r = r->next)
+		if (!r->internal && !r->has_timer)
+			cpuprof_timer_start(r, r->tid == cprof_tls.tid && cprof_tls.tid);
 	/* Drop foreign records whose thread is gone. */
 	for (struct thread_rec *r = head, *next; r; r = next) {
 		next = r->next;
@@ -550,6 +563,8 @@ void threads_fork_child(void)
 		r->tid = self;
 		HNEXT(r) = index_[slot(self)];
 		index_[slot(self)] = r;
+		if (!r->name[0]) /* the child's only thread: as for a main thread */
+			prctl(PR_GET_NAME, r->name);
 	}
 	cprof_tls.tid = self;
 }
