@@ -399,7 +399,9 @@ void threads_set_name(pthread_t th, const char *name)
 {
 	spin_lock(&lock);
 	for (struct thread_rec *r = head; r; r = r->next) {
-		if (r->hooked && pthread_equal(r->pth, th)) {
+		/* Threads that registered themselves, the main thread among
+		 * them (the scanner's records have no pthread_t). */
+		if (r->pth && pthread_equal(r->pth, th)) {
 			cprof_fmt(r->name, sizeof(r->name), "%s", name);
 			break;
 		}

@@ -81,6 +81,19 @@ def test_threads_before_and_after_init():
 
 
 @timeout(120)
+def test_main_thread_renamed_by_pthread_setname_np():
+    """The main thread's samples carry the name it gave itself with
+    pthread_setname_np after start (cprof takes the main thread's name at
+    start without /proc, and the rename reaches its record)."""
+    run([prog("main_renamed"), "300"], env={"CPROF_PROFILES": "cpu", "CPROF_CPU_HZ": "1000"})
+    p = load_checked(one(kind="cpu"), pprof_too=False)
+    names = {}
+    for smp in p.samples():
+        if not smp.labels.get("cprof_lost"):
+            names[smp.labels.get("thread")] = names.get(smp.labels.get("thread"), 0) + smp.values[1]
+    assert names and max(names, key=names.get) == "renamed-main", names
+
+
 def test_ended_threads_keep_their_names():
     """Named threads that burn CPU and end before the profile is written
     (half named with pthread_setname_np, half with prctl, which cprof does
