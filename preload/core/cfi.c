@@ -343,11 +343,6 @@ static bool run_insns(struct run *x, struct rd *r)
 				skip(r, uleb(r));
 				x->s.cfa_expr = true;
 				break;
-			case 0x10: /* expression */
-				reg = uleb(r);
-				skip(r, uleb(r));
-				set_reg(x, reg, REG_OTHER, 0);
-				break;
 			case 0x11: /* offset_extended_sf */
 				reg = uleb(r);
 				set_reg(x, reg, REG_OFFSET, sleb(r) * c->data_align);
@@ -359,15 +354,12 @@ static bool run_insns(struct run *x, struct rd *r)
 				break;
 			case 0x13: x->s.cfa_off = sleb(r) * c->data_align; break;
 			case 0x14: /* val_offset */
+			case 0x15: /* val_offset_sf: a LEB128 either way, skipped alike */
 				reg = uleb(r);
 				(void)uleb(r);
 				set_reg(x, reg, REG_OTHER, 0);
 				break;
-			case 0x15: /* val_offset_sf */
-				reg = uleb(r);
-				(void)sleb(r);
-				set_reg(x, reg, REG_OTHER, 0);
-				break;
+			case 0x10: /* expression */
 			case 0x16: /* val_expression */
 				reg = uleb(r);
 				skip(r, uleb(r));

@@ -4,7 +4,6 @@
  *
  * usage: main_renamed [milliseconds]
  */
-#define _GNU_SOURCE
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
