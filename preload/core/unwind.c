@@ -14,11 +14,13 @@
  */
 #include <dlfcn.h>
 #include <elf.h>
+#include <fcntl.h>
 #include <link.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <sys/auxv.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -94,6 +96,74 @@ bool unwind_pc_in_loader(uintptr_t pc)
 	return pc - loader_lo < loader_hi - loader_lo;
 }
 
+/*
+ * libunwind's pipe.  Its first cursor opens a pipe that it keeps for the
+ * life of the process and writes to when a frame falls back to its
+ * heuristics (an address check); when that write fails with EBADF, it
+ * closes both numbers it recorded and opens a new pipe.  A program that
+ * closes every inherited descriptor (closefrom(3)) and opens its own
+ * files on those numbers then had them closed under it by the next CPU
+ * sample (test/progs/closefrom_cpu.c).  So cprof notes the pipe's two
+ * descriptors and inode when it makes that first cursor, at start, and
+ * before every use of libunwind checks that both still are that pipe
+ * (two fstat calls, async-signal-safe).  Once either is not, libunwind is
+ * never entered again: stacks are walked by the CFI walker and frame
+ * pointers.  In a single-threaded program the check cannot race with the
+ * program (it runs on the program's only thread); in a threaded one,
+ * another thread may still take the numbers between the check and
+ * libunwind's write.
+ */
+static int lu_pipe[2] = {-1, -1};
+static unsigned long lu_pipe_ino;
+static atomic_bool lu_lost, lu_lost_said;
+
+static bool is_fifo(int fd, struct stat *st)
+{
+	return fd >= 0 && fstat(fd, st) == 0 && S_ISFIFO(st->st_mode);
+}
+
+/* Before libunwind's first cursor: the lowest free descriptor, which its
+ * pipe will take. */
+static int lowest_free_fd(void)
+{
+	int fd = open("/", O_PATH | O_CLOEXEC);
+	if (fd >= 0)
+		close(fd);
+	return fd;
+}
+
+/* After it: the pipe is at `lowest` and the next free number above. */
+static void note_lu_pipe(int lowest)
+{
+	struct stat a, b;
+	if (!is_fifo(lowest, &a))
+		return;
+	for (int fd = lowest + 1; fd < lowest + 64; fd++) {
+		if (is_fifo(fd, &b) && b.st_ino == a.st_ino) {
+			lu_pipe[0] = lowest;
+			lu_pipe[1] = fd;
+			lu_pipe_ino = (unsigned long)a.st_ino;
+			return;
+		}
+	}
+}
+
+/* May libunwind run now?  Async-signal-safe. */
+static bool lu_usable(void)
+{
+	struct stat st;
+	if (atomic_load_explicit(&lu_lost, memory_order_relaxed))
+		return false;
+	if (lu_pipe[0] < 0)
+		return true; /* not found at start: nothing to check */
+	for (int i = 0; i < 2; i++)
+		if (!is_fifo(lu_pipe[i], &st) || (unsigned long)st.st_ino != lu_pipe_ino) {
+			atomic_store_explicit(&lu_lost, true, memory_order_relaxed);
+			return false;
+		}
+	return true;
+}
+
 static int load_libunwind(void)
 {
 	void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
@@ -154,8 +224,10 @@ int unwind_init(int want)
 			 * descriptor its limit allows. */
 			unw_context_t ctx;
 			unw_cursor_t cur;
+			int lowest = lowest_free_fd();
 			if (lu.getcontext(&ctx) == 0)
 				(void)lu.init_local(&cur, &ctx);
+			note_lu_pipe(lowest);
 			if (cprof_gettid() == getpid())
 				main_stack_bounds(&cprof_tls);
 		} else {
@@ -348,7 +420,13 @@ unsigned unwind_here(uintptr_t *pcs, unsigned max)
 			return out;
 		}
 	}
-	if (mode == UNWIND_LIBUNWIND && !t->in_loader && t->unwinds >= STEP_UNWINDS) {
+	bool lu_ok = mode == UNWIND_LIBUNWIND && !t->in_loader && lu_usable();
+	if (mode == UNWIND_LIBUNWIND && !lu_ok && atomic_load(&lu_lost) &&
+	    !atomic_exchange(&lu_lost_said, true))
+		cprof_warn("the program closed or reused libunwind's descriptors (closefrom?); stacks "
+			   "are walked by frame pointers from now on where call-frame information does "
+			   "not serve");
+	if (lu_ok && t->unwinds >= STEP_UNWINDS) {
 		int r;
 		if (likely(t->unw_tls)) {
 			r = lu.backtrace(buf, (int)CPROF_ARRAY_LEN(buf));
@@ -357,7 +435,7 @@ unsigned unwind_here(uintptr_t *pcs, unsigned max)
 			r = first_backtrace(t, buf, (int)CPROF_ARRAY_LEN(buf));
 		}
 		n = r > 0 ? (unsigned)r : 0;
-	} else if (mode == UNWIND_LIBUNWIND && !t->in_loader) {
+	} else if (lu_ok) {
 		/* A thread's first unwinds step without libunwind's per-thread
 		 * trace cache: unw_backtrace maps (and the thread's exit unmaps)
 		 * a 256 KiB cache, a cost short-lived threads that record one
@@ -409,7 +487,7 @@ unsigned unwind_signal(const ucontext_t *uc, uintptr_t *pcs, unsigned max)
 	pcs[n++] = pc;
 	if (t->in_loader || unwind_pc_in_loader(pc)) {
 		/* leaf only: see unwind.h */
-	} else if (mode == UNWIND_LIBUNWIND) {
+	} else if (mode == UNWIND_LIBUNWIND && lu_usable()) {
 		unw_cursor_t c;
 		if (lu.init_local2(&c, (unw_context_t *)uc, UNW_INIT_SIGNAL_FRAME) == 0) {
 			while (n < max && lu.step(&c) > 0) {

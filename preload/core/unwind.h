@@ -31,6 +31,10 @@
  *    there could invert the lock order with another thread.  Such samples
  *    keep their exact leaf PC only.
  *
+ * libunwind's own pipe (its address check) is verified before every use
+ * and libunwind dropped for good once the program has taken its
+ * descriptors (unwind.c, "libunwind's pipe").
+ *
  * The unwind gate: fork and dlclose must not run while some thread is in
  * the middle of libunwind (a child would inherit its locks held; an unwind
  * could read an unmapped object).  Unwinders enter the gate (one atomic

@@ -262,6 +262,20 @@ def test_read_only_cwd():
         umount(d)
 
 
+def test_closefrom_then_own_files_survive_cpu_profiling():
+    """A program that closes every inherited descriptor (closefrom(3)),
+    opens two files on 3 and 4 and burns CPU under the CPU profile at
+    1000 Hz keeps both files: before, libunwind's address check in the
+    signal handler found its pipe gone and closed both numbers, the
+    program's files.  Its samples still have their stacks (frame pointers
+    from then on: rec() is in them)."""
+    d = tmpdir()
+    cp = run([prog("closefrom_cpu"), d, "2"], env={"CPROF_PROFILES": "cpu", "CPROF_CPU_HZ": "1000"})
+    assert "a same, b same" in cp.stdout, cp.stdout
+    p = load_checked(one(kind="cpu"), pprof_too=False)
+    assert p.cum("cpu").get("rec", 0) > 0.5 * p.total("cpu"), p.summary()
+
+
 def test_descriptor_juggling_program_never_races_cprof():
     """A single-threaded program that closes its descriptor 2 and dup2()s
     onto it, over and over (what a shell does for `cmd 2>&1`), sees every
