@@ -425,11 +425,12 @@ class Redis(Workload):
 
 def overhead_workloads(ctx):
     q = ctx.quick
-    malloc_ops = 4000000 if q else 16000000
+    malloc_ops = 2000000 if q else 8000000
     ws = [
         Prog("malloc", "malloc-heavy",
-             "bench/progs/malloc_mix.c: 2 threads, %d operations (free + malloc/calloc/realloc "
-             "of 16 B-256 KiB, filled), about 1 KiB per allocation" % malloc_ops,
+             "bench/progs/malloc_mix.c: 2 threads, %d operations on windows of 4,096 live blocks "
+             "(free + malloc 70%%, calloc 20%%, realloc(NULL) 10%%, of 16 B-256 KiB, filled), "
+             "about 2.6 KiB per allocation" % malloc_ops,
              ["bare", "cprof-heap", "cprof-heap-hooks", "cprof-heap-fp"] + CPROF[1:]
              + HEAP_OTHERS + CPU_OTHERS, ctx.reps(15),
              "malloc_mix", [2, malloc_ops]),
@@ -771,7 +772,7 @@ def growth_threads(ctx, tmp):
     counts = [1, 4] if ctx.quick else [1, 2, 4, 8, 16]
     reps = ctx.reps(3, 2)
     res = {"counts": counts, "reps": reps, "malloc": {}, "cpu": {}}
-    ops = 2000000 if ctx.quick else 12000000
+    ops = 2000000 if ctx.quick else 8000000
     units = 60 if ctx.quick else 240
     for n in counts:
         w = Prog("malloc-t%d" % n, "malloc_mix %d threads" % n, "",

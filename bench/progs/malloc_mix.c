@@ -1,14 +1,15 @@
 /*
  * malloc_mix - multi-threaded allocation with mixed sizes.
  *
- * Each thread keeps a ring of live blocks and, OPS/THREADS times, replaces
- * a random slot: frees the old block and allocates a new one whose size is
- * drawn from a skewed mix (80% 16-256 B, 18% 257 B-4 KiB, 1.9% 4-32 KiB,
- * 0.1% 64-256 KiB, the last above glibc's initial mmap threshold), about
- * 1 KiB on average.  One in twenty new blocks comes from calloc and one in
- * twenty from realloc of the old block.  Every new block is filled, as a
- * program fills what it allocates (a loop that only allocates would show a
- * profiler's cost against an unrealistically cheap program).  Allocations are made through a few call chains of different
+ * Each thread keeps a window of 4,096 live blocks and, OPS/THREADS times,
+ * replaces a random slot: frees the old block and allocates a new one
+ * whose size is drawn from a skewed mix (60% 16-128 B, 30% 128 B-1 KiB,
+ * 9% 1-16 KiB, 1% 64-256 KiB, the last above glibc's initial mmap
+ * threshold), about 2.6 KiB on average.  70% of the new blocks come from
+ * malloc, 20% from calloc and 10% from realloc(NULL, n).  Every new block
+ * is filled, as a program fills what it allocates (a loop that only
+ * allocates would show a profiler's cost against an unrealistically cheap
+ * program).  Allocations are made through a few call chains of different
  * depths, so a heap profiler sees several stacks, as in a real program.
  * Between two operations each thread spins WORK iterations of an integer
  * loop: WORK sets the allocation rate (bytes per second) for the growth
@@ -34,15 +35,15 @@ static uint64_t total_bytes;
 static size_t draw_size(uint64_t *rng)
 {
 	uint64_t r = bench_rand(rng);
-	unsigned pick = (unsigned)(r % 1000);
-	r >>= 10;
-	if (pick < 800)
-		return 16 + r % 241;
-	if (pick < 980)
-		return 257 + r % 3840;
-	if (pick < 999)
-		return 4096 + r % (28 * 1024);
-	return 65536 + r % (192 * 1024);
+	unsigned pick = (unsigned)(r % 100);
+	r >>= 8;
+	if (pick < 60)
+		return 16 + r % 113;
+	if (pick < 90)
+		return 128 + r % 897;
+	if (pick < 99)
+		return 1024 + r % (15 * 1024 + 1);
+	return 65536 + r % (192 * 1024 + 1);
 }
 
 /* Three allocation sites reached through chains of different depths. */
@@ -93,16 +94,11 @@ static void *worker(void *arg)
 	for (long i = 0; i < n; i++) {
 		uint64_t r = bench_rand(&rng);
 		unsigned slot = (unsigned)(r % RING);
-		unsigned kind = (unsigned)((r >> 16) % 20);
+		unsigned pick = (unsigned)((r >> 16) % 10);
 		size_t size = draw_size(&rng);
 		int depth = (int)((r >> 24) % 4) * 3;
-		void *p;
-		if (kind == 0) {
-			p = chain(depth, size, 2, ring[slot]);
-		} else {
-			free(ring[slot]);
-			p = chain(depth, size, kind == 1 ? 1 : 0, NULL);
-		}
+		free(ring[slot]);
+		void *p = chain(depth, size, pick < 7 ? 0 : pick < 9 ? 1 : 2, NULL);
 		memset(p, (int)i, size);
 		ring[slot] = p;
 		bytes += size;
