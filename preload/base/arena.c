@@ -31,6 +31,14 @@ void *pages_alloc(size_t size)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+void *pages_alloc_populated(size_t size)
+{
+	size = round_up(size, PAGE);
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_POPULATE, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
 void pages_free(void *p, size_t size)
 {
 	if (p)

@@ -7,6 +7,16 @@
  *    Any context but a signal handler (mmap itself is async-signal-safe, but
  *    nothing in a handler needs memory).
  *
+ *  - pages_alloc_populated: the same, with every page already backed by
+ *    memory of its own (MAP_POPULATE), for tables that threads read before
+ *    anything is written to them (open-addressing indexes probed without a
+ *    lock).  A page of pages_alloc that is read first maps the kernel's
+ *    shared zero page; the first write then replaces that entry, and the
+ *    kernel must flush it from the TLB of every CPU running the program:
+ *    an interrupt to each of them, taken while the writer holds the
+ *    table's lock.  Populating costs nothing such a table would not touch
+ *    anyway (an index at least a quarter full has an entry on every page).
+ *
  *  - arena_alloc: small long-lived objects (stack table nodes, thread
  *    records), bump-allocated from 1 MiB chunks under a spinlock; never
  *    freed.  Zeroed, 16-byte aligned.
@@ -25,6 +35,7 @@
 #include "lock.h"
 
 void *pages_alloc(size_t size);
+void *pages_alloc_populated(size_t size);
 void pages_free(void *p, size_t size);
 
 void *arena_alloc(size_t size);

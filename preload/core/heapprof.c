@@ -298,7 +298,7 @@ int64_t heap_inuse_estimate(void)
 static struct live_arr *arr_new(uint32_t cap)
 {
 	size_t kbytes = sizeof(struct live_arr) + (size_t)cap * sizeof(uintptr_t);
-	struct live_arr *a = pages_alloc(kbytes + (size_t)cap * sizeof(uint32_t));
+	struct live_arr *a = pages_alloc_populated(kbytes + (size_t)cap * sizeof(uint32_t));
 	if (!a)
 		return NULL;
 	a->mask = cap - 1;

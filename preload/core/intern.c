@@ -67,7 +67,7 @@ uint32_t intern_find(const struct intern *t, uint64_t h, intern_eq_fn eq, const 
 
 static struct intern_index *index_new(uint32_t cap)
 {
-	struct intern_index *x = pages_alloc(sizeof(*x) + (size_t)cap * sizeof(uint64_t));
+	struct intern_index *x = pages_alloc_populated(sizeof(*x) + (size_t)cap * sizeof(uint64_t));
 	if (x)
 		x->mask = cap - 1;
 	return x;

@@ -1,7 +1,10 @@
 /* Unit test: the interning table (preload/core/intern.c): dense ids, lookups
  * without a lock while writers insert and the index doubles, records
- * complete whenever an id is visible, a full table and a refused fill. */
+ * complete whenever an id is visible, a full table and a refused fill, and
+ * an index backed by memory of its own before anything reads it. */
 #include <pthread.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 
 #include "../../preload/base/arena.c"
 #include "../../preload/core/intern.c"
@@ -79,8 +82,53 @@ static void *reader(void *arg)
 	return NULL;
 }
 
+static long minor_faults(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_minflt;
+}
+
+/* Faults taken reading, then writing, one word on each page of x. */
+static long read_then_write_faults(uint64_t *x, size_t words)
+{
+	volatile uint64_t sum = 0;
+	long before = minor_faults();
+	for (size_t i = 0; i < words; i += 512)
+		sum += ((volatile uint64_t *)x)[i];
+	for (size_t i = 0; i < words; i += 512)
+		x[i] = sum;
+	return minor_faults() - before;
+}
+
+/* A new index has every page backed by memory of its own: a lookup that
+ * reads a page first would otherwise map the kernel's zero page, and the
+ * insert's first store there would flush every CPU's TLB (arena.h). */
+static void check_index_backed(void)
+{
+	uint32_t cap = 1u << 16;
+	size_t len = sizeof(struct intern_index) + (size_t)cap * sizeof(uint64_t);
+	size_t npages = (len + 4095) / 4096;
+	struct intern_index *x = index_new(cap);
+	CHECK(x != NULL);
+	if (!x)
+		return;
+	unsigned char vec[npages];
+	CHECK_EQ(mincore(x, len, vec), 0);
+	size_t resident = 0;
+	for (size_t i = 0; i < npages; i++)
+		resident += vec[i] & 1;
+	CHECK_EQ(resident, npages);
+	CHECK_EQ(read_then_write_faults((uint64_t *)x->slot, cap), 0);
+	/* The measurement can see the faults: plain pages take them. */
+	uint64_t *plain = pages_alloc(len);
+	CHECK(read_then_write_faults(plain, cap) > 0);
+	pages_free(plain, len);
+}
+
 int main(void)
 {
+	check_index_backed();
 	intern_setup(&tab, sizeof(struct rec), 1u << 20, 64);
 
 	/* Dense ids from 1, stable, found without inserting twice. */

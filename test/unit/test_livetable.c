@@ -8,6 +8,7 @@
  * found, a key it removed never is (the seqlock's whole point).
  */
 #include <pthread.h>
+#include <sys/mman.h>
 
 #include "../../preload/base/arena.c"
 #include "../../preload/core/intern.c"
@@ -69,8 +70,28 @@ static void *reader(void *arg)
 	return NULL;
 }
 
+/* A live array is probed by free() without a lock before the sampling
+ * thread writes it: every page is backed by memory of its own from the
+ * start (arena.h, pages_alloc_populated). */
+static void check_array_backed(void)
+{
+	uint32_t cap = 1u << 14;
+	struct live_arr *a = arr_new(cap);
+	CHECK(a != NULL);
+	if (!a)
+		return;
+	size_t len = sizeof(*a) + (size_t)cap * (sizeof(uintptr_t) + sizeof(uint32_t));
+	size_t npages = (len + 4095) / 4096, resident = 0;
+	unsigned char vec[npages];
+	CHECK_EQ(mincore(a, len, vec), 0);
+	for (size_t i = 0; i < npages; i++)
+		resident += vec[i] & 1;
+	CHECK_EQ(resident, npages);
+}
+
 int main(void)
 {
+	check_array_backed();
 	heap_init(1);
 	CHECK(!lookup(0x1000));
 	for (uintptr_t k = 1; k <= 100000; k++)
