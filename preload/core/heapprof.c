@@ -35,6 +35,7 @@
 #include "arena.h"
 #include "intern.h"
 #include "labels.h"
+#include "sampler.h"
 #include "stacktab.h"
 #include "unwind.h"
 
@@ -74,11 +75,18 @@ void heap_filter_mark(const void *p, size_t n)
 	}
 }
 
+/* A key and its bucket share a slot, so a sample's insert and a sampled
+ * free's removal each touch one line of the array, not two. */
+struct live_slot {
+	uintptr_t key; /* 0: empty */
+	uint32_t val;
+	uint32_t pad;
+};
+
 struct live_arr {
 	uint32_t mask;
 	uint32_t pad;
-	uint32_t *vals;
-	uintptr_t keys[];
+	struct live_slot s[];
 };
 
 #define LIVE_INITIAL 256
@@ -128,7 +136,7 @@ static bool bucket_fill(void *rec, const void *key)
 	b->labels = k->labels;
 	b->weight = k->size;
 	if (rate > 1 && k->size)
-		b->weight = (uint64_t)((double)k->size / -expm1(-(double)k->size / (double)rate) + 0.5);
+		b->weight = (uint64_t)((double)k->size * sampler_inverse_p(k->size, rate) + 0.5);
 	return true;
 }
 
@@ -297,12 +305,11 @@ int64_t heap_inuse_estimate(void)
 
 static struct live_arr *arr_new(uint32_t cap)
 {
-	size_t kbytes = sizeof(struct live_arr) + (size_t)cap * sizeof(uintptr_t);
-	struct live_arr *a = pages_alloc_populated(kbytes + (size_t)cap * sizeof(uint32_t));
+	struct live_arr *a =
+		pages_alloc_populated(sizeof(struct live_arr) + (size_t)cap * sizeof(struct live_slot));
 	if (!a)
 		return NULL;
 	a->mask = cap - 1;
-	a->vals = (uint32_t *)((char *)a + kbytes);
 	return a;
 }
 
@@ -329,17 +336,17 @@ static inline uint32_t slot_of(uintptr_t key, uint32_t mask)
 static void arr_put(struct live_arr *a, uintptr_t key, uint32_t val)
 {
 	uint32_t i = slot_of(key, a->mask);
-	while (a->keys[i])
+	while (a->s[i].key)
 		i = (i + 1) & a->mask;
-	a->vals[i] = val;
-	__atomic_store_n(&a->keys[i], key, __ATOMIC_RELAXED);
+	a->s[i].val = val;
+	__atomic_store_n(&a->s[i].key, key, __ATOMIC_RELAXED);
 }
 
 /* Returns the slot of key, or -1. Writer side (lock held). */
 static int64_t arr_find(const struct live_arr *a, uintptr_t key)
 {
 	for (uint32_t i = slot_of(key, a->mask), n = 0; n <= a->mask; i = (i + 1) & a->mask, n++) {
-		uintptr_t k = a->keys[i];
+		uintptr_t k = a->s[i].key;
 		if (k == key)
 			return i;
 		if (!k)
@@ -354,7 +361,7 @@ static void arr_delete_at(struct live_arr *a, uint32_t i)
 	uint32_t j = i;
 	for (;;) {
 		j = (j + 1) & a->mask;
-		uintptr_t k = a->keys[j];
+		uintptr_t k = a->s[j].key;
 		if (!k)
 			break;
 		uint32_t ideal = slot_of(k, a->mask);
@@ -362,11 +369,11 @@ static void arr_delete_at(struct live_arr *a, uint32_t i)
 		bool stays = (i <= j) ? (ideal > i && ideal <= j) : (ideal > i || ideal <= j);
 		if (stays)
 			continue;
-		a->vals[i] = a->vals[j];
-		__atomic_store_n(&a->keys[i], k, __ATOMIC_RELAXED);
+		a->s[i].val = a->s[j].val;
+		__atomic_store_n(&a->s[i].key, k, __ATOMIC_RELAXED);
 		i = j;
 	}
-	__atomic_store_n(&a->keys[i], 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&a->s[i].key, 0, __ATOMIC_RELAXED);
 }
 
 bool heap_lookup_slow(struct heap_shard *s, uintptr_t key)
@@ -382,7 +389,7 @@ bool heap_lookup_slow(struct heap_shard *s, uintptr_t key)
 		if (a) {
 			uint32_t mask = a->mask;
 			for (uint32_t i = slot_of(key, mask), n = 0; n <= mask; i = (i + 1) & mask, n++) {
-				uintptr_t k = __atomic_load_n(&a->keys[i], __ATOMIC_RELAXED);
+				uintptr_t k = __atomic_load_n(&a->s[i].key, __ATOMIC_RELAXED);
 				if (k == key) {
 					found = true;
 					break;
@@ -415,8 +422,8 @@ static uint32_t live_insert(uintptr_t key, uint32_t val)
 	if (at >= 0) {
 		/* The allocator handed out an address we still thought live: its
 		 * free bypassed cprof (e.g. __libc_free).  Count that free now. */
-		stale = a->vals[at];
-		a->vals[at] = val;
+		stale = a->s[at].val;
+		a->s[at].val = val;
 		goto out;
 	}
 	unsigned live = atomic_load_explicit(&s->live, memory_order_relaxed);
@@ -429,8 +436,8 @@ static uint32_t live_insert(uintptr_t key, uint32_t val)
 		}
 		if (a)
 			for (uint32_t i = 0; i <= a->mask; i++)
-				if (a->keys[i])
-					arr_put(n, a->keys[i], a->vals[i]);
+				if (a->s[i].key)
+					arr_put(n, a->s[i].key, a->s[i].val);
 		atomic_store_explicit(&s->arr, n, memory_order_release);
 		a = n;
 	}
@@ -453,7 +460,7 @@ uint32_t heap_take(void *p)
 	struct live_arr *a = shard_arr(s);
 	int64_t at = a ? arr_find(a, (uintptr_t)p) : -1;
 	if (at >= 0) {
-		val = a->vals[at];
+		val = a->s[at].val;
 		arr_delete_at(a, (uint32_t)at);
 		atomic_store_explicit(&s->live, atomic_load_explicit(&s->live, memory_order_relaxed) - 1,
 				      memory_order_relaxed);

@@ -80,7 +80,7 @@ static void check_array_backed(void)
 	CHECK(a != NULL);
 	if (!a)
 		return;
-	size_t len = sizeof(*a) + (size_t)cap * (sizeof(uintptr_t) + sizeof(uint32_t));
+	size_t len = sizeof(*a) + (size_t)cap * sizeof(struct live_slot);
 	size_t npages = (len + 4095) / 4096, resident = 0;
 	unsigned char vec[npages];
 	CHECK_EQ(mincore(a, len, vec), 0);

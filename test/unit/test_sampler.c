@@ -38,6 +38,24 @@ int main(void)
 	fprintf(stderr, "neglog53: worst relative error %.3g\n", worst);
 	CHECK(worst < 1e-13);
 
+	/* 1 - exp(-x) against the C library's expm1: the series below 1/2
+	 * (at its ends, at the sizes a 512 KiB rate gives, at random), and
+	 * expm1 itself above. */
+	worst = 0;
+	double xs[] = {0x1.0p-60, 1e-12, 1.0 / 524288, 64.0 / 524288, 0.25, 0.4999999999999999,
+		       0.5, 0.75, 3.0, 40.0};
+	for (int i = 0; i < 1000000 + (int)CPROF_ARRAY_LEN(xs); i++) {
+		double x = i < (int)CPROF_ARRAY_LEN(xs)
+				   ? xs[i]
+				   : (double)((sampler_rand(&rng) >> 11) % 262144 + 1) / 524288;
+		double want = -expm1(-x), got = sampler_one_minus_exp(x);
+		double err = fabs(got - want) / want;
+		if (err > worst)
+			worst = err;
+	}
+	fprintf(stderr, "one_minus_exp: worst relative error %.3g\n", worst);
+	CHECK(worst < 1e-15);
+
 	for (int i = 0; i < n; i++) {
 		double g = (double)sampler_next_gap(&rng, rate);
 		sum += g;
