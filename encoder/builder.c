@@ -155,6 +155,10 @@ struct pb_builder {
 	struct u64map strmap;   /* hash -> chain head index + 1 (see intern) */
 	uint64_t *strnext;      /* collision chains, parallel to strings */
 	size_t strnext_cap;
+	struct {
+		const char *s;  /* a string interned at this address (see intern) */
+		int64_t idx;
+	} recent[8];
 	struct vec mappings, locations, functions;
 	struct bytes staged;    /* the samples as added: see "Samples" below */
 	struct u64map stackmap; /* stack node address -> resolved stack index + 1 */
@@ -176,13 +180,10 @@ static uint64_t str_hash(const char *s)
 	return h;
 }
 
-/* Index of s in the string table, adding it if new.  The string must stay
- * valid until pb_finish (region, arena or static storage). */
-static int64_t intern(struct pb_builder *b, const char *s)
+/* Index of s in the string table, adding it if new (see intern). */
+static int64_t intern_string(struct pb_builder *b, const char *s)
 {
 	bool found;
-	if (!s || !*s)
-		return 0;
 	uint64_t h = str_hash(s);
 	uint64_t *head = map_slot(b->r, &b->strmap, h, &found);
 	if (!head) {
@@ -212,6 +213,27 @@ static int64_t intern(struct pb_builder *b, const char *s)
 	b->strnext[idx] = found ? *head : 0;
 	*head = idx + 1;
 	return (int64_t)idx;
+}
+
+/* Index of s in the string table, adding it if new.  The string must stay
+ * valid, and unchanged, until pb_finish (region, arena or static storage):
+ * the table keeps the pointer.  So an address interned before has the
+ * same index: the last few are remembered by address, which spares every
+ * sample's label key and unit ("bytes", from static storage) a hash and a
+ * string comparison. */
+static int64_t intern(struct pb_builder *b, const char *s)
+{
+	if (!s || !*s)
+		return 0;
+	size_t r = ((uintptr_t)s >> 3) % CPROF_ARRAY_LEN(b->recent);
+	if (b->recent[r].s == s)
+		return b->recent[r].idx;
+	int64_t idx = intern_string(b, s);
+	if (idx) {
+		b->recent[r].s = s;
+		b->recent[r].idx = idx;
+	}
+	return idx;
 }
 
 /* Addresses are written as the object's own (file virtual) addresses, not
