@@ -41,7 +41,7 @@
 
 struct heap_shard heap_shards[HEAP_SHARDS];
 uint64_t heap_filter[(1u << HEAP_FILTER_BITS) / 64];
-static uint16_t filter_count[1u << HEAP_FILTER_BITS];
+static uint16_t filter_count[1u << HEAP_FILTER_BITS] __attribute__((aligned(CPROF_CACHELINE)));
 
 /* Caller holds the lock of the shard owning key's filter word. */
 static void filter_add(uintptr_t key)
@@ -104,7 +104,9 @@ struct bucket {
 
 #define BMAX (1u << 22)
 
-static spinlock_t bucket_lock;
+/* Taken by every sample that makes a new bucket: a line of its own, not
+ * one the other threads' frees write (filter_count). */
+static spinlock_t bucket_lock __attribute__((aligned(CPROF_CACHELINE)));
 CPROF_LOCK_CLASS(heap_buckets, LOCK_RANK_HEAP_BUCKETS, bucket_lock);
 CPROF_LOCK_ARRAY(heap_shards, LOCK_RANK_HEAP_SHARDS, heap_shards, lock);
 static struct intern buckets;    /* records: struct bucket */

@@ -63,8 +63,12 @@ struct intern {
 	uint32_t first_cap;           /* first index capacity (power of 2) */
 	/* state */
 	_Atomic(struct intern_index *) index;
-	_Atomic uint32_t count;       /* last id handed out; published with release */
 	void *_Atomic seg[INTERN_MAX_IDS / INTERN_SEG];
+	/* Last id handed out; published with release.  The one field every
+	 * insert writes has a line of its own: a lookup reads index and seg,
+	 * and another thread's insert would otherwise take that line from
+	 * its cache each time. */
+	_Alignas(CPROF_CACHELINE) _Atomic uint32_t count;
 };
 
 void intern_setup(struct intern *t, uint32_t rec_size, uint32_t max, uint32_t first_cap);
