@@ -43,9 +43,14 @@ static struct {
 	int (*backtrace)(void **, int);
 } lu;
 
-static int mode = UNWIND_FP;
-static uintptr_t self_lo, self_hi;     /* libcprof's executable segment */
-static uintptr_t loader_lo, loader_hi; /* ld.so's executable segment */
+/* What every walk reads, on one line: set at start (the gate also by fork
+ * and dlclose), so a sample finds one line cold, not four. */
+static struct {
+	int mode;
+	atomic_int gate_closed;            /* see "the gate" */
+	uintptr_t self_lo, self_hi;        /* libcprof's executable segment */
+	uintptr_t loader_lo, loader_hi;    /* ld.so's executable segment */
+} hot __attribute__((aligned(CPROF_CACHELINE))) = {.mode = UNWIND_FP};
 
 /* Unwinds a thread makes without libunwind's trace cache (see unwind_here). */
 #define STEP_UNWINDS 16
@@ -54,7 +59,6 @@ static uintptr_t loader_lo, loader_hi; /* ld.so's executable segment */
 static struct {
 	atomic_int n;
 } __attribute__((aligned(CPROF_CACHELINE))) gate_active[GATE_STRIPES];
-static atomic_int gate_closed;
 
 extern const ElfW(Ehdr) __ehdr_start __attribute__((visibility("hidden")));
 
@@ -79,21 +83,21 @@ static void find_ranges(void)
 	const ElfW(Ehdr) *eh = &__ehdr_start;
 	/* libcprof is a shared object: its load bias is its header address
 	 * minus the first segment's vaddr, which is 0 for ld-built DSOs. */
-	exec_range(eh, (uintptr_t)eh, &self_lo, &self_hi);
+	exec_range(eh, (uintptr_t)eh, &hot.self_lo, &hot.self_hi);
 
 	uintptr_t base = getauxval(AT_BASE);
 	if (base)
-		exec_range((const ElfW(Ehdr) *)base, base, &loader_lo, &loader_hi);
+		exec_range((const ElfW(Ehdr) *)base, base, &hot.loader_lo, &hot.loader_hi);
 }
 
 bool unwind_pc_in_cprof(uintptr_t pc)
 {
-	return pc - self_lo < self_hi - self_lo;
+	return pc - hot.self_lo < hot.self_hi - hot.self_lo;
 }
 
 bool unwind_pc_in_loader(uintptr_t pc)
 {
-	return pc - loader_lo < loader_hi - loader_lo;
+	return pc - hot.loader_lo < hot.loader_hi - hot.loader_lo;
 }
 
 /*
@@ -213,10 +217,10 @@ static void main_stack_bounds(struct tstate *t)
 int unwind_init(int want)
 {
 	find_ranges();
-	mode = UNWIND_FP;
+	hot.mode = UNWIND_FP;
 	if (want == UNWIND_LIBUNWIND) {
 		if (load_libunwind() == 0) {
-			mode = UNWIND_LIBUNWIND;
+			hot.mode = UNWIND_LIBUNWIND;
 			/* libunwind initialises itself on its first cursor, and
 			 * that opens a pipe it keeps (its fallback memory check).
 			 * Let it happen now, at start, not at the first sample,
@@ -240,7 +244,7 @@ int unwind_init(int want)
 
 int unwind_mode(void)
 {
-	return mode;
+	return hot.mode;
 }
 
 /* ---- the gate ---------------------------------------------------------- */
@@ -257,7 +261,7 @@ static bool gate_enter(void)
 {
 	atomic_int *a = gate_stripe();
 	atomic_fetch_add(a, 1);
-	if (unlikely(atomic_load(&gate_closed))) {
+	if (unlikely(atomic_load(&hot.gate_closed))) {
 		atomic_fetch_sub(a, 1);
 		return false;
 	}
@@ -290,14 +294,14 @@ static bool gate_drained(void)
 void unwind_gate_close(void)
 {
 	WITNESS_HOLDS_NONE("unwind gate closed while holding a lock");
-	atomic_fetch_add(&gate_closed, 1);
+	atomic_fetch_add(&hot.gate_closed, 1);
 	while (!gate_drained())
 		sched_yield();
 }
 
 void unwind_gate_open(void)
 {
-	atomic_fetch_sub(&gate_closed, 1);
+	atomic_fetch_sub(&hot.gate_closed, 1);
 }
 
 void unwind_objects_unmapped(void)
@@ -309,7 +313,7 @@ void unwind_fork_child(void)
 {
 	for (int i = 0; i < GATE_STRIPES; i++)
 		atomic_store(&gate_active[i].n, 0);
-	atomic_store(&gate_closed, 0);
+	atomic_store(&hot.gate_closed, 0);
 }
 
 /* ---- frame-pointer walk -------------------------------------------------- */
@@ -397,31 +401,19 @@ static int cfi_here(struct tstate *t, uintptr_t *pcs, unsigned max)
 	return cfi_walk(pc, sp, fp, hi, pcs, max);
 }
 
-unsigned unwind_here(uintptr_t *pcs, unsigned max)
+/* The walks other than the cached rules' (libunwind's, the frame
+ * pointers'), entered with the gate held; they leave it.  Their buffers
+ * (libunwind's context and cursor, about 2.5 KiB) are in this frame, not
+ * in unwind_here's: a heap sample's stack then reaches no deeper than it
+ * must, and every line of stack below the program's own depth is a
+ * cache line the sample finds cold. */
+static CPROF_NOINLINE unsigned unwind_here_slow(struct tstate *t, uintptr_t *pcs, unsigned max)
 {
-	struct tstate *t = &cprof_tls;
 	void *buf[CPROF_MAX_DEPTH + 16];
 	unsigned n = 0, out = 0, i = 0;
 
-	if (max > CPROF_MAX_DEPTH)
-		max = CPROF_MAX_DEPTH;
-	if (!gate_enter())
-		return 0;
-	if (mode == UNWIND_LIBUNWIND && !t->in_loader) {
-		/* From the program's call site on; cprof's thread start
-		 * wrapper at the bottom is dropped here. */
-		uintptr_t tmp[CPROF_MAX_DEPTH + 16];
-		int r = cfi_here(t, tmp, (unsigned)CPROF_ARRAY_LEN(tmp));
-		if (r >= 0) {
-			gate_leave();
-			for (unsigned k = 0; k < (unsigned)r && out < max; k++)
-				if (!unwind_pc_in_cprof(tmp[k]))
-					pcs[out++] = tmp[k];
-			return out;
-		}
-	}
-	bool lu_ok = mode == UNWIND_LIBUNWIND && !t->in_loader && lu_usable();
-	if (mode == UNWIND_LIBUNWIND && !lu_ok && atomic_load(&lu_lost) &&
+	bool lu_ok = hot.mode == UNWIND_LIBUNWIND && !t->in_loader && lu_usable();
+	if (hot.mode == UNWIND_LIBUNWIND && !lu_ok && atomic_load(&lu_lost) &&
 	    !atomic_exchange(&lu_lost_said, true))
 		cprof_warn("the program closed or reused libunwind's descriptors (closefrom?); stacks "
 			   "are walked by frame pointers from now on where call-frame information does "
@@ -470,6 +462,31 @@ unsigned unwind_here(uintptr_t *pcs, unsigned max)
 	return out;
 }
 
+unsigned unwind_here(uintptr_t *pcs, unsigned max)
+{
+	struct tstate *t = &cprof_tls;
+
+	if (max > CPROF_MAX_DEPTH)
+		max = CPROF_MAX_DEPTH;
+	if (!gate_enter())
+		return 0;
+	if (hot.mode == UNWIND_LIBUNWIND && !t->in_loader) {
+		/* From the program's call site on (cfi_here passes cprof's
+		 * frames at the top), straight into pcs; cprof's thread start
+		 * wrapper at the bottom is dropped in place. */
+		int r = cfi_here(t, pcs, max);
+		if (r >= 0) {
+			gate_leave();
+			unsigned out = 0;
+			for (unsigned k = 0; k < (unsigned)r; k++)
+				if (!unwind_pc_in_cprof(pcs[k]))
+					pcs[out++] = pcs[k];
+			return out;
+		}
+	}
+	return unwind_here_slow(t, pcs, max);
+}
+
 /* ---- signal context ------------------------------------------------------- */
 
 unsigned unwind_signal(const ucontext_t *uc, uintptr_t *pcs, unsigned max)
@@ -487,7 +504,7 @@ unsigned unwind_signal(const ucontext_t *uc, uintptr_t *pcs, unsigned max)
 	pcs[n++] = pc;
 	if (t->in_loader || unwind_pc_in_loader(pc)) {
 		/* leaf only: see unwind.h */
-	} else if (mode == UNWIND_LIBUNWIND && lu_usable()) {
+	} else if (hot.mode == UNWIND_LIBUNWIND && lu_usable()) {
 		unw_cursor_t c;
 		if (lu.init_local2(&c, (unw_context_t *)uc, UNW_INIT_SIGNAL_FRAME) == 0) {
 			while (n < max && lu.step(&c) > 0) {
