@@ -2,10 +2,10 @@
  * heapprof.c - heap buckets and the live set (see heapprof.h).
  *
  * Invariants:
- *  - A shard's array pointer, its mask and its contents change only with
- *    the shard's lock held and its seq odd.  Readers load the array pointer
- *    once (mask travels with it) and trust a miss only if seq was even and
- *    unchanged around the probe.
+ *  - A shard's array word (address and capacity together) and the array's
+ *    contents change only with the shard's lock held and its seq odd.
+ *    Readers load the word once (the mask travels in it) and trust a miss
+ *    only if seq was even and unchanged around the probe.
  *  - Shard arrays are at most half full, so a probe always ends at an empty
  *    slot; readers still bound the probe by the capacity, since a torn
  *    view may be full.
@@ -83,11 +83,19 @@ struct live_slot {
 	uint32_t pad;
 };
 
-struct live_arr {
+/* A shard's array as its word (heap_shard.arr) gives it: the slots'
+ * address, page-aligned, with log2 of their number in the low bits, so
+ * a probe reads the mask from the word it loaded and no header line. */
+struct live_view {
+	struct live_slot *s; /* NULL: no array yet */
 	uint32_t mask;
-	uint32_t pad;
-	struct live_slot s[];
 };
+
+static inline struct live_view view_of(uintptr_t v)
+{
+	return (struct live_view){(struct live_slot *)(v & ~(uintptr_t)63),
+				  (uint32_t)((UINT64_C(1) << (v & 63)) - 1)};
+}
 
 #define LIVE_INITIAL 256
 
@@ -305,14 +313,11 @@ int64_t heap_inuse_estimate(void)
 
 /* ---- live set ---------------------------------------------------------- */
 
-static struct live_arr *arr_new(uint32_t cap)
+/* cap slots (a power of two), as a tagged word; 0 if memory ran out. */
+static uintptr_t arr_new(uint32_t cap)
 {
-	struct live_arr *a =
-		pages_alloc_populated(sizeof(struct live_arr) + (size_t)cap * sizeof(struct live_slot));
-	if (!a)
-		return NULL;
-	a->mask = cap - 1;
-	return a;
+	struct live_slot *a = pages_alloc_populated((size_t)cap * sizeof(struct live_slot));
+	return a ? (uintptr_t)a | (uintptr_t)__builtin_ctz(cap) : 0;
 }
 
 static void write_begin(struct heap_shard *s)
@@ -335,20 +340,22 @@ static inline uint32_t slot_of(uintptr_t key, uint32_t mask)
 	return (uint32_t)(heap_ptr_hash(key) >> 22) & mask;
 }
 
-static void arr_put(struct live_arr *a, uintptr_t key, uint32_t val)
+static void arr_put(struct live_view a, uintptr_t key, uint32_t val)
 {
-	uint32_t i = slot_of(key, a->mask);
-	while (a->s[i].key)
-		i = (i + 1) & a->mask;
-	a->s[i].val = val;
-	__atomic_store_n(&a->s[i].key, key, __ATOMIC_RELAXED);
+	uint32_t i = slot_of(key, a.mask);
+	while (a.s[i].key)
+		i = (i + 1) & a.mask;
+	a.s[i].val = val;
+	__atomic_store_n(&a.s[i].key, key, __ATOMIC_RELAXED);
 }
 
 /* Returns the slot of key, or -1. Writer side (lock held). */
-static int64_t arr_find(const struct live_arr *a, uintptr_t key)
+static int64_t arr_find(struct live_view a, uintptr_t key)
 {
-	for (uint32_t i = slot_of(key, a->mask), n = 0; n <= a->mask; i = (i + 1) & a->mask, n++) {
-		uintptr_t k = a->s[i].key;
+	if (!a.s)
+		return -1;
+	for (uint32_t i = slot_of(key, a.mask), n = 0; n <= a.mask; i = (i + 1) & a.mask, n++) {
+		uintptr_t k = a.s[i].key;
 		if (k == key)
 			return i;
 		if (!k)
@@ -358,24 +365,24 @@ static int64_t arr_find(const struct live_arr *a, uintptr_t key)
 }
 
 /* Backward-shift deletion: keeps probe sequences gap-free, no tombstones. */
-static void arr_delete_at(struct live_arr *a, uint32_t i)
+static void arr_delete_at(struct live_view a, uint32_t i)
 {
 	uint32_t j = i;
 	for (;;) {
-		j = (j + 1) & a->mask;
-		uintptr_t k = a->s[j].key;
+		j = (j + 1) & a.mask;
+		uintptr_t k = a.s[j].key;
 		if (!k)
 			break;
-		uint32_t ideal = slot_of(k, a->mask);
+		uint32_t ideal = slot_of(k, a.mask);
 		/* Move k back to i unless its ideal slot lies cyclically in (i, j]. */
 		bool stays = (i <= j) ? (ideal > i && ideal <= j) : (ideal > i || ideal <= j);
 		if (stays)
 			continue;
-		a->s[i].val = a->s[j].val;
-		__atomic_store_n(&a->s[i].key, k, __ATOMIC_RELAXED);
+		a.s[i].val = a.s[j].val;
+		__atomic_store_n(&a.s[i].key, k, __ATOMIC_RELAXED);
 		i = j;
 	}
-	__atomic_store_n(&a->s[i].key, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&a.s[i].key, 0, __ATOMIC_RELAXED);
 }
 
 bool heap_lookup_slow(struct heap_shard *s, uintptr_t key)
@@ -387,11 +394,11 @@ bool heap_lookup_slow(struct heap_shard *s, uintptr_t key)
 			continue;
 		}
 		bool found = false;
-		struct live_arr *a = atomic_load_explicit(&s->arr, memory_order_acquire);
-		if (a) {
-			uint32_t mask = a->mask;
+		struct live_view a = view_of(atomic_load_explicit(&s->arr, memory_order_acquire));
+		if (a.s) {
+			uint32_t mask = a.mask;
 			for (uint32_t i = slot_of(key, mask), n = 0; n <= mask; i = (i + 1) & mask, n++) {
-				uintptr_t k = __atomic_load_n(&a->s[i].key, __ATOMIC_RELAXED);
+				uintptr_t k = __atomic_load_n(&a.s[i].key, __ATOMIC_RELAXED);
 				if (k == key) {
 					found = true;
 					break;
@@ -406,9 +413,9 @@ bool heap_lookup_slow(struct heap_shard *s, uintptr_t key)
 	}
 }
 
-static struct live_arr *shard_arr(struct heap_shard *s)
+static struct live_view shard_arr(struct heap_shard *s)
 {
-	return atomic_load_explicit(&s->arr, memory_order_relaxed);
+	return view_of(atomic_load_explicit(&s->arr, memory_order_relaxed));
 }
 
 /* Insert or replace; returns the bucket a stale entry for key held (0 if
@@ -419,28 +426,29 @@ static uint32_t live_insert(uintptr_t key, uint32_t val)
 	uint32_t stale = 0;
 
 	write_begin(s);
-	struct live_arr *a = shard_arr(s);
-	int64_t at = a ? arr_find(a, key) : -1;
+	struct live_view a = shard_arr(s);
+	int64_t at = arr_find(a, key);
 	if (at >= 0) {
 		/* The allocator handed out an address we still thought live: its
 		 * free bypassed cprof (e.g. __libc_free).  Count that free now. */
-		stale = a->s[at].val;
-		a->s[at].val = val;
+		stale = a.s[at].val;
+		a.s[at].val = val;
 		goto out;
 	}
 	unsigned live = atomic_load_explicit(&s->live, memory_order_relaxed);
-	if (!a || (uint64_t)(live + 1) * 2 > (uint64_t)a->mask + 1) {
-		uint32_t cap = a ? (a->mask + 1) * 2 : LIVE_INITIAL;
-		struct live_arr *n = arr_new(cap);
-		if (!n) {
+	if (!a.s || (uint64_t)(live + 1) * 2 > (uint64_t)a.mask + 1) {
+		uint32_t cap = a.s ? (a.mask + 1) * 2 : LIVE_INITIAL;
+		uintptr_t nv = arr_new(cap);
+		if (!nv) {
 			stale = UINT32_MAX;
 			goto out;
 		}
-		if (a)
-			for (uint32_t i = 0; i <= a->mask; i++)
-				if (a->s[i].key)
-					arr_put(n, a->s[i].key, a->s[i].val);
-		atomic_store_explicit(&s->arr, n, memory_order_release);
+		struct live_view n = view_of(nv);
+		if (a.s)
+			for (uint32_t i = 0; i <= a.mask; i++)
+				if (a.s[i].key)
+					arr_put(n, a.s[i].key, a.s[i].val);
+		atomic_store_explicit(&s->arr, nv, memory_order_release);
 		a = n;
 	}
 	filter_add(key); /* before the key is findable: see heapprof.h */
@@ -459,10 +467,10 @@ uint32_t heap_take(void *p)
 	if (atomic_load_explicit(&s->live, memory_order_relaxed) == 0)
 		return 0;
 	write_begin(s);
-	struct live_arr *a = shard_arr(s);
-	int64_t at = a ? arr_find(a, (uintptr_t)p) : -1;
+	struct live_view a = shard_arr(s);
+	int64_t at = arr_find(a, (uintptr_t)p);
 	if (at >= 0) {
-		val = a->s[at].val;
+		val = a.s[at].val;
 		arr_delete_at(a, (uint32_t)at);
 		atomic_store_explicit(&s->live, atomic_load_explicit(&s->live, memory_order_relaxed) - 1,
 				      memory_order_relaxed);

@@ -107,7 +107,7 @@ struct heap_shard {
 	atomic_uint seq;        /* odd while a writer modifies the shard */
 	atomic_uint live;       /* entries in this shard */
 	spinlock_t lock;
-	_Atomic(void *) arr;    /* struct live_arr: mask, (key, bucket id) slots */
+	_Atomic uintptr_t arr;  /* (key, bucket id) slots | log2 of their number (heapprof.c) */
 } __attribute__((aligned(CPROF_CACHELINE)));
 
 extern struct heap_shard heap_shards[HEAP_SHARDS] __attribute__((visibility("hidden")));

@@ -38,10 +38,21 @@ static inline uint64_t slot_make(uint64_t h, uint32_t id)
 	return slot_hash(h) << INTERN_ID_BITS | id;
 }
 
-static uint32_t probe(const struct intern_index *x, uint64_t h, const struct intern *t,
-		      intern_eq_fn eq, const void *key, uint32_t *empty)
+/* t->index: an index's address and log2 of its capacity (intern.h). */
+static inline struct intern_index *ix_addr(uintptr_t v)
 {
-	uint32_t mask = x->mask, i = (uint32_t)h & mask;
+	return (struct intern_index *)(v & ~(uintptr_t)63);
+}
+
+static inline uint32_t ix_mask(uintptr_t v)
+{
+	return (uint32_t)((UINT64_C(1) << (v & 63)) - 1);
+}
+
+static uint32_t probe(const struct intern_index *x, uint32_t mask, uint64_t h,
+		      const struct intern *t, intern_eq_fn eq, const void *key, uint32_t *empty)
+{
+	uint32_t i = (uint32_t)h & mask;
 	uint64_t want = slot_hash(h);
 	for (uint32_t n = 0; n <= mask; n++, i = (i + 1) & mask) {
 		uint64_t v = atomic_load_explicit(&((struct intern_index *)x)->slot[i],
@@ -60,9 +71,8 @@ static uint32_t probe(const struct intern_index *x, uint64_t h, const struct int
 
 uint32_t intern_find(const struct intern *t, uint64_t h, intern_eq_fn eq, const void *key)
 {
-	const struct intern_index *x =
-		atomic_load_explicit(&((struct intern *)t)->index, memory_order_acquire);
-	return x ? probe(x, h, t, eq, key, NULL) : 0;
+	uintptr_t v = atomic_load_explicit(&((struct intern *)t)->index, memory_order_acquire);
+	return v ? probe(ix_addr(v), ix_mask(v), h, t, eq, key, NULL) : 0;
 }
 
 static struct intern_index *index_new(uint32_t cap)
@@ -82,40 +92,43 @@ static void index_put(struct intern_index *x, uint64_t v)
 	atomic_store_explicit(&x->slot[i], v, memory_order_release);
 }
 
-/* A twice larger index holding the old one's slots, published; the old
- * one is left mapped for readers still probing it. */
-static struct intern_index *grow(struct intern *t, struct intern_index *old)
+/* A twice larger index holding the old one's slots, published (as
+ * t->index's tagged word, returned; 0 if memory ran out); the old one is
+ * left mapped for readers still probing it. */
+static uintptr_t grow(struct intern *t, uintptr_t old)
 {
-	uint32_t cap = old ? (old->mask + 1) * 2 : t->first_cap;
-	struct intern_index *x = index_new(cap);
+	uint32_t cap = old ? (ix_mask(old) + 1) * 2 : t->first_cap;
+	struct intern_index *x = index_new(cap), *o = ix_addr(old);
 	if (!x)
-		return NULL;
-	for (uint32_t i = 0; old && i <= old->mask; i++) {
-		uint64_t v = atomic_load_explicit(&old->slot[i], memory_order_relaxed);
+		return 0;
+	for (uint32_t i = 0; old && i <= ix_mask(old); i++) {
+		uint64_t v = atomic_load_explicit(&o->slot[i], memory_order_relaxed);
 		if (v)
 			index_put(x, v);
 	}
-	atomic_store_explicit(&t->index, x, memory_order_release);
-	return x;
+	uintptr_t v = (uintptr_t)x | (uintptr_t)__builtin_ctz(cap);
+	atomic_store_explicit(&t->index, v, memory_order_release);
+	return v;
 }
 
 uint32_t intern_insert(struct intern *t, uint64_t h, intern_eq_fn eq, const void *key,
 		       intern_fill_fn fill)
 {
-	struct intern_index *x = atomic_load_explicit(&t->index, memory_order_relaxed);
+	uintptr_t xv = atomic_load_explicit(&t->index, memory_order_relaxed);
 	uint32_t n = atomic_load_explicit(&t->count, memory_order_relaxed);
 	uint32_t id, empty = UINT32_MAX;
 
-	if (x && (id = probe(x, h, t, eq, key, &empty)) != 0)
+	if (xv && (id = probe(ix_addr(xv), ix_mask(xv), h, t, eq, key, &empty)) != 0)
 		return id;
 	id = n + 1;
 	if (id >= t->max)
 		return 0;
-	if (!x || (uint64_t)id * 2 > (uint64_t)x->mask + 1) {
-		if (!(x = grow(t, x)))
+	if (!xv || (uint64_t)id * 2 > (uint64_t)ix_mask(xv) + 1) {
+		if (!(xv = grow(t, xv)))
 			return 0;
 		empty = UINT32_MAX;
 	}
+	struct intern_index *x = ix_addr(xv);
 	void *seg = atomic_load_explicit(&t->seg[id >> INTERN_SEG_BITS], memory_order_relaxed);
 	if (!seg) {
 		seg = arena_alloc((size_t)INTERN_SEG * t->rec_size);

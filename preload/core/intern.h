@@ -62,7 +62,10 @@ struct intern {
 	uint32_t max;                 /* ids are < max (<= INTERN_MAX_IDS) */
 	uint32_t first_cap;           /* first index capacity (power of 2) */
 	/* state */
-	_Atomic(struct intern_index *) index;
+	/* The published index's address, with log2 of its capacity in the
+	 * low bits (an index is page-aligned): a probe learns the mask from
+	 * the word it loaded, and reads no header line. */
+	_Atomic uintptr_t index;
 	void *_Atomic seg[INTERN_MAX_IDS / INTERN_SEG];
 	/* Last id handed out; published with release.  The one field every
 	 * insert writes has a line of its own: a lookup reads index and seg,

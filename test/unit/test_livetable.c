@@ -76,11 +76,13 @@ static void *reader(void *arg)
 static void check_array_backed(void)
 {
 	uint32_t cap = 1u << 14;
-	struct live_arr *a = arr_new(cap);
+	struct live_view v = view_of(arr_new(cap));
+	struct live_slot *a = v.s;
 	CHECK(a != NULL);
+	CHECK_EQ(v.mask, cap - 1);
 	if (!a)
 		return;
-	size_t len = sizeof(*a) + (size_t)cap * sizeof(struct live_slot);
+	size_t len = (size_t)cap * sizeof(struct live_slot);
 	size_t npages = (len + 4095) / 4096, resident = 0;
 	unsigned char vec[npages];
 	CHECK_EQ(mincore(a, len, vec), 0);
