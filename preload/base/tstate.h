@@ -43,13 +43,15 @@
  *  - labels: the thread's current label set (preload/core/labels.h).
  *    Stored (relaxed) only by the owning thread, through the public API;
  *    loaded by its own signal handler and hooks, and by the threads
- *    profile's collector through the pinned registry record.  It sits in
- *    what was padding before wait_fn.
+ *    profile's collector through the pinned registry record.  It is on the
+ *    struct's first line, which a heap sample reads anyway.
  *  - otel_slot, cl_slot: the address of this thread's instance of the
  *    program's OpenTelemetry thread context variable, and of its
  *    custom-labels set pointer, when the program has them;
  *    written once by the owning thread when it registers (labels.c),
  *    read by its signal handler and hooks and by the threads collector.
+ *    label_slots says whether either is set, on the first line, so a
+ *    heap sample of a program without them reads no other line.
  *
  * The struct is kept small: a dlopen of libcprof (python ctypes) must fit in
  * glibc's surplus static TLS.
@@ -63,8 +65,12 @@
 struct thread_rec;
 
 struct tstate {
+	/* The first line: what malloc's fast path and a heap sample read
+	 * (the struct is line-aligned, so this is one line a sample finds
+	 * cold, not two or three). */
 	int64_t heap_left;   /* bytes left before the next heap sample */
 	uint32_t guard;      /* > 0 while the thread runs cprof code */
+	uint32_t labels;     /* current label set (preload/core/labels.h), 0: none */
 	uint8_t seen;        /* first-contact initialisation done */
 	uint8_t in_loader;   /* inside the dynamic loader */
 	uint8_t exited;      /* exit destructor ran */
@@ -77,20 +83,21 @@ struct tstate {
 	uint8_t own_alloc;   /* a library call made for cprof is allocating (own_alloc_begin) */
 	uint8_t unw_tls;     /* libunwind's TLS block exists on this thread (unwind.c) */
 	uint8_t bounds_tried; /* unwind.c asked for stack_lo/stack_hi */
+	uint8_t label_slots; /* otel_slot or cl_slot is set (labels.c) */
 	uint64_t rng;        /* xorshift state for the sampler */
-	struct thread_rec *rec;
 	uintptr_t stack_lo, stack_hi;
+	/* The rest. */
+	void *otel_slot;     /* this thread's otel_thread_ctx_v1, or NULL (labels.h) */
+	void *cl_slot;       /* this thread's custom_labels_current_set, or NULL */
+	struct thread_rec *rec;
 	int tid;
 	uint32_t unwinds;    /* normal-context unwinds so far (unwind.c) */
 	uint32_t wait_seq;   /* odd while parked in a wrapped blocking call */
-	uint32_t labels;     /* current label set (preload/core/labels.h), 0: none */
 	uintptr_t wait_fn;   /* the blocking function (its entry address) */
 	uintptr_t wait_pc;   /* return address into its caller */
 	uintptr_t wait_sp;   /* the caller's stack pointer after the return */
 	uintptr_t wait_fp;   /* the caller's frame pointer */
-	void *otel_slot;     /* this thread's otel_thread_ctx_v1, or NULL (labels.h) */
-	void *cl_slot;       /* this thread's custom_labels_current_set, or NULL */
-};
+} __attribute__((aligned(CPROF_CACHELINE)));
 
 extern CPROF_TLS struct tstate cprof_tls;
 

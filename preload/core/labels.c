@@ -317,6 +317,7 @@ void labels_thread_start(struct tstate *t)
 		own_alloc_end(left);
 		__atomic_store_n(&t->otel_slot, otel, __ATOMIC_RELEASE);
 		__atomic_store_n(&t->cl_slot, cl, __ATOMIC_RELEASE);
+		t->label_slots = otel || cl;
 		atomic_store_explicit(&looked, 1, memory_order_release);
 		errno = saved;
 		return;
@@ -329,6 +330,7 @@ void labels_thread_start(struct tstate *t)
 		__atomic_store_n(&t->otel_slot, tls_var_here(&otel_var), __ATOMIC_RELEASE);
 	if (cl_var.modid && !t->cl_slot)
 		__atomic_store_n(&t->cl_slot, tls_var_here(&cl_var), __ATOMIC_RELEASE);
+	t->label_slots = t->otel_slot || t->cl_slot;
 	errno = saved;
 }
 
@@ -480,7 +482,7 @@ uint32_t labels_resolve(uint32_t base, const struct labels_capture *cap, const u
 uint32_t labels_for_sample(void)
 {
 	uint32_t set = labels_current();
-	if (likely(!cprof_tls.otel_slot && !cprof_tls.cl_slot))
+	if (likely(!cprof_tls.label_slots))
 		return set;
 	struct labels_capture cap;
 	unsigned char custom[LABELS_CUSTOM_BYTES];
