@@ -117,12 +117,17 @@ struct bucket {
 static spinlock_t bucket_lock __attribute__((aligned(CPROF_CACHELINE)));
 CPROF_LOCK_CLASS(heap_buckets, LOCK_RANK_HEAP_BUCKETS, bucket_lock);
 CPROF_LOCK_ARRAY(heap_shards, LOCK_RANK_HEAP_SHARDS, heap_shards, lock);
-static struct intern buckets;    /* records: struct bucket */
-static uint64_t rate;
+/* The bucket table, with the rate its weights are computed from on the
+ * line of the index and segment pointers every lookup reads: a sample
+ * that makes a bucket finds that line cached already. */
+static struct {
+	uint64_t rate;
+	struct intern t;        /* records: struct bucket */
+} bt __attribute__((aligned(CPROF_CACHELINE)));
 
 static inline struct bucket *bucket_get(uint32_t id)
 {
-	return intern_rec(&buckets, id);
+	return intern_rec(&bt.t, id);
 }
 
 static uint64_t bucket_hash(uint32_t stack, uint64_t size, uint32_t labels)
@@ -145,8 +150,8 @@ static bool bucket_fill(void *rec, const void *key)
 	b->size = k->size;
 	b->labels = k->labels;
 	b->weight = k->size;
-	if (rate > 1 && k->size)
-		b->weight = (uint64_t)((double)k->size * sampler_inverse_p(k->size, rate) + 0.5);
+	if (bt.rate > 1 && k->size)
+		b->weight = (uint64_t)((double)k->size * sampler_inverse_p(k->size, bt.rate) + 0.5);
 	return true;
 }
 
@@ -156,20 +161,20 @@ static uint32_t bucket_intern(uint32_t stack, uint64_t size, uint32_t labels)
 {
 	struct bucket k = {.stack = stack, .size = size, .labels = labels};
 	uint64_t h = bucket_hash(stack, size, labels);
-	uint32_t id = intern_find(&buckets, h, bucket_eq, &k);
+	uint32_t id = intern_find(&bt.t, h, bucket_eq, &k);
 	if (id)
 		return id;
 	spin_lock(&bucket_lock);
-	if (!buckets.rec_size)
-		intern_setup(&buckets, sizeof(struct bucket), BMAX, 4096);
-	id = intern_insert(&buckets, h, bucket_eq, &k, bucket_fill);
+	if (!bt.t.rec_size)
+		intern_setup(&bt.t, sizeof(struct bucket), BMAX, 4096);
+	id = intern_insert(&bt.t, h, bucket_eq, &k, bucket_fill);
 	spin_unlock(&bucket_lock);
 	return id;
 }
 
 void heap_foreach_bucket(heap_bucket_fn fn, void *arg)
 {
-	uint32_t n = intern_count(&buckets);
+	uint32_t n = intern_count(&bt.t);
 	for (uint32_t id = 1; id <= n; id++) {
 		struct bucket *b = bucket_get(id);
 		struct heap_bucket_view v;
@@ -186,12 +191,12 @@ void heap_foreach_bucket(heap_bucket_fn fn, void *arg)
 
 uint32_t heap_bucket_count(void)
 {
-	return intern_count(&buckets);
+	return intern_count(&bt.t);
 }
 
 uint64_t heap_rate(void)
 {
-	return rate;
+	return bt.rate;
 }
 
 /* ---- the peak (heapprof.h, "Peak") ------------------------------------- */
@@ -227,7 +232,7 @@ static CPROF_COLD void peak_record(int64_t level, bool fall)
 						 memory_order_relaxed);
 	if (level <= threshold)
 		goto out; /* another thread copied meanwhile */
-	uint32_t n = intern_count(&buckets);
+	uint32_t n = intern_count(&bt.t);
 	if ((uint64_t)n + 1 > peak.cap) {
 		uint64_t cap = peak.cap ? (uint64_t)peak.cap * 2 : 1024;
 		while (cap < (uint64_t)n + 1)
@@ -529,7 +534,7 @@ uint64_t heap_live_count(void)
 
 int heap_init(uint64_t r)
 {
-	rate = r;
+	bt.rate = r;
 	return 0;
 }
 
