@@ -40,8 +40,8 @@
 #include "unwind.h"
 
 struct heap_shard heap_shards[HEAP_SHARDS];
-uint64_t heap_filter[(1u << HEAP_FILTER_BITS) / 64];
-static uint16_t filter_count[1u << HEAP_FILTER_BITS] __attribute__((aligned(CPROF_CACHELINE)));
+uint64_t heap_filter[(1u << HEAP_FILTER_ALL_BITS) / 64];
+static uint16_t filter_count[1u << HEAP_FILTER_ALL_BITS] __attribute__((aligned(CPROF_CACHELINE)));
 
 /* Caller holds the lock of the shard owning key's filter word. */
 static void filter_add(uintptr_t key)

@@ -21,9 +21,9 @@
  *    otherwise            -> seqlock read: probe, re-check the sequence
  *
  * In front of the table sits a filter small enough to stay in cache: a
- * bitmap of 2^16 bits (8 KiB) indexed by the pointer's cache-line number
- * (address / 64, modulo 2^16), a bit set while at least one sampled
- * pointer in such a line is live.  free() probes the table only when its
+ * bitmap of 2^16 bits (8 KiB) per region, indexed by the pointer's
+ * cache-line number (address / 64, modulo 2^16), a bit set while at least
+ * one sampled pointer in such a line is live.  free() probes the table only when its
  * bit is set: for about S / 65536 of frees with S live samples once the
  * heap spans more than 4 MiB (below that, fewer: the bits of the heap's
  * lines are all the filter has in use), and for frees of the blocks that
@@ -34,10 +34,10 @@
  * program (bench/progs/malloc_mix.c: some 30 live samples among 2,500
  * pages) one free in a hundred then took the table probe, and those
  * probes were the largest single part of the heap profile's cost.
- * Exact 16-bit counts behind the bits (128 KiB, touched only by writers)
+ * Exact 16-bit counts behind the bits (128 KiB a region, touched only by writers)
  * decide when a bit may clear.  A filter word covers 4 KiB of address
  * space (64 lines), and the live-set shard of a pointer is chosen by the
- * same address bits (heap_shard_of_ptr: shard = filter word mod 64), so
+ * same address bits (heap_shard_of_ptr: a function of the filter word), so
  * every pointer whose bit sits in a given word belongs to one shard, and
  * the word and its counts change only under that shard's lock, in the
  * same critical section as the table.  A bit is therefore never cleared
@@ -47,6 +47,19 @@
  * passed between the cores at every sampled allocation and free.  A
  * count that saturates stays (false positives only).  Both arrays are in
  * .bss: usable before init, pages mapped as they are touched.
+ *
+ * Regions.  The filter and the shards are split in eight by a hash of the
+ * pointer's 64 MiB block of address space.  glibc gives each thread (up
+ * to eight per core) a heap of its own, 64 MiB and aligned to it, so two
+ * threads' samples and sampled frees mostly write different filter lines,
+ * count lines and shards.  With one filter for all, every bit a thread
+ * set or cleared was on a line the other threads' frees read, and every
+ * shard was written by all of them: lines passed between the cores at
+ * each sample and each sampled free, 55 to 190 ns each on the two-core
+ * machine the benchmarks run on, depending on where its two virtual CPUs
+ * sit.  Memory that is not a per-thread heap (the main heap, mmap'd
+ * blocks, other allocators) is spread over the regions by its address as
+ * before.  A free still reads one word: its region's, 8 KiB per region.
  *
  * A pointer can only be in the table while the program owns it, so a free()
  * never races with the insert of the same pointer; the seqlock protects the
@@ -112,13 +125,25 @@ struct heap_shard {
 
 extern struct heap_shard heap_shards[HEAP_SHARDS] __attribute__((visibility("hidden")));
 
-#define HEAP_FILTER_BITS 16
+/* The filter and the shards are split into regions by the pointer's
+ * 64 MiB block of address space (see above): 2^16 bits and 8 shards per
+ * region, 8 regions. */
+#define HEAP_REGION_BITS 3
+#define HEAP_REGION_SHIFT 26  /* 64 MiB: glibc's per-thread heaps' size and alignment */
+#define HEAP_FILTER_BITS 16   /* bits per region */
+#define HEAP_FILTER_ALL_BITS (HEAP_FILTER_BITS + HEAP_REGION_BITS)
 #define HEAP_FILTER_GRAIN 6   /* 64-byte granules (see above) */
-extern uint64_t heap_filter[(1u << HEAP_FILTER_BITS) / 64] __attribute__((visibility("hidden")));
+extern uint64_t heap_filter[(1u << HEAP_FILTER_ALL_BITS) / 64] __attribute__((visibility("hidden")));
 
+/* p's bit: its region (a Fibonacci hash of its 64 MiB block, whose
+ * consecutive values fall in different regions), then its 64-byte line
+ * within the region, modulo 2^16. */
 CPROF_INLINE uint32_t heap_filter_index(uintptr_t p)
 {
-	return (uint32_t)(p >> HEAP_FILTER_GRAIN) & ((1u << HEAP_FILTER_BITS) - 1);
+	uint32_t region = (uint32_t)(((uint64_t)(p >> HEAP_REGION_SHIFT) * 0x9e3779b97f4a7c15ULL) >>
+				     (64 - HEAP_REGION_BITS));
+	return region << HEAP_FILTER_BITS |
+	       ((uint32_t)(p >> HEAP_FILTER_GRAIN) & ((1u << HEAP_FILTER_BITS) - 1));
 }
 
 /* Is the filter bit of pointer p set? (one load, usually cached) */
@@ -136,13 +161,15 @@ CPROF_INLINE uint64_t heap_ptr_hash(uintptr_t p)
 	return (uint64_t)(p >> 4) * 0x9e3779b97f4a7c15ULL;
 }
 
-/* The shard that owns p's filter word (see above): the word's index
- * modulo HEAP_SHARDS.  Consecutive 4 KiB of address space go to
- * consecutive shards, so the program's threads, which allocate from
- * different arenas, rarely meet on one shard. */
+/* The shard that owns p's filter word (see above), a function of the word
+ * alone: the word's region's eighth shard chosen by the word's index
+ * modulo 8, so consecutive 4 KiB of a region go to consecutive shards of
+ * that region, and a region's words never share a shard with another's. */
 CPROF_INLINE struct heap_shard *heap_shard_of_ptr(uintptr_t p)
 {
-	return &heap_shards[(heap_filter_index(p) >> 6) & (HEAP_SHARDS - 1)];
+	uint32_t word = heap_filter_index(p) >> 6;
+	uint32_t per = HEAP_SHARDS >> HEAP_REGION_BITS;
+	return &heap_shards[(word >> (HEAP_FILTER_BITS - 6)) * per + (word & (per - 1))];
 }
 
 /* Slow part of the lookup: the shard has entries. */

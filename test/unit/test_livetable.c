@@ -91,9 +91,34 @@ static void check_array_backed(void)
 	CHECK_EQ(resident, npages);
 }
 
+/* Two threads' heaps (glibc's: 64 MiB each, aligned to it) share no
+ * filter line and no shard: the blocks a thread samples and frees are on
+ * lines and shards of their own region.  Eight consecutive blocks fall
+ * in eight different regions. */
+static void check_regions(void)
+{
+	uintptr_t base = (uintptr_t)0x7f3a00000000;
+	unsigned seen = 0;
+	for (uintptr_t b = 0; b < 8; b++) {
+		uintptr_t heap = base + (b << HEAP_REGION_SHIFT);
+		seen |= 1u << (heap_filter_index(heap) >> HEAP_FILTER_BITS);
+	}
+	CHECK_EQ(seen, 0xff);
+	uintptr_t h1 = base, h2 = base + ((uintptr_t)1 << HEAP_REGION_SHIFT);
+	for (uintptr_t off = 0; off < ((uintptr_t)1 << HEAP_REGION_SHIFT); off += 4096 + 64) {
+		for (uintptr_t off2 = 0; off2 < ((uintptr_t)1 << HEAP_REGION_SHIFT); off2 += 1u << 20) {
+			CHECK(heap_shard_of_ptr(h1 + off) != heap_shard_of_ptr(h2 + off2));
+			CHECK((heap_filter_index(h1 + off) >> 9) != (heap_filter_index(h2 + off2) >> 9)); /* 512 bits a line */
+		}
+		if (unit_failures)
+			break;
+	}
+}
+
 int main(void)
 {
 	check_array_backed();
+	check_regions();
 	heap_init(1);
 	CHECK(!lookup(0x1000));
 	for (uintptr_t k = 1; k <= 100000; k++)
