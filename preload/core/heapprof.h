@@ -48,11 +48,12 @@
  * count that saturates stays (false positives only).  Both arrays are in
  * .bss: usable before init, pages mapped as they are touched.
  *
- * Regions.  The filter and the shards are split in eight by a hash of the
- * pointer's 64 MiB block of address space.  glibc gives each thread (up
- * to eight per core) a heap of its own, 64 MiB and aligned to it, so two
- * threads' samples and sampled frees mostly write different filter lines,
- * count lines and shards.  With one filter for all, every bit a thread
+ * Regions.  The filter and the shards are split in eight by the
+ * pointer's 64 MiB block of address space (its number modulo 8).  glibc
+ * gives each thread (up to eight per core) a heap of its own, 64 MiB and
+ * aligned to it, mapped next to the previous one, so two threads' samples
+ * and sampled frees mostly write different filter lines, count lines and
+ * shards.  With one filter for all, every bit a thread
  * set or cleared was on a line the other threads' frees read, and every
  * shard was written by all of them: lines passed between the cores at
  * each sample and each sampled free, 55 to 190 ns each on the two-core
@@ -135,15 +136,16 @@ extern struct heap_shard heap_shards[HEAP_SHARDS] __attribute__((visibility("hid
 #define HEAP_FILTER_GRAIN 6   /* 64-byte granules (see above) */
 extern uint64_t heap_filter[(1u << HEAP_FILTER_ALL_BITS) / 64] __attribute__((visibility("hidden")));
 
-/* p's bit: its region (a Fibonacci hash of its 64 MiB block, whose
- * consecutive values fall in different regions), then its 64-byte line
- * within the region, modulo 2^16. */
+/* p's bit: its region (the low bits of its 64 MiB block's number, so
+ * consecutive blocks, as glibc maps its heaps, fall in different
+ * regions), then its 64-byte line within the region, modulo 2^16.  Two
+ * shifts and masks: every free() computes it. */
 CPROF_INLINE uint32_t heap_filter_index(uintptr_t p)
 {
-	uint32_t region = (uint32_t)(((uint64_t)(p >> HEAP_REGION_SHIFT) * 0x9e3779b97f4a7c15ULL) >>
-				     (64 - HEAP_REGION_BITS));
-	return region << HEAP_FILTER_BITS |
-	       ((uint32_t)(p >> HEAP_FILTER_GRAIN) & ((1u << HEAP_FILTER_BITS) - 1));
+	const uint32_t line = (1u << HEAP_FILTER_BITS) - 1;
+	const uint32_t region = ((1u << HEAP_REGION_BITS) - 1) << HEAP_FILTER_BITS;
+	return ((uint32_t)(p >> (HEAP_REGION_SHIFT - HEAP_FILTER_BITS)) & region) |
+	       ((uint32_t)(p >> HEAP_FILTER_GRAIN) & line);
 }
 
 /* Is the filter bit of pointer p set? (one load, usually cached) */
