@@ -82,7 +82,6 @@ struct tstate {
 	uint8_t cpu_sampled; /* a CPU sample of this thread entered the ring (cpuprof.c) */
 	uint8_t own_alloc;   /* a library call made for cprof is allocating (own_alloc_begin) */
 	uint8_t unw_tls;     /* libunwind's TLS block exists on this thread (unwind.c) */
-	uint8_t bounds_tried; /* unwind.c asked for stack_lo/stack_hi */
 	uint8_t label_slots; /* otel_slot or cl_slot is set (labels.c) */
 	uint64_t rng;        /* xorshift state for the sampler */
 	uintptr_t stack_lo, stack_hi;

@@ -144,11 +144,12 @@ struct thread_rec *threads_register_self(bool hooked)
 
 	guard_enter();
 	tstate_first_contact(t);
-	/* Stack bounds only matter to the frame-pointer walker; the name is
-	 * read when a sample first needs it (threads_name), by which time a
-	 * new thread has usually named itself. */
-	if (unwind_mode() == UNWIND_FP)
-		tstate_stack_bounds(t);
+	/* The stack bounds both walkers check every frame against, taken
+	 * now, at the thread's start (or cprof's): the unwinder must not ask
+	 * for them from inside the program's calls (unwind.c, cfi_here).
+	 * The name is read when a sample first needs it (threads_name), by
+	 * which time a new thread has usually named itself. */
+	tstate_stack_bounds(t);
 	name[0] = '\0';
 	/* The main thread's name now, by prctl: read later from /proc by the
 	 * CPU profile's drain, it would cost a descriptor on cprof's thread

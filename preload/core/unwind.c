@@ -207,7 +207,6 @@ static void main_stack_bounds(struct tstate *t)
 	uintptr_t size = UINT64_C(1) << 30;
 	if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < size)
 		size = rl.rlim_cur;
-	t->bounds_tried = 1;
 	if (!t->stack_hi && __libc_stack_end && hi > size) {
 		t->stack_lo = hi - size;
 		t->stack_hi = hi;
@@ -379,11 +378,13 @@ static int first_backtrace(struct tstate *t, void **buf, int n)
  */
 static int cfi_here(struct tstate *t, uintptr_t *pcs, unsigned max)
 {
-	if (!t->bounds_tried) {
-		t->bounds_tried = 1;
-		if (cprof_gettid() != getpid()) /* the main thread's: unwind_init */
-			tstate_stack_bounds(t);
-	}
+	/* The thread's stack bounds were taken where no lock of the program's
+	 * can be held: the main thread's by unwind_init, every other
+	 * thread's by its registration (threads_register_self).  Never here:
+	 * this can be a sample of an allocation pthread_getattr_np itself
+	 * makes, holding the thread's descriptor lock, which asking it again
+	 * would wait on for ever (Rust's std calls it at every thread's
+	 * start).  A thread without bounds goes to libunwind. */
 	uintptr_t hi = t->stack_hi;
 	uintptr_t fp = (uintptr_t)__builtin_frame_address(0), sp = fp;
 	if (fp < t->stack_lo || fp >= hi)
@@ -445,8 +446,7 @@ static CPROF_NOINLINE unsigned unwind_here_slow(struct tstate *t, uintptr_t *pcs
 			} while (n < CPROF_ARRAY_LEN(buf) && lu.step(&c) > 0);
 		}
 	} else {
-		if (!t->stack_hi)
-			tstate_stack_bounds(t);
+		/* Bounds as in cfi_here: none, no frames. */
 		uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
 		uintptr_t tmp[CPROF_MAX_DEPTH + 16];
 		n = fp_walk(sp, sp, t->stack_hi, tmp, 0, CPROF_ARRAY_LEN(tmp));

@@ -291,6 +291,19 @@ def test_descriptor_juggling_program_never_races_cprof():
     assert int(cp.stdout.split()[1]) > 100000, cp.stdout  # it did juggle
 
 
+def test_thread_asking_its_own_attributes_while_sampled():
+    """Threads whose first act is pthread_getattr_np on themselves (Rust's
+    std does it at every thread's start) all finish with every allocation
+    sampled.  glibc holds the thread's descriptor lock while that call
+    allocates; the heap sample of that allocation asked pthread_getattr_np
+    for the thread's stack bounds, and the thread waited for ever on its
+    own lock (a Rust program with the heap profile hung; at the default
+    rate, about one thread in 3,000)."""
+    cp = run([prog("getattr_threads"), "50"], timeout=30,
+             env={"CPROF_QUIET": "1", "CPROF_HEAP_RATE": "1", "CPROF_OUTPUT": tmpdir() + "/p.%p.%t.pb.gz"})
+    assert cp.stdout.split() == ["threads", "50", "stacks", "50"], cp.stdout
+
+
 # ---- debug information --------------------------------------------------------
 
 PEEK_MAPS = r"""
