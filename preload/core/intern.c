@@ -39,9 +39,9 @@ static inline uint64_t slot_make(uint64_t h, uint32_t id)
 }
 
 /* t->index: an index's address and log2 of its capacity (intern.h). */
-static inline struct intern_index *ix_addr(uintptr_t v)
+static inline _Atomic uint64_t *ix_addr(uintptr_t v)
 {
-	return (struct intern_index *)(v & ~(uintptr_t)63);
+	return (_Atomic uint64_t *)(v & ~(uintptr_t)63);
 }
 
 static inline uint32_t ix_mask(uintptr_t v)
@@ -49,13 +49,13 @@ static inline uint32_t ix_mask(uintptr_t v)
 	return (uint32_t)((UINT64_C(1) << (v & 63)) - 1);
 }
 
-static uint32_t probe(const struct intern_index *x, uint32_t mask, uint64_t h,
+static uint32_t probe(_Atomic uint64_t *x, uint32_t mask, uint64_t h,
 		      const struct intern *t, intern_eq_fn eq, const void *key, uint32_t *empty)
 {
 	uint32_t i = (uint32_t)h & mask;
 	uint64_t want = slot_hash(h);
 	for (uint32_t n = 0; n <= mask; n++, i = (i + 1) & mask) {
-		uint64_t v = atomic_load_explicit(&((struct intern_index *)x)->slot[i],
+		uint64_t v = atomic_load_explicit(&x[i],
 						  memory_order_acquire);
 		if (v == 0) {
 			if (empty)
@@ -75,21 +75,19 @@ uint32_t intern_find(const struct intern *t, uint64_t h, intern_eq_fn eq, const 
 	return v ? probe(ix_addr(v), ix_mask(v), h, t, eq, key, NULL) : 0;
 }
 
-static struct intern_index *index_new(uint32_t cap)
+/* An index of cap slots (a power of two), page-aligned (see t->index). */
+static _Atomic uint64_t *index_new(uint32_t cap)
 {
-	struct intern_index *x = pages_alloc_populated(sizeof(*x) + (size_t)cap * sizeof(uint64_t));
-	if (x)
-		x->mask = cap - 1;
-	return x;
+	return pages_alloc_populated((size_t)cap * sizeof(uint64_t));
 }
 
 /* Stores slot value v (slot_make) at the first free slot of its chain. */
-static void index_put(struct intern_index *x, uint64_t v)
+static void index_put(_Atomic uint64_t *x, uint32_t mask, uint64_t v)
 {
-	uint32_t i = (uint32_t)(v >> INTERN_ID_BITS) & x->mask;
-	while (atomic_load_explicit(&x->slot[i], memory_order_relaxed))
-		i = (i + 1) & x->mask;
-	atomic_store_explicit(&x->slot[i], v, memory_order_release);
+	uint32_t i = (uint32_t)(v >> INTERN_ID_BITS) & mask;
+	while (atomic_load_explicit(&x[i], memory_order_relaxed))
+		i = (i + 1) & mask;
+	atomic_store_explicit(&x[i], v, memory_order_release);
 }
 
 /* A twice larger index holding the old one's slots, published (as
@@ -98,13 +96,13 @@ static void index_put(struct intern_index *x, uint64_t v)
 static uintptr_t grow(struct intern *t, uintptr_t old)
 {
 	uint32_t cap = old ? (ix_mask(old) + 1) * 2 : t->first_cap;
-	struct intern_index *x = index_new(cap), *o = ix_addr(old);
+	_Atomic uint64_t *x = index_new(cap), *o = ix_addr(old);
 	if (!x)
 		return 0;
 	for (uint32_t i = 0; old && i <= ix_mask(old); i++) {
-		uint64_t v = atomic_load_explicit(&o->slot[i], memory_order_relaxed);
+		uint64_t v = atomic_load_explicit(&o[i], memory_order_relaxed);
 		if (v)
-			index_put(x, v);
+			index_put(x, cap - 1, v);
 	}
 	uintptr_t v = (uintptr_t)x | (uintptr_t)__builtin_ctz(cap);
 	atomic_store_explicit(&t->index, v, memory_order_release);
@@ -128,7 +126,7 @@ uint32_t intern_insert(struct intern *t, uint64_t h, intern_eq_fn eq, const void
 			return 0;
 		empty = UINT32_MAX;
 	}
-	struct intern_index *x = ix_addr(xv);
+	_Atomic uint64_t *x = ix_addr(xv);
 	void *seg = atomic_load_explicit(&t->seg[id >> INTERN_SEG_BITS], memory_order_relaxed);
 	if (!seg) {
 		seg = arena_alloc((size_t)INTERN_SEG * t->rec_size);
@@ -142,8 +140,8 @@ uint32_t intern_insert(struct intern *t, uint64_t h, intern_eq_fn eq, const void
 		return 0;
 	atomic_store_explicit(&t->count, id, memory_order_release);
 	if (empty == UINT32_MAX)
-		index_put(x, slot_make(h, id));
+		index_put(x, ix_mask(xv), slot_make(h, id));
 	else
-		atomic_store_explicit(&x->slot[empty], slot_make(h, id), memory_order_release);
+		atomic_store_explicit(&x[empty], slot_make(h, id), memory_order_release);
 	return id;
 }

@@ -46,11 +46,6 @@
 #define INTERN_ID_BITS 22
 #define INTERN_MAX_IDS (1u << INTERN_ID_BITS)
 
-struct intern_index {
-	uint32_t mask;
-	_Atomic uint64_t slot[];      /* hash bits << INTERN_ID_BITS | id */
-};
-
 typedef bool (*intern_eq_fn)(const void *rec, const void *key);
 /* Fills the record of a new id; false if it cannot (the id is then not
  * handed out). */
