@@ -99,10 +99,16 @@ static inline double sampler_one_minus_exp(double x)
 	};
 	if (!(x < 0.5))
 		return -expm1(-x);
-	double sum = c[15];
-	for (int k = 14; k >= 0; k--)
-		sum = c[k] - x * sum;
-	return x * sum;
+	/* Estrin's scheme in y = -x: pairs, then pairs of pairs, so the
+	 * longest chain is four multiply-adds rather than Horner's sixteen
+	 * (every new bucket computes this, and the dump again per bucket). */
+	double y = -x, y2 = y * y, y4 = y2 * y2, y8 = y4 * y4;
+	double p[8];
+	for (int k = 0; k < 8; k++)
+		p[k] = c[2 * k] + c[2 * k + 1] * y;
+	double q0 = p[0] + p[1] * y2, q1 = p[2] + p[3] * y2;
+	double q2 = p[4] + p[5] * y2, q3 = p[6] + p[7] * y2;
+	return x * ((q0 + q1 * y4) + (q2 + q3 * y4) * y8);
 }
 
 /* 1/p(s): how many allocations of size s one sample at rate R stands
