@@ -293,7 +293,10 @@ static void fixed_codes(struct huff *lit, struct huff *dist)
 	canonical_codes(dist, NDIST);
 }
 
-static void write_tokens(struct enc *e, const struct huff *lit, const struct huff *dist)
+/* The block's tokens and its end code; room: bytes the block takes at
+ * most, 8 to spare included (the fast loop below needs that room). */
+static void write_tokens(struct enc *e, const struct huff *lit, const struct huff *dist,
+			 size_t room)
 {
 	struct bits *b = &e->b;
 	/* Each length's code and extra bits as one write (at most 20 bits). */
@@ -304,7 +307,43 @@ static void write_tokens(struct enc *e, const struct huff *lit, const struct huf
 		lbits[l] = lit->code[257 + lc] | (uint32_t)(l + 3 - len_base[lc]) << lit->len[257 + lc];
 		lnbits[l] = (uint8_t)(lit->len[257 + lc] + len_extra[lc]);
 	}
-	for (size_t i = 0; i < e->ntok && !b->full; i++) {
+	size_t i = 0;
+	if ((size_t)(b->end - b->p) >= room) {
+		/* The block fits with 8 bytes to spare: a token is one or two
+		 * shifts into a 64-bit word stored whole, the pointer moved by
+		 * the whole bytes in it (at most 7 bits stay pending, and a
+		 * token adds at most 15 + 5 + 15 + 13 bits). */
+		uint8_t *p = b->p;
+		uint64_t acc = b->acc;
+		unsigned n = b->n;
+		for (; n >= 8; n -= 8, acc >>= 8)
+			*p++ = (uint8_t)acc;
+		for (; i < e->ntok; i++) {
+			uint32_t t = e->tok[i];
+			uint64_t v;
+			unsigned k;
+			if (t < 256) {
+				v = lit->code[t];
+				k = lit->len[t];
+			} else {
+				unsigned l = (t >> 16) & 0xff, d = t & 0x7fff;
+				unsigned dc = d < 256 ? e->dist_code[d] : e->dist_code[256 + (d >> 7)];
+				v = lbits[l] | (dist->code[dc] | (uint64_t)(d + 1 - dist_base[dc]) << dist->len[dc])
+						       << lnbits[l];
+				k = lnbits[l] + dist->len[dc] + dist_extra[dc];
+			}
+			acc |= v << n;
+			n += k;
+			memcpy(p, &acc, 8);
+			p += n >> 3;
+			acc >>= n & ~7u;
+			n &= 7;
+		}
+		b->p = p;
+		b->acc = acc;
+		b->n = n;
+	}
+	for (; i < e->ntok && !b->full; i++) {
 		uint32_t t = e->tok[i];
 		if (t < 256) {
 			put(b, lit->code[t], lit->len[t]);
@@ -377,7 +416,7 @@ static void end_block(struct enc *e, const uint8_t *raw, size_t rawlen, bool las
 	} else if (fix <= dyn) {
 		put(b, last, 1);
 		put(b, 1, 2);
-		write_tokens(e, flit, fdist);
+		write_tokens(e, flit, fdist, (size_t)(fix / 8) + 16);
 	} else {
 		put(b, last, 1);
 		put(b, 2, 2);
@@ -391,7 +430,7 @@ static void end_block(struct enc *e, const uint8_t *raw, size_t rawlen, bool las
 			if (sym[i] >= 16)
 				put(b, extra[i], sym[i] == 16 ? 2 : sym[i] == 17 ? 3 : 7);
 		}
-		write_tokens(e, &lit, &dist);
+		write_tokens(e, &lit, &dist, (size_t)(dyn / 8) + 16);
 	}
 	e->ntok = 0;
 	e->extra = 0;

@@ -6,7 +6,9 @@
  * frequencies whose optimal codes are longer than deflate's 15 bits,
  * several blocks, records shaped like a profile's samples, and a few
  * hundred random mixtures of those.  The gzip file must carry the right
- * CRC and size (zlib checks both).  On the profile-shaped records the
+ * CRC and size (zlib checks both).  Each stream is made again into an
+ * output of exactly its length (and must come out the same) and into
+ * one byte less (and must fail).  On the profile-shaped records the
  * output must stay within a tenth of zlib's at level 1. */
 #include <zlib.h>
 
@@ -74,6 +76,18 @@ static size_t roundtrip(const char *what, const uint8_t *in, size_t n)
 	    inflate_raw(gz, gzlen, back, n + 1, &got, 15 + 16) != 0 || got != n || memcmp(in, back, n) != 0) {
 		fprintf(stderr, "%s: gzip of %zu bytes does not read back\n", what, n);
 		unit_failures++;
+	}
+	/* With no room to spare the block writer takes its careful path:
+	 * the same stream when it fits exactly, a failure when one byte is
+	 * missing. */
+	if (len) {
+		uint8_t *tight = malloc(len);
+		size_t again = deflate_raw(&r, in, n, tight, len);
+		if (again != len || memcmp(tight, out, len) != 0 || deflate_raw(&r, in, n, tight, len - 1) != 0) {
+			fprintf(stderr, "%s: %zu bytes into exactly %zu: gave %zu\n", what, n, len, again);
+			unit_failures++;
+		}
+		free(tight);
 	}
 	region_reset(&r);
 	free(out);
