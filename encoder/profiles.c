@@ -76,9 +76,10 @@ struct snap_ctx {
 static void snap_heap(const struct heap_bucket_view *v, void *arg)
 {
 	struct prof_snapshot *s = arg;
-	if (v->id < s->n) {
-		s->v[v->id][0] = v->allocs;
-		s->v[v->id][1] = v->frees;
+	uint32_t i = heap_census_index(&s->heap, v->id);
+	if (i && i < s->n) {
+		s->v[i][0] = v->allocs;
+		s->v[i][1] = v->frees;
 	}
 }
 
@@ -136,8 +137,12 @@ struct prof_snapshot *profile_snapshot(unsigned bit, struct region *r)
 		threadstacks_collect(r, snap_thread, &c);
 		return s;
 	}
+	struct heap_census census = {0};
 	switch (bit) {
-	case PROF_HEAP: n = heap_bucket_count(); break;
+	case PROF_HEAP:
+		heap_census_take(&census);
+		n = census.total;
+		break;
 	case PROF_MUTEX: n = lockprof_count(0); break;
 	case PROF_BLOCK: n = lockprof_count(1); break;
 	case PROF_THREADCREATE: n = 65536; break;
@@ -147,6 +152,7 @@ struct prof_snapshot *profile_snapshot(unsigned bit, struct region *r)
 	if (!s)
 		return NULL;
 	s->bit = bit;
+	s->heap = census;
 	s->n = n + 1;
 	s->v = region_alloc(r, (size_t)s->n * sizeof(s->v[0]));
 	if (!s->v)
@@ -165,7 +171,9 @@ struct prof_snapshot *profile_snapshot(unsigned bit, struct region *r)
 void profile_base(const struct dump_ctx *d, uint32_t id, uint64_t out[2])
 {
 	out[0] = out[1] = 0;
-	if (d->base && id < d->base->n) {
+	if (d->base && d->base->bit == PROF_HEAP)
+		id = heap_census_index(&d->base->heap, id);
+	if (d->base && id && id < d->base->n) {
 		out[0] = d->base->v[id][0];
 		out[1] = d->base->v[id][1];
 	}

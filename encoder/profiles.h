@@ -11,6 +11,7 @@
 
 #include "arena.h"
 #include "builder.h"
+#include "heapprof.h"
 #include "mappings.h"
 #include "symbols.h"
 #include "threadstacks.h"
@@ -25,8 +26,9 @@
  */
 struct prof_snapshot {
 	unsigned bit;
-	uint32_t n;             /* ids 1..n-1 are valid */
+	uint32_t n;             /* ids 1..n-1 are valid (heap: census indexes) */
 	uint64_t (*v)[2];
+	struct heap_census heap; /* PROF_HEAP: the buckets v holds (heapprof.h) */
 	struct thread_stack *threads;   /* PROF_THREADS */
 	size_t nthreads, cap;
 };

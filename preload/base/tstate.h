@@ -83,6 +83,7 @@ struct tstate {
 	uint8_t own_alloc;   /* a library call made for cprof is allocating (own_alloc_begin) */
 	uint8_t unw_tls;     /* libunwind's TLS block exists on this thread (unwind.c) */
 	uint8_t label_slots; /* otel_slot or cl_slot is set (labels.c) */
+	uint8_t heap_table;  /* 1 + the heap bucket table of its samples, 0: none yet (heapprof.h) */
 	uint64_t rng;        /* xorshift state for the sampler */
 	uintptr_t stack_lo, stack_hi;
 	/* The rest. */

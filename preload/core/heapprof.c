@@ -13,16 +13,21 @@
  *  - A filter word and its counts change only under the lock of the shard
  *    that owns the word (heapprof.h, heap_shard_of_ptr), inside the same
  *    write section as the shard's table.
- *  - Lock order: no lock is taken while a shard lock is held, and
- *    bucket_lock is taken without one (heap_record_alloc interns the
- *    bucket before inserting), so there is no cycle.  peak_lock is taken
+ *  - Lock order: no lock is taken while a shard lock is held, and a
+ *    bucket table's lock is taken without one (heap_record_alloc interns
+ *    the bucket before inserting), one table's at a time (the thread's
+ *    own), so there is no cycle.  peak_lock is taken
  *    with no other heap lock held (after the live-set insert), and under
  *    dump_lock by the dump; only pages_alloc/pages_free (no lock) and
  *    the dump's callback (arena) run under it.
+ *  - A bucket id is (number in its table << HEAP_TABLE_BITS) | table;
+ *    numbers run from 1, so no id is 0.  A census (heap_census_take)
+ *    numbers the buckets that exist when it is taken densely, table
+ *    after table: the peak copy and delta snapshots are arrays by it.
  *  - in_use == sum over buckets of (allocs - frees) * weight, up to the
  *    updates in flight: every allocs increment is followed by an add of
  *    the weight, every frees increment by a subtraction (heap_forget).
- *  - peak.v, peak.n, peak.bytes and peak.real_ns change only under
+ *  - peak.v, peak.c, peak.bytes and peak.real_ns change only under
  *    peak_lock; so do peak_next and peak_fall, set together from the
  *    level of the copy, so they only grow and each copy is at a level
  *    at least 1/64 above the previous one.
@@ -110,24 +115,30 @@ struct bucket {
 	atomic_ullong frees;
 };
 
-#define BMAX (1u << 22)
+#define BMAX (1u << 22) /* buckets per table */
 
-/* Taken by every sample that makes a new bucket: a line of its own, not
- * one the other threads' frees write (filter_count). */
-static spinlock_t bucket_lock __attribute__((aligned(CPROF_CACHELINE)));
-CPROF_LOCK_CLASS(heap_buckets, LOCK_RANK_HEAP_BUCKETS, bucket_lock);
-CPROF_LOCK_ARRAY(heap_shards, LOCK_RANK_HEAP_SHARDS, heap_shards, lock);
-/* The bucket table, with the rate its weights are computed from on the
- * line of the index and segment pointers every lookup reads: a sample
- * that makes a bucket finds that line cached already. */
-static struct {
-	uint64_t rate;
+/* The bucket tables (heapprof.h, "Buckets").  Each element starts on a
+ * line of its own (struct intern is line-aligned): the lock and the
+ * index and segment words a lookup reads, then the count. */
+static struct bucket_table {
+	spinlock_t lock;        /* serialises this table's inserts */
 	struct intern t;        /* records: struct bucket */
-} bt __attribute__((aligned(CPROF_CACHELINE)));
+} tables[HEAP_TABLES];
+CPROF_LOCK_ARRAY(heap_buckets, LOCK_RANK_HEAP_BUCKETS, tables, lock);
+CPROF_LOCK_ARRAY(heap_shards, LOCK_RANK_HEAP_SHARDS, heap_shards, lock);
+/* Read-mostly: the rate the weights come from, and the next table a
+ * thread is given (written once per thread that samples). */
+static uint64_t bucket_rate;
+static atomic_uint next_table;
+
+static inline uint32_t bucket_id(unsigned table, uint32_t n)
+{
+	return n << HEAP_TABLE_BITS | table;
+}
 
 static inline struct bucket *bucket_get(uint32_t id)
 {
-	return intern_rec(&bt.t, id);
+	return intern_rec(&tables[id & (HEAP_TABLES - 1)].t, id >> HEAP_TABLE_BITS);
 }
 
 static uint64_t bucket_hash(uint32_t stack, uint64_t size, uint32_t labels)
@@ -150,53 +161,79 @@ static bool bucket_fill(void *rec, const void *key)
 	b->size = k->size;
 	b->labels = k->labels;
 	b->weight = k->size;
-	if (bt.rate > 1 && k->size)
-		b->weight = (uint64_t)((double)k->size * sampler_inverse_p(k->size, bt.rate) + 0.5);
+	if (bucket_rate > 1 && k->size)
+		b->weight = (uint64_t)((double)k->size * sampler_inverse_p(k->size, bucket_rate) + 0.5);
 	return true;
 }
 
-/* A (stack, size, labels) seen before is found without a lock; bucket_lock
- * only serialises inserts. */
+/* The calling thread's table: given at its first sample, in turn. */
+static inline unsigned my_table(void)
+{
+	struct tstate *ts = &cprof_tls;
+	if (unlikely(!ts->heap_table))
+		ts->heap_table = (uint8_t)(atomic_fetch_add_explicit(&next_table, 1, memory_order_relaxed) %
+					       HEAP_TABLES + 1);
+	return ts->heap_table - 1u;
+}
+
+/* A (stack, size, labels) seen before by a thread of this table is found
+ * without a lock; the table's lock only serialises its inserts. */
 static uint32_t bucket_intern(uint32_t stack, uint64_t size, uint32_t labels)
 {
 	struct bucket k = {.stack = stack, .size = size, .labels = labels};
 	uint64_t h = bucket_hash(stack, size, labels);
-	uint32_t id = intern_find(&bt.t, h, bucket_eq, &k);
-	if (id)
-		return id;
-	spin_lock(&bucket_lock);
-	if (!bt.t.rec_size)
-		intern_setup(&bt.t, sizeof(struct bucket), BMAX, 4096);
-	id = intern_insert(&bt.t, h, bucket_eq, &k, bucket_fill);
-	spin_unlock(&bucket_lock);
-	return id;
+	unsigned ti = my_table();
+	struct bucket_table *bt = &tables[ti];
+	uint32_t n = intern_find(&bt->t, h, bucket_eq, &k);
+	if (!n) {
+		spin_lock(&bt->lock);
+		if (!bt->t.rec_size)
+			intern_setup(&bt->t, sizeof(struct bucket), BMAX, 4096);
+		n = intern_insert(&bt->t, h, bucket_eq, &k, bucket_fill);
+		spin_unlock(&bt->lock);
+	}
+	return n ? bucket_id(ti, n) : 0;
+}
+
+void heap_census_take(struct heap_census *c)
+{
+	c->total = 0;
+	for (unsigned ti = 0; ti < HEAP_TABLES; ti++) {
+		c->off[ti] = c->total;
+		c->n[ti] = intern_count(&tables[ti].t);
+		c->total += c->n[ti];
+	}
 }
 
 void heap_foreach_bucket(heap_bucket_fn fn, void *arg)
 {
-	uint32_t n = intern_count(&bt.t);
-	for (uint32_t id = 1; id <= n; id++) {
-		struct bucket *b = bucket_get(id);
-		struct heap_bucket_view v;
-		v.id = id;
-		v.stack = b->stack;
-		v.size = b->size;
-		v.labels = b->labels;
-		v.frees = atomic_load_explicit(&b->frees, memory_order_acquire);
-		v.allocs = atomic_load_explicit(&b->allocs, memory_order_acquire);
-		if (v.allocs)
-			fn(&v, arg);
+	for (unsigned ti = 0; ti < HEAP_TABLES; ti++) {
+		uint32_t n = intern_count(&tables[ti].t);
+		for (uint32_t i = 1; i <= n; i++) {
+			struct bucket *b = intern_rec(&tables[ti].t, i);
+			struct heap_bucket_view v;
+			v.id = bucket_id(ti, i);
+			v.stack = b->stack;
+			v.size = b->size;
+			v.labels = b->labels;
+			v.frees = atomic_load_explicit(&b->frees, memory_order_acquire);
+			v.allocs = atomic_load_explicit(&b->allocs, memory_order_acquire);
+			if (v.allocs)
+				fn(&v, arg);
+		}
 	}
 }
 
 uint32_t heap_bucket_count(void)
 {
-	return intern_count(&bt.t);
+	struct heap_census c;
+	heap_census_take(&c);
+	return c.total;
 }
 
 uint64_t heap_rate(void)
 {
-	return bt.rate;
+	return bucket_rate;
 }
 
 /* ---- the peak (heapprof.h, "Peak") ------------------------------------- */
@@ -210,8 +247,8 @@ static struct {
 } __attribute__((aligned(CPROF_CACHELINE))) est;
 
 static struct {
-	uint64_t (*v)[2];       /* [bucket id] = {allocs, frees} at the peak */
-	uint32_t n;             /* ids 1..n were copied; 0: no peak yet */
+	uint64_t (*v)[2];       /* [census index] = {allocs, frees} at the peak */
+	struct heap_census c;   /* the buckets copied; c.total 0: no peak yet */
 	uint32_t cap;           /* entries v has room for */
 	uint64_t bytes;         /* in_use, from the copy */
 	int64_t real_ns;        /* when it was copied */
@@ -232,7 +269,9 @@ static CPROF_COLD void peak_record(int64_t level, bool fall)
 						 memory_order_relaxed);
 	if (level <= threshold)
 		goto out; /* another thread copied meanwhile */
-	uint32_t n = intern_count(&bt.t);
+	struct heap_census c;
+	heap_census_take(&c);
+	uint32_t n = c.total;
 	if ((uint64_t)n + 1 > peak.cap) {
 		uint64_t cap = peak.cap ? (uint64_t)peak.cap * 2 : 1024;
 		while (cap < (uint64_t)n + 1)
@@ -245,16 +284,18 @@ static CPROF_COLD void peak_record(int64_t level, bool fall)
 		peak.cap = (uint32_t)cap;
 	}
 	uint64_t bytes = 0;
-	for (uint32_t id = 1; id <= n; id++) {
-		struct bucket *b = bucket_get(id);
-		uint64_t frees = atomic_load_explicit(&b->frees, memory_order_acquire);
-		uint64_t allocs = atomic_load_explicit(&b->allocs, memory_order_acquire);
-		peak.v[id][0] = allocs;
-		peak.v[id][1] = frees;
-		if (allocs > frees)
-			bytes += (allocs - frees) * b->weight;
+	for (unsigned ti = 0; ti < HEAP_TABLES; ti++) {
+		for (uint32_t i = 1; i <= c.n[ti]; i++) {
+			struct bucket *b = intern_rec(&tables[ti].t, i);
+			uint64_t frees = atomic_load_explicit(&b->frees, memory_order_acquire);
+			uint64_t allocs = atomic_load_explicit(&b->allocs, memory_order_acquire);
+			peak.v[c.off[ti] + i][0] = allocs;
+			peak.v[c.off[ti] + i][1] = frees;
+			if (allocs > frees)
+				bytes += (allocs - frees) * b->weight;
+		}
 	}
-	peak.n = n;
+	peak.c = c;
 	peak.bytes = bytes;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -285,15 +326,18 @@ static inline void in_use_sub(int64_t w)
 bool heap_foreach_peak(heap_bucket_fn fn, void *arg, uint64_t *bytes, int64_t *real_ns)
 {
 	spin_lock(&peak_lock);
-	uint32_t n = peak.n;
-	for (uint32_t id = 1; id <= n; id++) {
-		struct bucket *b = bucket_get(id);
-		struct heap_bucket_view v = {
-			.id = id, .stack = b->stack, .size = b->size, .labels = b->labels,
-			.allocs = peak.v[id][0], .frees = peak.v[id][1],
-		};
-		if (v.allocs != v.frees)
-			fn(&v, arg);
+	uint32_t n = peak.c.total;
+	for (unsigned ti = 0; ti < HEAP_TABLES; ti++) {
+		for (uint32_t i = 1; i <= peak.c.n[ti]; i++) {
+			struct bucket *b = intern_rec(&tables[ti].t, i);
+			uint32_t at = peak.c.off[ti] + i;
+			struct heap_bucket_view v = {
+				.id = bucket_id(ti, i), .stack = b->stack, .size = b->size,
+				.labels = b->labels, .allocs = peak.v[at][0], .frees = peak.v[at][1],
+			};
+			if (v.allocs != v.frees)
+				fn(&v, arg);
+		}
 	}
 	if (bytes)
 		*bytes = peak.bytes;
@@ -306,7 +350,7 @@ bool heap_foreach_peak(heap_bucket_fn fn, void *arg, uint64_t *bytes, int64_t *r
 bool heap_peak_recorded(void)
 {
 	spin_lock(&peak_lock);
-	bool any = peak.n > 0;
+	bool any = peak.c.total > 0;
 	spin_unlock(&peak_lock);
 	return any;
 }
@@ -534,7 +578,7 @@ uint64_t heap_live_count(void)
 
 int heap_init(uint64_t r)
 {
-	bt.rate = r;
+	bucket_rate = r;
 	return 0;
 }
 

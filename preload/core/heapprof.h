@@ -10,6 +10,22 @@
  * inuse_objects/inuse_space, so a free subtracts exactly what its
  * allocation added.
  *
+ * Bucket tables.  Buckets live in HEAP_TABLES intern tables (intern.h),
+ * and a thread makes its new buckets in one of them, given in turn at its
+ * first sample (tstate.heap_table): two threads share a table only when
+ * more than HEAP_TABLES threads sample.  On an allocation-heavy program
+ * most samples make a new bucket (a size not seen before), and with one
+ * table every such sample took the same lock, advanced the same count
+ * and wrote its record beside another thread's: three lines passed
+ * between the cores at each sample.  A bucket's id carries its table
+ * (heapprof.c).  The same (stack, size, labels) sampled by threads of
+ * two tables is two buckets, two samples of the profile, which pprof
+ * adds up as it adds up any samples with one stack; the dump does not
+ * merge them (a hash of every bucket at each dump, for a few duplicate
+ * samples).  The ids are sparse; a census numbers the buckets densely
+ * for arrays indexed by bucket (the peak copy, the snapshot a delta
+ * profile subtracts).
+ *
  * Live table.  Every sampled pointer that is still allocated is in a hash
  * table (pointer -> bucket id), so frees and reallocs of sampled memory are
  * found exactly; unsampled pointers are not recorded anywhere.  The table is
@@ -105,8 +121,8 @@
  * Contexts: all functions run on program threads in normal context, from
  * the allocation hooks' slow paths with the guard held, or on the dump
  * thread (heap_foreach_bucket, heap_foreach_peak).  No signal handler
- * touches these tables.  Every shard lock, the bucket lock and peak_lock
- * are taken around fork.
+ * touches these tables.  Every shard lock, every bucket table's lock and
+ * peak_lock are taken around fork.
  */
 #ifndef CPROF_HEAPPROF_H
 #define CPROF_HEAPPROF_H
@@ -174,6 +190,26 @@ CPROF_INLINE struct heap_shard *heap_shard_of_ptr(uintptr_t p)
 	return &heap_shards[(word >> (HEAP_FILTER_BITS - 6)) * per + (word & (per - 1))];
 }
 
+/* Bucket tables (see above): a bucket id's low bits are its table. */
+#define HEAP_TABLE_BITS 4
+#define HEAP_TABLES (1u << HEAP_TABLE_BITS)
+
+/* The buckets that exist at one moment, numbered 1..total, table after
+ * table: heap_census_index() of a bucket id is its number, or 0 for a
+ * bucket made after the census. */
+struct heap_census {
+	uint32_t n[HEAP_TABLES];   /* buckets of each table */
+	uint32_t off[HEAP_TABLES]; /* numbers before each table's */
+	uint32_t total;
+};
+void heap_census_take(struct heap_census *c);
+
+CPROF_INLINE uint32_t heap_census_index(const struct heap_census *c, uint32_t id)
+{
+	uint32_t t = id & (HEAP_TABLES - 1), n = id >> HEAP_TABLE_BITS;
+	return n && n <= c->n[t] ? c->off[t] + n : 0;
+}
+
 /* Slow part of the lookup: the shard has entries. */
 bool heap_lookup_slow(struct heap_shard *s, uintptr_t key);
 
@@ -206,7 +242,7 @@ void heap_forget(uint32_t bucket);
 void heap_restore(void *p, uint32_t bucket);
 
 struct heap_bucket_view {
-	uint32_t id;        /* dense, from 1: stable for the process's life */
+	uint32_t id;        /* never 0, stable for the process's life (see above) */
 	uint32_t stack;
 	uint64_t size;
 	uint32_t labels;    /* label set of the allocating thread (labels.h) */
@@ -226,7 +262,7 @@ bool heap_foreach_peak(heap_bucket_fn fn, void *arg, uint64_t *bytes, int64_t *r
 bool heap_peak_recorded(void);
 /* The current estimate of in-use bytes (see above). */
 int64_t heap_inuse_estimate(void);
-/* Bucket ids run from 1 to heap_bucket_count(). */
+/* Buckets made so far. */
 uint32_t heap_bucket_count(void);
 uint64_t heap_rate(void);
 /* Sampled pointers currently tracked (for tests and the index page). */

@@ -8,7 +8,8 @@
  * level make no new copy; a rise past the peak makes one.  At 512 KiB,
  * each bucket's weight is s / (1 - exp(-s/R)).  Four threads allocating
  * and freeing their own blocks leave the estimate at zero, and the copy
- * never shows more in use than was allocated.
+ * never shows more in use than was allocated; each made its buckets in a
+ * table of its own, and a census numbers all buckets 1..total.
  */
 #include <math.h>
 #include <pthread.h>
@@ -23,6 +24,7 @@ unsigned unwind_here(uintptr_t *pcs, unsigned max) { (void)pcs; (void)max; retur
 uint32_t stacktab_intern(const uintptr_t *pcs, unsigned d, unsigned f) { (void)pcs; (void)d; (void)f; return 1; }
 uint32_t stacktab_synthetic(uintptr_t pc) { (void)pc; return 1; }
 uint32_t labels_for_sample(void) { return 0; }
+CPROF_TLS struct tstate cprof_tls;
 
 struct at_peak {
 	uint64_t live[4096]; /* by size */
@@ -33,6 +35,34 @@ static void note(const struct heap_bucket_view *v, void *arg)
 	struct at_peak *a = arg;
 	if (v->size < 4096)
 		a->live[v->size] += v->allocs - v->frees;
+}
+
+struct tables_seen {
+	unsigned churn[HEAP_TABLES];  /* buckets of sizes 100..106, by table */
+	uint64_t allocs[HEAP_TABLES]; /* their samples */
+	unsigned other[HEAP_TABLES];  /* other buckets */
+	uint32_t buckets;
+	uint64_t index_sum;
+	unsigned bad_index;
+};
+
+static void note_table(const struct heap_bucket_view *v, void *arg)
+{
+	struct tables_seen *ts = arg;
+	unsigned t = v->id & (HEAP_TABLES - 1);
+	struct heap_census c;
+	heap_census_take(&c);
+	uint32_t i = heap_census_index(&c, v->id);
+	ts->buckets++;
+	ts->index_sum += i;
+	if (!i || i > c.total)
+		ts->bad_index++;
+	if (v->size >= 100 && v->size < 107) {
+		ts->churn[t]++;
+		ts->allocs[t] += v->allocs;
+	} else {
+		ts->other[t]++;
+	}
 }
 
 static void alloc(uintptr_t p, size_t size)
@@ -145,5 +175,29 @@ int main(void)
 	for (int s = 100; s < 107; s++)
 		live += a.live[s];
 	CHECK(live <= NT * PER);
+
+	/* Bucket tables: each churning thread made its seven buckets in a
+	 * table of its own (none the main thread's), every one of its
+	 * samples is in them, and a census numbers all the buckets 1..total
+	 * once each. */
+	struct tables_seen ts;
+	memset(&ts, 0, sizeof(ts));
+	heap_foreach_bucket(note_table, &ts);
+	unsigned churn_tables = 0;
+	for (unsigned t = 0; t < HEAP_TABLES; t++) {
+		if (!ts.churn[t])
+			continue;
+		churn_tables++;
+		CHECK_EQ(ts.churn[t], 7);
+		CHECK_EQ(ts.allocs[t], 20 * PER);
+		CHECK(!ts.other[t]);
+	}
+	CHECK_EQ(churn_tables, NT);
+	struct heap_census c;
+	heap_census_take(&c);
+	CHECK_EQ(c.total, heap_bucket_count());
+	CHECK_EQ(c.total, ts.buckets);
+	CHECK_EQ(ts.index_sum, (uint64_t)c.total * (c.total + 1) / 2);
+	CHECK_EQ(ts.bad_index, 0);
 	UNIT_DONE();
 }

@@ -20,6 +20,7 @@ unsigned unwind_here(uintptr_t *pcs, unsigned max) { (void)pcs; (void)max; retur
 uint32_t stacktab_intern(const uintptr_t *pcs, unsigned d, unsigned f) { (void)pcs; (void)d; (void)f; return 1; }
 uint32_t stacktab_synthetic(uintptr_t pc) { (void)pc; return 1; }
 uint32_t labels_for_sample(void) { return 0; }
+CPROF_TLS struct tstate cprof_tls;
 
 static bool lookup(uintptr_t p)
 {
