@@ -796,5 +796,10 @@ int pb_finish(struct pb_builder *b, void **out, size_t *outlen)
 	size_t len = (size_t)(q - buf);
 	if (len != head + samples_len)
 		return -1;
+	/* The staging buffer is done with: the compressor's tables and
+	 * output take its pages, already backed (arena.h). */
+	region_recycle(b->r, b->staged.v, b->staged.cap, b->staged.n);
+	b->staged.v = NULL;
+	b->staged.n = b->staged.cap = 0;
 	return gzip_compress(b->r, buf, len, out, outlen);
 }

@@ -107,6 +107,12 @@ void *region_alloc(struct region *r, size_t size)
 	size_t hdr = round_up(sizeof(*c), 16);
 
 	size = round_up(size ? size : 1, 16);
+	if (size <= r->spare_left) {
+		void *p = r->spare;
+		r->spare += size;
+		r->spare_left -= size;
+		return p;
+	}
 	if (!c || c->size - c->used < size) {
 		size_t want = size + hdr > REGION_CHUNK ? round_up(size + hdr, PAGE)
 						       : REGION_CHUNK;
@@ -129,6 +135,16 @@ void *region_alloc(struct region *r, size_t size)
 	void *p = (char *)c + c->used;
 	c->used += size;
 	return p;
+}
+
+void region_recycle(struct region *r, void *p, size_t size, size_t written)
+{
+	size &= ~(size_t)15; /* the spare's allocations stay 16-byte aligned */
+	if (!p || size <= r->spare_left)
+		return;
+	memset(p, 0, written < size ? written : size);
+	r->spare = p;
+	r->spare_left = size;
 }
 
 void *region_realloc(struct region *r, void *old, size_t old_size, size_t new_size)
@@ -176,4 +192,6 @@ void region_reset(struct region *r)
 	}
 	r->head = NULL;
 	r->mapped = 0;
+	r->spare = NULL;
+	r->spare_left = 0;
 }

@@ -23,7 +23,12 @@
  *
  *  - struct region: scratch memory owned by one dump.  Single-threaded by
  *    contract (the thread holding the dump lock); region_reset() unmaps
- *    everything at once.
+ *    everything at once.  Zeroed, 16-byte aligned.  A block the dump is
+ *    done with can be handed back (region_recycle): later allocations
+ *    take it first, its pages already backed (a dump's big buffers are
+ *    written once each; a heap profile's gzip stream and compressor
+ *    tables take the pages of the samples' staging buffer instead of
+ *    faulting in new ones).
  *
  * All return NULL when the kernel refuses memory; callers degrade (stop
  * sampling, skip a dump) rather than fail the program.
@@ -46,9 +51,15 @@ struct region_chunk;
 struct region {
 	struct region_chunk *head;
 	size_t mapped;
+	char *spare;            /* a recycled block, served first */
+	size_t spare_left;
 };
 
 void *region_alloc(struct region *r, size_t size);
+/* p (size bytes, from region_alloc) is no longer used; its first
+ * `written` bytes are zeroed again, and later allocations are carved
+ * from it while it lasts (the larger of it and the current spare). */
+void region_recycle(struct region *r, void *p, size_t size, size_t written);
 void *region_realloc(struct region *r, void *old, size_t old_size, size_t new_size);
 char *region_strdup(struct region *r, const char *s);
 void region_reset(struct region *r);
