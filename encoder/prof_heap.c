@@ -63,8 +63,10 @@ static void add_bucket(const struct heap_bucket_view *v, void *arg)
 	vals[3] = inuse_bytes - base_bytes;
 	if (c->d->base && !vals[0] && !vals[2])
 		return;
-	struct pb_label labels[1 + LABELS_MAX_PAIRS] = {
-		{.key = "bytes", .num = (int64_t)v->size, .num_unit = "bytes"}};
+	/* Only what is filled is written (an initialiser would zero all 17
+	 * entries, 544 bytes, for each of a heap profile's buckets). */
+	struct pb_label labels[1 + LABELS_MAX_PAIRS];
+	labels[0] = (struct pb_label){.key = "bytes", .num = (int64_t)v->size, .num_unit = "bytes"};
 	size_t n = profile_labels(v->labels, labels, 1, CPROF_ARRAY_LEN(labels));
 	if (pb_add_sample(c->b, stacktab_get(v->stack), vals, labels, n) != 0)
 		c->err = -1;
