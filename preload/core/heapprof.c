@@ -187,8 +187,10 @@ static uint32_t bucket_intern(uint32_t stack, uint64_t size, uint32_t labels)
 	uint32_t n = intern_find(&bt->t, h, bucket_eq, &k);
 	if (!n) {
 		spin_lock(&bt->lock);
+		/* A first index of one page: a program of many threads
+		 * that make few buckets keeps 16 small tables. */
 		if (!bt->t.rec_size)
-			intern_setup(&bt->t, sizeof(struct bucket), BMAX, 4096);
+			intern_setup(&bt->t, sizeof(struct bucket), BMAX, 512);
 		n = intern_insert(&bt->t, h, bucket_eq, &k, bucket_fill);
 		spin_unlock(&bt->lock);
 	}
