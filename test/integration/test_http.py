@@ -324,6 +324,11 @@ def test_heap_base_and_delta_profiles():
     grown = delta.flat("alloc_space").get("leak_site", 0)
     in_range(grown, 2 << 20, 40 << 20, what="leak_site alloc_space over 2 s")
     assert delta.flat("inuse_space").get("leak_site", 0) > 0, delta.summary()
+    # The base really was subtracted: the leak has run for some 5 s by
+    # now, so 2 s of it are well under its whole (a base matched to the
+    # wrong buckets, or none, would give the whole).
+    since_start = get_profile(base + "/debug/pprof/heap", "heap").flat("alloc_space").get("leak_site", 0)
+    assert grown < 0.75 * since_start, (grown, since_start)
     allocs = get_profile(base + "/debug/pprof/allocs?seconds=1", "allocs-delta")
     assert allocs.default_sample_type == "alloc_space"
     tc = get_profile(base + "/debug/pprof/threadcreate?seconds=2", "threadcreate-delta")
