@@ -117,9 +117,10 @@ struct bucket {
 
 #define BMAX (1u << 22) /* buckets per table */
 
-/* The bucket tables (heapprof.h, "Buckets").  Each element starts on a
- * line of its own (struct intern is line-aligned): the lock and the
- * index and segment words a lookup reads, then the count. */
+/* The bucket tables (heapprof.h, "Bucket tables").  struct intern is
+ * line-aligned, so each table's lock has a line of its own, then come
+ * the index and segment words a lookup reads, then the count on its own
+ * line. */
 static struct bucket_table {
 	spinlock_t lock;        /* serialises this table's inserts */
 	struct intern t;        /* records: struct bucket */

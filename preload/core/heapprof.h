@@ -12,9 +12,11 @@
  *
  * Bucket tables.  Buckets live in HEAP_TABLES intern tables (intern.h),
  * and a thread makes its new buckets in one of them, given in turn at its
- * first sample (tstate.heap_table): two threads share a table only when
- * more than HEAP_TABLES threads sample.  On an allocation-heavy program
- * most samples make a new bucket (a size not seen before), and with one
+ * first sample (tstate.heap_table): the n-th thread to sample gets table
+ * n mod HEAP_TABLES, so threads share a table once more than HEAP_TABLES
+ * have sampled (threads that have exited count too).  On an
+ * allocation-heavy program most samples make a new bucket (a size not
+ * seen before), and with one
  * table every such sample took the same lock, advanced the same count
  * and wrote its record beside another thread's: three lines passed
  * between the cores at each sample.  A bucket's id carries its table
