@@ -293,6 +293,22 @@ static void fixed_codes(struct huff *lit, struct huff *dist)
 	canonical_codes(dist, NDIST);
 }
 
+/* A token's codes as one bit string (returned, *k bits: at most
+ * 15 + 5 + 15 + 13 = 48): a literal's code, or a length's code and extra
+ * bits (from the per-block tables lbits/lnbits) then the distance's. */
+static inline uint64_t token_code(const struct enc *e, const struct huff *lit, const struct huff *dist,
+				  const uint32_t *lbits, const uint8_t *lnbits, uint32_t t, unsigned *k)
+{
+	if (t < 256) {
+		*k = lit->len[t];
+		return lit->code[t];
+	}
+	unsigned l = (t >> 16) & 0xff, d = t & 0x7fff;
+	unsigned dc = d < 256 ? e->dist_code[d] : e->dist_code[256 + (d >> 7)];
+	*k = lnbits[l] + dist->len[dc] + dist_extra[dc];
+	return lbits[l] | (dist->code[dc] | (uint64_t)(d + 1 - dist_base[dc]) << dist->len[dc]) << lnbits[l];
+}
+
 /* The block's tokens and its end code; room: bytes the block takes at
  * most, 8 to spare included (the fast loop below needs that room). */
 static void write_tokens(struct enc *e, const struct huff *lit, const struct huff *dist,
@@ -308,31 +324,19 @@ static void write_tokens(struct enc *e, const struct huff *lit, const struct huf
 		lnbits[l] = (uint8_t)(lit->len[257 + lc] + len_extra[lc]);
 	}
 	size_t i = 0;
+	unsigned k;
 	if ((size_t)(b->end - b->p) >= room) {
-		/* The block fits with 8 bytes to spare: a token is one or two
-		 * shifts into a 64-bit word stored whole, the pointer moved by
-		 * the whole bytes in it (at most 7 bits stay pending, and a
-		 * token adds at most 15 + 5 + 15 + 13 bits). */
+		/* The block fits with 8 bytes to spare: a token is shifted
+		 * into a 64-bit word stored whole, the pointer moved by the
+		 * whole bytes in it (at most 7 bits stay pending, and a token
+		 * adds at most 48). */
 		uint8_t *p = b->p;
 		uint64_t acc = b->acc;
 		unsigned n = b->n;
 		for (; n >= 8; n -= 8, acc >>= 8)
 			*p++ = (uint8_t)acc;
 		for (; i < e->ntok; i++) {
-			uint32_t t = e->tok[i];
-			uint64_t v;
-			unsigned k;
-			if (t < 256) {
-				v = lit->code[t];
-				k = lit->len[t];
-			} else {
-				unsigned l = (t >> 16) & 0xff, d = t & 0x7fff;
-				unsigned dc = d < 256 ? e->dist_code[d] : e->dist_code[256 + (d >> 7)];
-				v = lbits[l] | (dist->code[dc] | (uint64_t)(d + 1 - dist_base[dc]) << dist->len[dc])
-						       << lnbits[l];
-				k = lnbits[l] + dist->len[dc] + dist_extra[dc];
-			}
-			acc |= v << n;
+			acc |= token_code(e, lit, dist, lbits, lnbits, e->tok[i], &k) << n;
 			n += k;
 			memcpy(p, &acc, 8);
 			p += n >> 3;
@@ -343,17 +347,16 @@ static void write_tokens(struct enc *e, const struct huff *lit, const struct huf
 		b->acc = acc;
 		b->n = n;
 	}
+	/* Without that room: through put(), which stops at the end (at most
+	 * 32 bits a call). */
 	for (; i < e->ntok && !b->full; i++) {
-		uint32_t t = e->tok[i];
-		if (t < 256) {
-			put(b, lit->code[t], lit->len[t]);
-			continue;
+		uint64_t v = token_code(e, lit, dist, lbits, lnbits, e->tok[i], &k);
+		if (k > 32) {
+			put(b, v & 0xffffffffu, 32);
+			v >>= 32;
+			k -= 32;
 		}
-		unsigned l = (t >> 16) & 0xff, d = t & 0x7fff;
-		put(b, lbits[l], lnbits[l]);
-		unsigned dc = d < 256 ? e->dist_code[d] : e->dist_code[256 + (d >> 7)];
-		put(b, dist->code[dc] | (uint64_t)(d + 1 - dist_base[dc]) << dist->len[dc],
-		    dist->len[dc] + dist_extra[dc]);
+		put(b, v, k);
 	}
 	put(b, lit->code[256], lit->len[256]);
 }
