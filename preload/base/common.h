@@ -51,6 +51,28 @@ enum cprof_synthetic_pc {
 	CPROF_PC_SYNTHETIC_MAX = 4096
 };
 
+/*
+ * A table's address and capacity in one word, for open-addressing tables
+ * published to readers that take no lock (intern.c's indexes, heapprof.c's
+ * live-set arrays): the table is page-aligned, its capacity a power of
+ * two, and log2 of it rides in the low six bits.  A reader loads the word
+ * once and has both, from one line, consistent with each other.
+ */
+CPROF_INLINE uintptr_t cprof_sized_make(void *table, uint32_t cap)
+{
+	return (uintptr_t)table | (uintptr_t)__builtin_ctz(cap);
+}
+
+CPROF_INLINE void *cprof_sized_addr(uintptr_t w)
+{
+	return (void *)(w & ~(uintptr_t)63);
+}
+
+CPROF_INLINE uint32_t cprof_sized_mask(uintptr_t w)
+{
+	return (uint32_t)((UINT64_C(1) << (w & 63)) - 1);
+}
+
 static inline uint64_t cprof_hash64(uint64_t x)
 {
 	/* splitmix64 finaliser: cheap, well mixed, good for pointers whose low

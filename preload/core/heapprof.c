@@ -98,8 +98,7 @@ struct live_view {
 
 static inline struct live_view view_of(uintptr_t v)
 {
-	return (struct live_view){(struct live_slot *)(v & ~(uintptr_t)63),
-				  (uint32_t)((UINT64_C(1) << (v & 63)) - 1)};
+	return (struct live_view){cprof_sized_addr(v), cprof_sized_mask(v)};
 }
 
 #define LIVE_INITIAL 256
@@ -369,7 +368,7 @@ int64_t heap_inuse_estimate(void)
 static uintptr_t arr_new(uint32_t cap)
 {
 	struct live_slot *a = pages_alloc_populated((size_t)cap * sizeof(struct live_slot));
-	return a ? (uintptr_t)a | (uintptr_t)__builtin_ctz(cap) : 0;
+	return a ? cprof_sized_make(a, cap) : 0;
 }
 
 static void write_begin(struct heap_shard *s)

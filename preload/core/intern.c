@@ -38,15 +38,11 @@ static inline uint64_t slot_make(uint64_t h, uint32_t id)
 	return slot_hash(h) << INTERN_ID_BITS | id;
 }
 
-/* t->index: an index's address and log2 of its capacity (intern.h). */
+/* t->index: an index's address and capacity in one word (common.h,
+ * cprof_sized_make). */
 static inline _Atomic uint64_t *ix_addr(uintptr_t v)
 {
-	return (_Atomic uint64_t *)(v & ~(uintptr_t)63);
-}
-
-static inline uint32_t ix_mask(uintptr_t v)
-{
-	return (uint32_t)((UINT64_C(1) << (v & 63)) - 1);
+	return cprof_sized_addr(v);
 }
 
 static uint32_t probe(_Atomic uint64_t *x, uint32_t mask, uint64_t h,
@@ -72,7 +68,7 @@ static uint32_t probe(_Atomic uint64_t *x, uint32_t mask, uint64_t h,
 uint32_t intern_find(const struct intern *t, uint64_t h, intern_eq_fn eq, const void *key)
 {
 	uintptr_t v = atomic_load_explicit(&((struct intern *)t)->index, memory_order_acquire);
-	return v ? probe(ix_addr(v), ix_mask(v), h, t, eq, key, NULL) : 0;
+	return v ? probe(ix_addr(v), cprof_sized_mask(v), h, t, eq, key, NULL) : 0;
 }
 
 /* An index of cap slots (a power of two), page-aligned (see t->index). */
@@ -95,16 +91,16 @@ static void index_put(_Atomic uint64_t *x, uint32_t mask, uint64_t v)
  * left mapped for readers still probing it. */
 static uintptr_t grow(struct intern *t, uintptr_t old)
 {
-	uint32_t cap = old ? (ix_mask(old) + 1) * 2 : t->first_cap;
+	uint32_t cap = old ? (cprof_sized_mask(old) + 1) * 2 : t->first_cap;
 	_Atomic uint64_t *x = index_new(cap), *o = ix_addr(old);
 	if (!x)
 		return 0;
-	for (uint32_t i = 0; old && i <= ix_mask(old); i++) {
+	for (uint32_t i = 0; old && i <= cprof_sized_mask(old); i++) {
 		uint64_t v = atomic_load_explicit(&o[i], memory_order_relaxed);
 		if (v)
 			index_put(x, cap - 1, v);
 	}
-	uintptr_t v = (uintptr_t)x | (uintptr_t)__builtin_ctz(cap);
+	uintptr_t v = cprof_sized_make(x, cap);
 	atomic_store_explicit(&t->index, v, memory_order_release);
 	return v;
 }
@@ -116,12 +112,12 @@ uint32_t intern_insert(struct intern *t, uint64_t h, intern_eq_fn eq, const void
 	uint32_t n = atomic_load_explicit(&t->count, memory_order_relaxed);
 	uint32_t id, empty = UINT32_MAX;
 
-	if (xv && (id = probe(ix_addr(xv), ix_mask(xv), h, t, eq, key, &empty)) != 0)
+	if (xv && (id = probe(ix_addr(xv), cprof_sized_mask(xv), h, t, eq, key, &empty)) != 0)
 		return id;
 	id = n + 1;
 	if (id >= t->max)
 		return 0;
-	if (!xv || (uint64_t)id * 2 > (uint64_t)ix_mask(xv) + 1) {
+	if (!xv || (uint64_t)id * 2 > (uint64_t)cprof_sized_mask(xv) + 1) {
 		if (!(xv = grow(t, xv)))
 			return 0;
 		empty = UINT32_MAX;
@@ -140,7 +136,7 @@ uint32_t intern_insert(struct intern *t, uint64_t h, intern_eq_fn eq, const void
 		return 0;
 	atomic_store_explicit(&t->count, id, memory_order_release);
 	if (empty == UINT32_MAX)
-		index_put(x, ix_mask(xv), slot_make(h, id));
+		index_put(x, cprof_sized_mask(xv), slot_make(h, id));
 	else
 		atomic_store_explicit(&x[empty], slot_make(h, id), memory_order_release);
 	return id;
