@@ -67,7 +67,11 @@ void pb_set_drop_frames(struct pb_builder *b, const char *regex);
  * trimmed from every sample (allocator entry points in heap stacks). */
 void pb_set_trim_prefixes(struct pb_builder *b, const char *const *prefixes);
 
-int pb_add_sample(struct pb_builder *b, const struct stack *st, const int64_t *values,
+/* A sample of stack st.  Samples are written grouped by stack and, within
+ * a stack, by `order` (then as added): give close orders to samples whose
+ * values are alike, and the profile compresses better (builder.c,
+ * "Order"); 0 when there is nothing better. */
+int pb_add_sample(struct pb_builder *b, const struct stack *st, uint64_t order, const int64_t *values,
 		  const struct pb_label *labels, size_t nlabels);
 
 /* About n samples will be added, each with at most nlabels labels: room

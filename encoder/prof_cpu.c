@@ -34,7 +34,7 @@ static void add(uint32_t stack, uint32_t name, uint32_t set, uint64_t count, voi
 	/* The thread's CPU time while it blocked the signal (cpuprof.c). */
 	size_t n = stack == c->lost_stack ? 2 : 1;
 	n = profile_labels(set, labels, n, CPROF_ARRAY_LEN(labels));
-	if (pb_add_sample(c->b, stacktab_get(stack), vals, labels, n) != 0)
+	if (pb_add_sample(c->b, stacktab_get(stack), 0, vals, labels, n) != 0)
 		c->err = -1;
 }
 
@@ -55,7 +55,7 @@ int encode_cpu(struct dump_ctx *d, struct pb_builder *b)
 		uint32_t stack = c.lost_stack;
 		int64_t vals[2] = {(int64_t)view.lost[k], (int64_t)view.lost[k] * c.period};
 		struct pb_label label = {.key = "cprof_lost", .str = reasons[k]};
-		if (pb_add_sample(b, stacktab_get(stack), vals, &label, 1) != 0)
+		if (pb_add_sample(b, stacktab_get(stack), 0, vals, &label, 1) != 0)
 			c.err = -1;
 	}
 	pb_set_time(b, view.start_real, d->now_mono_ns - view.start_mono);

@@ -68,7 +68,7 @@ static void add_bucket(const struct heap_bucket_view *v, void *arg)
 	struct pb_label labels[1 + LABELS_MAX_PAIRS];
 	labels[0] = (struct pb_label){.key = "bytes", .num = (int64_t)v->size, .num_unit = "bytes"};
 	size_t n = profile_labels(v->labels, labels, 1, CPROF_ARRAY_LEN(labels));
-	if (pb_add_sample(c->b, stacktab_get(v->stack), vals, labels, n) != 0)
+	if (pb_add_sample(c->b, stacktab_get(v->stack), v->size, vals, labels, n) != 0)
 		c->err = -1;
 }
 

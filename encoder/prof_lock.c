@@ -33,7 +33,7 @@ static void add(const struct lock_bucket_view *v, void *arg)
 		vals[0] = 1;
 	struct pb_label labels[LABELS_MAX_PAIRS];
 	size_t n = profile_labels(v->labels, labels, 0, CPROF_ARRAY_LEN(labels));
-	if (pb_add_sample(c->b, stacktab_get(v->stack), vals, labels, n) != 0)
+	if (pb_add_sample(c->b, stacktab_get(v->stack), 0, vals, labels, n) != 0)
 		c->err = -1;
 }
 

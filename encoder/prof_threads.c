@@ -35,7 +35,7 @@ static void add_create(uint32_t id, uint32_t stack, uint64_t count, void *arg)
 	int64_t v = (int64_t)(count - base[0]);
 	if (!v)
 		return;
-	if (pb_add_sample(c->b, stacktab_get(stack), &v, NULL, 0) != 0)
+	if (pb_add_sample(c->b, stacktab_get(stack), 0, &v, NULL, 0) != 0)
 		c->err = -1;
 }
 
@@ -58,7 +58,7 @@ static int add_one(struct tc_ctx *c, const struct thread_stack *ts, int64_t v)
 		{.key = "tid", .num = ts->tid},
 	};
 	size_t n = profile_labels(ts->labels, labels, 2, CPROF_ARRAY_LEN(labels));
-	return pb_add_sample(c->b, stacktab_get(ts->stack), &v, labels, n);
+	return pb_add_sample(c->b, stacktab_get(ts->stack), 0, &v, labels, n);
 }
 
 static void add_thread(const struct thread_stack *ts, void *arg)
