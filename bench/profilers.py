@@ -400,6 +400,10 @@ def detect(lib, progs, log=print):
     # path with the frame-pointer walker instead of libunwind.
     add(Cprof("cprof-heap-hooks", "cprof heap, hooks only (CPROF_HEAP_RATE=0)", "heap", lib,
               {"CPROF_HEAP_RATE": "0"}, writes=False))
+    # What any library in front of glibc's malloc costs before it does
+    # anything (bench/progs/null_interposer.c): the floor of the row above.
+    add(Preload("null-interposer", "do-nothing malloc interposer", progs.get("null_interposer"), {},
+                no_output_reason="- (forwards every call; records nothing)"))
     add(Cprof("cprof-heap-fp", "cprof heap, CPROF_UNWIND=fp", "heap", lib,
               {"CPROF_UNWIND": "fp"}))
     add(Cprof("cprof-cpu", "cprof cpu", "cpu", lib))

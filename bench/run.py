@@ -118,6 +118,14 @@ def build_progs(ctx):
             subprocess.run(cmd, check=True)
         ctx.progs[name] = out
     measure.SPAWN = ctx.progs["spawn"]
+    # The do-nothing interposer: a shared object, not a program.
+    c = os.path.join(src, "null_interposer.c")
+    out = os.path.join(ctx.benchdir, "libnull_interposer.so")
+    if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(c):
+        log("  CC      %s" % os.path.relpath(c, ROOT))
+        subprocess.run(["gcc", "-std=gnu11", "-O2", "-g", "-shared", "-fPIC", "-Wall", "-Wextra",
+                        c, "-o", out], check=True)
+    ctx.progs["null_interposer"] = out
     # tcmalloc_check needs gperftools' C++ header and libtcmalloc.so to link.
     cc = os.path.join(src, "tcmalloc_check.cc")
     out = os.path.join(ctx.benchdir, "tcmalloc_check")
@@ -431,7 +439,8 @@ def overhead_workloads(ctx):
              "bench/progs/malloc_mix.c: 2 threads, %d operations on windows of 4,096 live blocks "
              "(free + malloc 70%%, calloc 20%%, realloc(NULL) 10%%, of 16 B-256 KiB, filled), "
              "about 2.6 KiB per allocation" % malloc_ops,
-             ["bare", "cprof-heap", "cprof-heap-hooks", "cprof-heap-fp"] + CPROF[1:]
+             ["bare", "cprof-heap", "cprof-heap-hooks", "null-interposer", "cprof-heap-fp"]
+             + CPROF[1:]
              + HEAP_OTHERS + CPU_OTHERS, ctx.reps(15),
              "malloc_mix", [2, malloc_ops]),
         Prog("malloc-pair", "malloc+free pair",
