@@ -613,7 +613,9 @@ static bool trimmed(const struct pb_builder *b, const char *name)
  * sizes at random).  The order is a stable LSD radix sort of one 16-byte
  * reference a sample, 11 bits a pass, only as many passes as the largest
  * key and stack index need (three on that profile); its scratch space is
- * the packed profile's buffer before anything is packed into it.  If the
+ * the packed profile's buffer before anything is packed into it.  Samples
+ * that came in that order already (one per stack, as the threadcreate
+ * profile's) are written as they are, with no reference made; if the
  * references find no memory, the samples go out in the order they came.
  */
 struct resolved {
@@ -792,31 +794,52 @@ int pb_finish(struct pb_builder *b, void **out, size_t *outlen)
 {
 	if (b->failed)
 		return -1;
-	/* Resolve every distinct stack once, size the samples, and note each
-	 * one's place for the sort (see "Order"). */
+	/* Resolve every distinct stack once, size the samples, and, from the
+	 * first sample out of order, note each one's place for the sort (see
+	 * "Order"); samples that came in order are written as they are. */
 	size_t samples_len = 0, n = 0;
 	struct sample_ref *refs = NULL;
-	uint64_t max_key = 0;
-	uint32_t max_stack = 0;
-	if (b->staged.n <= UINT32_MAX)
-		refs = region_alloc(b->r, b->n_staged * sizeof(*refs) + 1);
+	bool ordered = true;
+	uint64_t max_key = 0, prev_key = 0;
+	uint32_t max_stack = 0, prev_stack = 0;
 	for (size_t off = 0; off < b->staged.n; n++) {
 		uint8_t *rec = b->staged.v + off;
 		const struct stack *st;
 		uint32_t tail, idx;
+		uint64_t key;
 		memcpy(&st, rec, sizeof(st));
 		memcpy(&tail, rec + 8, 4);
+		memcpy(&key, rec + 16, 8);
 		idx = stack_index(b, st);
 		if (!idx) {
 			b->failed = true;
 			return -1;
 		}
 		memcpy(rec + 12, &idx, 4);
+		if (ordered && (idx < prev_stack || (idx == prev_stack && key < prev_key))) {
+			ordered = false;
+			if (b->staged.n <= UINT32_MAX)
+				refs = region_alloc(b->r, b->n_staged * sizeof(*refs));
+			/* The samples before this one, already resolved. */
+			for (size_t i = 0, o = 0; refs && i < n; i++) {
+				const uint8_t *q = b->staged.v + o;
+				uint32_t qtail;
+				memcpy(&qtail, q + 8, 4);
+				memcpy(&refs[i].stack, q + 12, 4);
+				memcpy(&refs[i].key, q + 16, 8);
+				refs[i].off = (uint32_t)o;
+				max_key |= refs[i].key;
+				max_stack |= refs[i].stack;
+				o += STAGED_HEAD + qtail;
+			}
+		}
+		prev_stack = idx;
+		prev_key = key;
 		if (refs) {
-			memcpy(&refs[n].key, rec + 16, 8);
+			refs[n].key = key;
 			refs[n].stack = idx;
 			refs[n].off = (uint32_t)off;
-			max_key |= refs[n].key;
+			max_key |= key;
 			max_stack |= idx;
 		}
 		const struct resolved *rs = b->resolved.v[idx - 1];
