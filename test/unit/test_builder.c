@@ -75,6 +75,24 @@ static uint64_t varint(const uint8_t *b, size_t *i)
 	return v;
 }
 
+/* pb_finish, then the profile gunzipped into raw (*len bytes) and
+ * unpacked by protobuf-c; NULL (a check failed) if any step fails. */
+static Perftools__Profiles__Profile *finish_and_unpack(struct pb_builder *b, uint8_t *raw, size_t cap,
+							size_t *len)
+{
+	void *gz;
+	size_t gzlen;
+	int rc = pb_finish(b, &gz, &gzlen);
+	CHECK_EQ(rc, 0);
+	if (rc != 0)
+		return NULL;
+	*len = gunzip(gz, gzlen, raw, cap);
+	CHECK(*len > 0);
+	Perftools__Profiles__Profile *p = perftools__profiles__profile__unpack(NULL, *len, raw);
+	CHECK(p != NULL);
+	return p;
+}
+
 #define NORD 20000
 
 /* Many samples with order keys: the written order is the one a plain
@@ -117,14 +135,9 @@ static void test_order(void)
 		want[at] = i;
 		n++;
 	}
-	void *gz;
-	size_t gzlen;
-	CHECK_EQ(pb_finish(b, &gz, &gzlen), 0);
 	static uint8_t raw[4 << 20];
-	size_t len = gunzip(gz, gzlen, raw, sizeof(raw));
-	CHECK(len > 0);
-	Perftools__Profiles__Profile *p = perftools__profiles__profile__unpack(NULL, len, raw);
-	CHECK(p != NULL);
+	size_t len;
+	Perftools__Profiles__Profile *p = finish_and_unpack(b, raw, sizeof(raw), &len);
 	if (!p)
 		return;
 	CHECK_EQ(p->n_sample, NORD);
@@ -174,14 +187,9 @@ int main(void)
 	/* Written grouped by stack (sa, then the empty one, then st). */
 	static const int want[NS] = {0, 1, 4, 2, 3};
 
-	void *gz;
-	size_t gzlen;
-	CHECK_EQ(pb_finish(b, &gz, &gzlen), 0);
 	static uint8_t raw[1 << 20];
-	size_t n = gunzip(gz, gzlen, raw, sizeof(raw));
-	CHECK(n > 0);
-	Perftools__Profiles__Profile *p = perftools__profiles__profile__unpack(NULL, n, raw);
-	CHECK(p != NULL);
+	size_t n;
+	Perftools__Profiles__Profile *p = finish_and_unpack(b, raw, sizeof(raw), &n);
 	if (!p)
 		UNIT_DONE();
 	CHECK_EQ(p->n_sample, NS);
