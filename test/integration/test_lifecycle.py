@@ -47,8 +47,12 @@ def test_fork_child_numbers_its_dumps_from_one():
     forks; the child's dump and its exit dump are its 1 and 2 (before the
     fix they continued from the parent's count: 3 and 4), the parent's
     exit dump its 3.  Each numbered set is complete.  (Neither process
-    records anything: CPROF_EMPTY_FILES=1 keeps their exit dumps.)"""
-    cp = run([prog("fork_numbers")], env={"CPROF_PROFILES": "heap,cpu", "CPROF_EMPTY_FILES": "1"})
+    records anything: CPROF_EMPTY_FILES=1 keeps their exit dumps.  At
+    the largest rate: at the default, the 4 KiB stdout buffer the parent
+    allocates before its exit dump was sampled in about one run in a
+    hundred, and that set had a heappeak profile too.)"""
+    cp = run([prog("fork_numbers")], env={"CPROF_PROFILES": "heap,cpu", "CPROF_EMPTY_FILES": "1",
+                                          "CPROF_HEAP_RATE": str(1 << 40)})
     m = re.search(r"parent (\d+) child (\d+) status 0", cp.stdout)
     assert m, cp.stdout
     parent, child = int(m.group(1)), int(m.group(2))
