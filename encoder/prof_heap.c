@@ -3,10 +3,12 @@
  *
  * Sample types alloc_objects/count, alloc_space/bytes, inuse_objects/count,
  * inuse_space/bytes; period space/bytes = the sampling rate; no default
- * sample type, so pprof shows inuse_space.  One sample per (stack, size)
- * bucket, carrying a numeric `bytes` label with the allocation size and
- * the allocating thread's label set (labels.h: inuse keeps it).  The
- * raw counts are scaled to unbiased estimates here (sampler.h).
+ * sample type, so pprof shows inuse_space.  One sample per (stack, size
+ * class) bucket, carrying a numeric `bytes` label with the mean size of
+ * its sampled allocations (the size itself when they all had one, as
+ * always below 256 bytes, where a class is one size) and the allocating
+ * thread's label set (labels.h: inuse keeps it).  The values are the
+ * buckets' unbiased sums (sampler.h; heapprof.h, "Buckets").
  *
  * Heap stacks start at the program's call site: cprof's own frames are
  * never captured, and the C++ runtime's and allocators' entry points
@@ -40,27 +42,26 @@ static const char *const trim[] = {
 struct heap_ctx {
 	struct dump_ctx *d;
 	struct pb_builder *b;
-	uint64_t rate;
 	int err;
 };
 
 static void add_bucket(const struct heap_bucket_view *v, void *arg)
 {
 	struct heap_ctx *c = arg;
-	int64_t vals[4], inuse_obj, inuse_bytes, base_obj, base_bytes;
-	uint64_t base[2];
+	int64_t vals[4];
+	struct heap_counts base[2];
 
-	profile_base(c->d, v->id, base);
-	/* A delta profile (?seconds=N) subtracts the earlier counts: allocs
-	 * since then, and the change in use (possibly negative). */
-	double scale = sampler_inverse_p(v->size, c->rate);
-	sampler_scale_by(v->allocs - base[0], v->size, scale, &vals[0], &vals[1]);
-	sampler_scale_by(v->allocs - v->frees, v->size, scale, &inuse_obj, &inuse_bytes);
-	sampler_scale_by(base[0] - base[1], v->size, scale, &base_obj, &base_bytes);
+	profile_heap_base(c->d, v->id, base);
+	/* A delta profile (?seconds=N) subtracts the earlier sums:
+	 * allocations since then, and the change in use (possibly
+	 * negative). */
 	if (c->d->inuse_absolute)
-		base_obj = base_bytes = 0;
-	vals[2] = inuse_obj - base_obj;
-	vals[3] = inuse_bytes - base_bytes;
+		base[1] = base[0];
+	vals[0] = sampler_objects((int64_t)(v->alloc.objects - base[0].objects));
+	vals[1] = (int64_t)(v->alloc.space - base[0].space);
+	vals[2] = sampler_objects((int64_t)(v->alloc.objects - v->freed.objects) -
+				  (int64_t)(base[0].objects - base[1].objects));
+	vals[3] = (int64_t)(v->alloc.space - v->freed.space) - (int64_t)(base[0].space - base[1].space);
 	if (c->d->base && !vals[0] && !vals[2])
 		return;
 	/* Only what is filled is written (an initialiser would zero all 17
@@ -78,9 +79,9 @@ int encode_heap(struct dump_ctx *d, struct pb_builder *b)
 		{"alloc_objects", "count"}, {"alloc_space", "bytes"},
 		{"inuse_objects", "count"}, {"inuse_space", "bytes"},
 	};
-	struct heap_ctx c = {.d = d, .b = b, .rate = heap_rate()};
+	struct heap_ctx c = {.d = d, .b = b};
 
-	pb_set_types(b, types, 4, (struct pb_value_type){"space", "bytes"}, (int64_t)c.rate,
+	pb_set_types(b, types, 4, (struct pb_value_type){"space", "bytes"}, (int64_t)heap_rate(),
 		     d->allocs ? "alloc_space" : NULL);
 	pb_set_time(b, d->now_real_ns, 0);
 	pb_set_drop_frames(b, HEAP_DROP_FRAMES);

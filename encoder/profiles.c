@@ -78,8 +78,8 @@ static void snap_heap(const struct heap_bucket_view *v, void *arg)
 	struct prof_snapshot *s = arg;
 	uint32_t i = heap_census_index(&s->heap, v->id);
 	if (i && i < s->n) {
-		s->v[i][0] = v->allocs;
-		s->v[i][1] = v->frees;
+		s->hv[i][0] = v->alloc;
+		s->hv[i][1] = v->freed;
 	}
 }
 
@@ -154,8 +154,12 @@ struct prof_snapshot *profile_snapshot(unsigned bit, struct region *r)
 	s->bit = bit;
 	s->heap = census;
 	s->n = n + 1;
-	s->v = region_alloc(r, (size_t)s->n * sizeof(s->v[0]));
-	if (!s->v)
+	/* Region memory comes zeroed: buckets without samples stay 0. */
+	if (bit == PROF_HEAP)
+		s->hv = region_alloc(r, (size_t)s->n * sizeof(s->hv[0]));
+	else
+		s->v = region_alloc(r, (size_t)s->n * sizeof(s->v[0]));
+	if (!s->hv && !s->v)
 		return NULL;
 	switch (bit) {
 	case PROF_HEAP: heap_foreach_bucket(snap_heap, s); break;
@@ -171,11 +175,20 @@ struct prof_snapshot *profile_snapshot(unsigned bit, struct region *r)
 void profile_base(const struct dump_ctx *d, uint32_t id, uint64_t out[2])
 {
 	out[0] = out[1] = 0;
-	if (d->base && d->base->bit == PROF_HEAP)
-		id = heap_census_index(&d->base->heap, id);
-	if (d->base && id && id < d->base->n) {
+	if (d->base && d->base->v && id && id < d->base->n) {
 		out[0] = d->base->v[id][0];
 		out[1] = d->base->v[id][1];
+	}
+}
+
+void profile_heap_base(const struct dump_ctx *d, uint32_t id, struct heap_counts out[2])
+{
+	uint32_t i = d->base && d->base->hv ? heap_census_index(&d->base->heap, id) : 0;
+	if (i && i < d->base->n) {
+		out[0] = d->base->hv[i][0];
+		out[1] = d->base->hv[i][1];
+	} else {
+		memset(out, 0, 2 * sizeof(out[0]));
 	}
 }
 

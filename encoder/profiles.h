@@ -27,8 +27,9 @@
 struct prof_snapshot {
 	unsigned bit;
 	uint32_t n;             /* ids 1..n-1 are valid (heap: census indexes) */
-	uint64_t (*v)[2];
-	struct heap_census heap; /* PROF_HEAP: the buckets v holds (heapprof.h) */
+	uint64_t (*v)[2];       /* by id; NULL for PROF_HEAP */
+	struct heap_counts (*hv)[2]; /* PROF_HEAP: {allocated, freed} by census index */
+	struct heap_census heap; /* PROF_HEAP: the buckets hv holds (heapprof.h) */
 	struct thread_stack *threads;   /* PROF_THREADS */
 	size_t nthreads, cap;
 };
@@ -94,7 +95,11 @@ const struct profile_kind *profile_kind_by_name(const char *name);
  * complete set (docs/configuration.md). */
 bool profiles_have_samples(unsigned bits, const struct dump_ctx *d);
 
+/* The values of bucket `id` in the base snapshot of a delta profile
+ * (zero without one, or if the bucket did not exist then); the heap's
+ * are its sums, allocated and freed. */
 void profile_base(const struct dump_ctx *d, uint32_t id, uint64_t out[2]);
+void profile_heap_base(const struct dump_ctx *d, uint32_t id, struct heap_counts out[2]);
 
 /* Append label set `set`'s pairs (labels.h) to labels[n..cap) as string
  * labels; returns the new count.  The strings are the set's own, which

@@ -311,17 +311,16 @@ struct heap_acc {
 static void heap_rec(const struct heap_bucket_view *b, void *arg)
 {
 	struct heap_acc *a = arg;
-	if (!b->allocs)
+	if (!b->alloc.samples)
 		return;
 	struct rec *x = rec_add(&a->rs, a->r);
 	if (!x)
 		return;
-	uint64_t live = b->allocs >= b->frees ? b->allocs - b->frees : 0;
 	x->stack = b->stack;
-	x->v[0] = live;
-	x->v[1] = live * b->size;
-	x->v[2] = b->allocs;
-	x->v[3] = b->allocs * b->size;
+	x->v[0] = b->alloc.samples - b->freed.samples;
+	x->v[1] = b->alloc.bytes - b->freed.bytes;
+	x->v[2] = b->alloc.samples;
+	x->v[3] = b->alloc.bytes;
 	x->key = (int64_t)x->v[1];
 	for (int i = 0; i < 4; i++)
 		a->tot[i] += x->v[i];

@@ -8,9 +8,10 @@
  * profile/legacy_profile.go) and which people read directly:
  *
  *   heap, allocs    "heap profile: I: IB [A: AB] @ heap/2R", then one
- *                   "i: ib [a: ab] @ 0xPC 0xPC..." line per (stack, size)
- *                   bucket with raw (unscaled) sample counts; pprof scales
- *                   them with the rate from the header, as it does Go's.
+ *                   "i: ib [a: ab] @ 0xPC 0xPC..." line per (stack, size
+ *                   class) bucket with raw (unscaled) sample counts and
+ *                   sampled bytes; pprof scales them with the rate from
+ *                   the header and each line's mean size, as it does Go's.
  *   mutex, block    "--- mutex:" / "--- contention:", cycles/second and
  *                   sampling period, then "delay count @ 0xPC..." lines.
  *                   cprof's delays are nanoseconds already unsampled, so

@@ -56,13 +56,13 @@ CPROF_INLINE void unaccount(void *p)
 
 /* realloc-like resizes: take the old block out of the live set before the
  * real call, then settle once the result is known. */
-uint32_t resize_take_slow(void *old);
-CPROF_INLINE uint32_t resize_begin(void *old)
+heap_live_t resize_take_slow(void *old);
+CPROF_INLINE heap_live_t resize_begin(void *old)
 {
 	if (old && unlikely(heap_maybe_live(old)))
 		return resize_take_slow(old);
 	return 0;
 }
-void resize_end(void *old, uint32_t bucket, bool failed);
+void resize_end(void *old, heap_live_t sampled, bool failed);
 
 #endif

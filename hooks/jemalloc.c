@@ -34,10 +34,10 @@ CPROF_EXPORT void *rallocx(void *old, size_t size, int flags)
 		if (!real.rallocx)
 			return NULL;
 	}
-	uint32_t bucket = resize_begin(old);
+	heap_live_t sampled = resize_begin(old);
 	void *p = ALLOC_CALL(real.rallocx(old, size, flags));
-	if (unlikely(bucket))
-		resize_end(old, bucket, p == NULL);
+	if (unlikely(sampled))
+		resize_end(old, sampled, p == NULL);
 	return p ? account(p, size) : p;
 }
 
@@ -51,11 +51,11 @@ CPROF_EXPORT size_t xallocx(void *p, size_t size, size_t extra, int flags)
 		if (!real.xallocx)
 			return 0;
 	}
-	uint32_t bucket = resize_begin(p);
+	heap_live_t sampled = resize_begin(p);
 	size_t r = ALLOC_CALL(real.xallocx(p, size, extra, flags));
 	bool resized = r >= size;
-	if (unlikely(bucket))
-		resize_end(p, bucket, !resized);
+	if (unlikely(sampled))
+		resize_end(p, sampled, !resized);
 	if (resized)
 		account(p, size);
 	return r;

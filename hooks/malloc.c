@@ -107,27 +107,27 @@ CPROF_COLD void forget_sampled(void *p)
 	errno = saved;
 }
 
-CPROF_COLD uint32_t resize_take_slow(void *old)
+CPROF_COLD heap_live_t resize_take_slow(void *old)
 {
-	uint32_t bucket;
+	heap_live_t sampled;
 	if (cprof_tls.guard)
 		return 0;
 	int saved = errno;
 	guard_enter();
-	bucket = heap_take(old);
+	sampled = heap_take(old);
 	guard_leave();
 	errno = saved;
-	return bucket;
+	return sampled;
 }
 
-CPROF_COLD void resize_end(void *old, uint32_t bucket, bool failed)
+CPROF_COLD void resize_end(void *old, heap_live_t sampled, bool failed)
 {
 	int saved = errno;
 	guard_enter();
 	if (failed)
-		heap_restore(old, bucket);
+		heap_restore(old, sampled);
 	else
-		heap_forget(bucket);
+		heap_forget(sampled);
 	guard_leave();
 	errno = saved;
 }
@@ -283,7 +283,7 @@ CPROF_EXPORT void *calloc(size_t n, size_t m)
  */
 CPROF_EXPORT void *realloc(void *old, size_t n)
 {
-	uint32_t bucket = 0;
+	heap_live_t sampled = 0;
 	void *p;
 
 	if (unlikely(bootpool_owns(old)))
@@ -297,10 +297,10 @@ CPROF_EXPORT void *realloc(void *old, size_t n)
 		if (!real.realloc)
 			return __libc_realloc(old, n);
 	}
-	bucket = resize_begin(old);
+	sampled = resize_begin(old);
 	p = ALLOC_CALL(real.realloc(old, n));
-	if (unlikely(bucket))
-		resize_end(old, bucket, !p && n != 0);
+	if (unlikely(sampled))
+		resize_end(old, sampled, !p && n != 0);
 	if (!p)
 		return p;
 	return account(p, n);

@@ -18,16 +18,20 @@
  * independently with probability p(s), however large.
  *
  * An unbiased estimate of the number of allocations at a site weights each
- * sample by 1/p(s); of their bytes, by s/p(s) (Horvitz-Thompson).  Since
- * every sample in a (stack, size) bucket has the same s, the profile keeps
- * raw sample counts per bucket and scales once at dump time, exactly like
- * Go's scaleHeapSample and jemalloc's prof_unbias_map:
+ * sample by 1/p(s); of their bytes, by s/p(s) (Horvitz-Thompson).  A heap
+ * bucket holds samples of nearby sizes (heapprof.h, "Buckets"), so each
+ * sample's weights are computed when it is taken and added to its
+ * bucket's sums (sampler_weigh), rather than scaled from a count at dump
+ * time as Go's scaleHeapSample does with a bucket's average size, which
+ * is exact only when every sample of the bucket has the same size:
  *
- *     objects = n / (1 - exp(-s/R)),  bytes = objects * s.
+ *     objects += 1 / (1 - exp(-s/R)),  bytes += s / (1 - exp(-s/R)).
  *
- * A free subtracts its raw count from the same bucket, so in-use figures
- * are estimated with the same weights as allocations.  R == 1 means "every
- * allocation" with weight 1 (Go's MemProfileRate = 1).
+ * The object weight is kept in fixed point (SAMPLER_OBJ_ONE per object)
+ * and the byte weight rounded to a byte, so the free of a sample
+ * subtracts, exactly, what its allocation added (integers, no drift).
+ * R == 1 means "every allocation" with weights 1 and s (Go's
+ * MemProfileRate = 1).
  */
 #ifndef CPROF_SAMPLER_H
 #define CPROF_SAMPLER_H
@@ -120,31 +124,31 @@ static inline double sampler_inverse_p(uint64_t size, uint64_t rate)
 	return 1.0 / sampler_one_minus_exp((double)size / (double)rate);
 }
 
-/* Unbiased (objects, bytes) for n raw samples of size s, each standing
- * for `scale` allocations (sampler_inverse_p). */
-static inline void sampler_scale_by(uint64_t n, uint64_t size, double scale,
-				    int64_t *objects, int64_t *bytes)
+/* Fixed point of the object weights: 2^-16 of an object.  A weight is
+ * at least 1 and rounds to within 2^-17 of itself; a sum overflows only
+ * past 2^48 objects estimated. */
+#define SAMPLER_OBJ_ONE 65536
+
+/* One sample's unbiased weights (see above). */
+struct sampler_weight {
+	uint64_t objects; /* in 1/SAMPLER_OBJ_ONE of an object */
+	uint64_t space;   /* bytes */
+};
+
+static inline struct sampler_weight sampler_weigh(uint64_t size, uint64_t rate)
 {
-	if (n == 0 || size == 0) {
-		*objects = 0;
-		*bytes = 0;
-		return;
-	}
-	if (scale == 1.0) {
-		*objects = (int64_t)n;
-		*bytes = (int64_t)(n * size);
-		return;
-	}
-	double obj = (double)n * scale;
-	*objects = (int64_t)(obj + 0.5);
-	*bytes = (int64_t)(obj * (double)size + 0.5);
+	double inv = sampler_inverse_p(size, rate);
+	if (inv == 1.0)
+		return (struct sampler_weight){SAMPLER_OBJ_ONE, size};
+	return (struct sampler_weight){(uint64_t)(inv * SAMPLER_OBJ_ONE + 0.5),
+				       (uint64_t)(inv * (double)size + 0.5)};
 }
 
-/* Unbiased (objects, bytes) for n raw samples of size s at rate R. */
-static inline void sampler_scale(uint64_t n, uint64_t size, uint64_t rate,
-				 int64_t *objects, int64_t *bytes)
+/* Whole objects from a sum of object weights (rounded to nearest). */
+static inline int64_t sampler_objects(int64_t fixed)
 {
-	sampler_scale_by(n, size, sampler_inverse_p(size, rate), objects, bytes);
+	return fixed >= 0 ? (fixed + SAMPLER_OBJ_ONE / 2) / SAMPLER_OBJ_ONE
+			  : -((-fixed + SAMPLER_OBJ_ONE / 2) / SAMPLER_OBJ_ONE);
 }
 
 #endif

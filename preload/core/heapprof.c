@@ -9,7 +9,8 @@
  *  - Shard arrays are at most half full, so a probe always ends at an empty
  *    slot; readers still bound the probe by the capacity, since a torn
  *    view may be full.
- *  - Bucket counters only grow; frees <= allocs when frees is read first.
+ *  - Bucket sums only grow; each of a bucket's freed sums is at most its
+ *    allocated one when the freed sums are read first (heap_read).
  *  - A filter word and its counts change only under the lock of the shard
  *    that owns the word (heapprof.h, heap_shard_of_ptr), inside the same
  *    write section as the shard's table.
@@ -24,9 +25,10 @@
  *    numbers run from 1, so no id is 0.  A census (heap_census_take)
  *    numbers the buckets that exist when it is taken densely, table
  *    after table: the peak copy and delta snapshots are arrays by it.
- *  - in_use == sum over buckets of (allocs - frees) * weight, up to the
- *    updates in flight: every allocs increment is followed by an add of
- *    the weight, every frees increment by a subtraction (heap_forget).
+ *  - in_use == sum over buckets of (alloc.space - freed.space), up to the
+ *    updates in flight: every sample's add to alloc is followed by an add
+ *    of its byte weight, every free's add to freed by a subtraction
+ *    (heap_forget).
  *  - peak.v, peak.c, peak.bytes and peak.real_ns change only under
  *    peak_lock; so do peak_next and peak_fall, set together from the
  *    level of the copy, so they only grow and each copy is at a level
@@ -80,12 +82,11 @@ void heap_filter_mark(const void *p, size_t n)
 	}
 }
 
-/* A key and its bucket share a slot, so a sample's insert and a sampled
+/* A key and its entry share a slot, so a sample's insert and a sampled
  * free's removal each touch one line of the array, not two. */
 struct live_slot {
 	uintptr_t key; /* 0: empty */
-	uint32_t val;
-	uint32_t pad;
+	heap_live_t val;
 };
 
 /* A shard's array as its word (heap_shard.arr) gives it: the slots'
@@ -105,14 +106,43 @@ static inline struct live_view view_of(uintptr_t v)
 
 /* ---- buckets ------------------------------------------------------------- */
 
+/* struct heap_counts, added to atomically */
+struct sums {
+	atomic_ullong samples, bytes, objects, space;
+};
+
 struct bucket {
 	uint32_t stack;
 	uint32_t labels;        /* the allocating thread's label set (labels.h) */
-	uint64_t size;
-	uint64_t weight;        /* unbiased bytes of one sample: s / p(s) */
-	atomic_ullong allocs;
-	atomic_ullong frees;
+	uint64_t class;         /* heap_size_class() of its samples' sizes */
+	struct sums alloc;
+	struct sums freed;
 };
+
+/* One sample of `size` bytes more in s. */
+static inline void sums_add(struct sums *s, uint64_t size, struct sampler_weight w)
+{
+	atomic_fetch_add_explicit(&s->samples, 1, memory_order_release);
+	atomic_fetch_add_explicit(&s->bytes, size, memory_order_release);
+	atomic_fetch_add_explicit(&s->objects, w.objects, memory_order_release);
+	atomic_fetch_add_explicit(&s->space, w.space, memory_order_release);
+}
+
+static inline void sums_read(const struct sums *s, struct heap_counts *c)
+{
+	c->samples = atomic_load_explicit(&s->samples, memory_order_acquire);
+	c->bytes = atomic_load_explicit(&s->bytes, memory_order_acquire);
+	c->objects = atomic_load_explicit(&s->objects, memory_order_acquire);
+	c->space = atomic_load_explicit(&s->space, memory_order_acquire);
+}
+
+/* A bucket's sums, the freed first (see the invariants). */
+static inline void heap_read(const struct bucket *b, struct heap_counts *alloc,
+			     struct heap_counts *freed)
+{
+	sums_read(&b->freed, freed);
+	sums_read(&b->alloc, alloc);
+}
 
 #define BMAX (1u << 22) /* buckets per table */
 
@@ -141,16 +171,16 @@ static inline struct bucket *bucket_get(uint32_t id)
 	return intern_rec(&tables[id & (HEAP_TABLES - 1)].t, id >> HEAP_TABLE_BITS);
 }
 
-static uint64_t bucket_hash(uint32_t stack, uint64_t size, uint32_t labels)
+static uint64_t bucket_hash(uint32_t stack, uint64_t class, uint32_t labels)
 {
-	return cprof_hash64(((uint64_t)stack << 40) ^ size ^ (size >> 24) ^
+	return cprof_hash64(((uint64_t)stack << 40) ^ class ^ (class >> 24) ^
 			    ((uint64_t)labels * 0x9e3779b97f4a7c15ULL));
 }
 
 static bool bucket_eq(const void *rec, const void *key)
 {
 	const struct bucket *b = rec, *k = key;
-	return b->stack == k->stack && b->size == k->size && b->labels == k->labels;
+	return b->stack == k->stack && b->class == k->class && b->labels == k->labels;
 }
 
 static bool bucket_fill(void *rec, const void *key)
@@ -158,11 +188,8 @@ static bool bucket_fill(void *rec, const void *key)
 	struct bucket *b = rec;
 	const struct bucket *k = key;
 	b->stack = k->stack;
-	b->size = k->size;
+	b->class = k->class;
 	b->labels = k->labels;
-	b->weight = k->size;
-	if (bucket_rate > 1 && k->size)
-		b->weight = (uint64_t)((double)k->size * sampler_inverse_p(k->size, bucket_rate) + 0.5);
 	return true;
 }
 
@@ -176,12 +203,12 @@ static inline unsigned my_table(void)
 	return ts->heap_table - 1u;
 }
 
-/* A (stack, size, labels) seen before by a thread of this table is found
- * without a lock; the table's lock only serialises its inserts. */
-static uint32_t bucket_intern(uint32_t stack, uint64_t size, uint32_t labels)
+/* A (stack, class, labels) seen before by a thread of this table is
+ * found without a lock; the table's lock only serialises its inserts. */
+static uint32_t bucket_intern(uint32_t stack, uint64_t class, uint32_t labels)
 {
-	struct bucket k = {.stack = stack, .size = size, .labels = labels};
-	uint64_t h = bucket_hash(stack, size, labels);
+	struct bucket k = {.stack = stack, .class = class, .labels = labels};
+	uint64_t h = bucket_hash(stack, class, labels);
 	unsigned ti = my_table();
 	struct bucket_table *bt = &tables[ti];
 	uint32_t n = intern_find(&bt->t, h, bucket_eq, &k);
@@ -207,21 +234,32 @@ void heap_census_take(struct heap_census *c)
 	}
 }
 
+/* v's id, stack and labels from bucket i of table ti; its sums and mean
+ * size from alloc and freed. */
+static void view_of_bucket(struct heap_bucket_view *v, unsigned ti, uint32_t i,
+			   const struct heap_counts *alloc, const struct heap_counts *freed)
+{
+	const struct bucket *b = intern_rec(&tables[ti].t, i);
+	v->id = bucket_id(ti, i);
+	v->stack = b->stack;
+	v->labels = b->labels;
+	v->alloc = *alloc;
+	v->freed = *freed;
+	v->size = alloc->samples ? (alloc->bytes + alloc->samples / 2) / alloc->samples : b->class;
+}
+
 void heap_foreach_bucket(heap_bucket_fn fn, void *arg)
 {
 	for (unsigned ti = 0; ti < HEAP_TABLES; ti++) {
 		uint32_t n = intern_count(&tables[ti].t);
 		for (uint32_t i = 1; i <= n; i++) {
-			struct bucket *b = intern_rec(&tables[ti].t, i);
+			struct heap_counts alloc, freed;
+			heap_read(intern_rec(&tables[ti].t, i), &alloc, &freed);
+			if (!alloc.samples)
+				continue;
 			struct heap_bucket_view v;
-			v.id = bucket_id(ti, i);
-			v.stack = b->stack;
-			v.size = b->size;
-			v.labels = b->labels;
-			v.frees = atomic_load_explicit(&b->frees, memory_order_acquire);
-			v.allocs = atomic_load_explicit(&b->allocs, memory_order_acquire);
-			if (v.allocs)
-				fn(&v, arg);
+			view_of_bucket(&v, ti, i, &alloc, &freed);
+			fn(&v, arg);
 		}
 	}
 }
@@ -249,7 +287,7 @@ static struct {
 } __attribute__((aligned(CPROF_CACHELINE))) est;
 
 static struct {
-	uint64_t (*v)[2];       /* [census index] = {allocs, frees} at the peak */
+	struct heap_counts (*v)[2]; /* [census index] = {allocated, freed} at the peak */
 	struct heap_census c;   /* the buckets copied; c.total 0: no peak yet */
 	uint32_t cap;           /* entries v has room for */
 	uint64_t bytes;         /* in_use, from the copy */
@@ -288,13 +326,10 @@ static CPROF_COLD void peak_record(int64_t level, bool fall)
 	uint64_t bytes = 0;
 	for (unsigned ti = 0; ti < HEAP_TABLES; ti++) {
 		for (uint32_t i = 1; i <= c.n[ti]; i++) {
-			struct bucket *b = intern_rec(&tables[ti].t, i);
-			uint64_t frees = atomic_load_explicit(&b->frees, memory_order_acquire);
-			uint64_t allocs = atomic_load_explicit(&b->allocs, memory_order_acquire);
-			peak.v[c.off[ti] + i][0] = allocs;
-			peak.v[c.off[ti] + i][1] = frees;
-			if (allocs > frees)
-				bytes += (allocs - frees) * b->weight;
+			struct heap_counts *at = peak.v[c.off[ti] + i];
+			heap_read(intern_rec(&tables[ti].t, i), &at[0], &at[1]);
+			if (at[0].space > at[1].space)
+				bytes += at[0].space - at[1].space;
 		}
 	}
 	peak.c = c;
@@ -331,14 +366,12 @@ bool heap_foreach_peak(heap_bucket_fn fn, void *arg, uint64_t *bytes, int64_t *r
 	uint32_t n = peak.c.total;
 	for (unsigned ti = 0; ti < HEAP_TABLES; ti++) {
 		for (uint32_t i = 1; i <= peak.c.n[ti]; i++) {
-			struct bucket *b = intern_rec(&tables[ti].t, i);
-			uint32_t at = peak.c.off[ti] + i;
-			struct heap_bucket_view v = {
-				.id = bucket_id(ti, i), .stack = b->stack, .size = b->size,
-				.labels = b->labels, .allocs = peak.v[at][0], .frees = peak.v[at][1],
-			};
-			if (v.allocs != v.frees)
-				fn(&v, arg);
+			const struct heap_counts *at = peak.v[peak.c.off[ti] + i];
+			if (at[0].samples == at[1].samples)
+				continue;
+			struct heap_bucket_view v;
+			view_of_bucket(&v, ti, i, &at[0], &at[1]);
+			fn(&v, arg);
 		}
 	}
 	if (bytes)
@@ -391,7 +424,7 @@ static inline uint32_t slot_of(uintptr_t key, uint32_t mask)
 	return (uint32_t)(heap_ptr_hash(key) >> 22) & mask;
 }
 
-static void arr_put(struct live_view a, uintptr_t key, uint32_t val)
+static void arr_put(struct live_view a, uintptr_t key, heap_live_t val)
 {
 	uint32_t i = slot_of(key, a.mask);
 	while (a.s[i].key)
@@ -469,20 +502,21 @@ static struct live_view shard_arr(struct heap_shard *s)
 	return view_of(atomic_load_explicit(&s->arr, memory_order_relaxed));
 }
 
-/* Insert or replace; returns the bucket a stale entry for key held (0 if
- * none).  Returns UINT32_MAX if memory ran out (entry not recorded). */
-static uint32_t live_insert(uintptr_t key, uint32_t val)
+/* Insert or replace; *stale gets the entry a stale one for key held (0
+ * if none).  Returns false if memory ran out (entry not recorded). */
+static bool live_insert(uintptr_t key, heap_live_t val, heap_live_t *stale)
 {
 	struct heap_shard *s = heap_shard_of_ptr(key);
-	uint32_t stale = 0;
+	bool ok = true;
 
+	*stale = 0;
 	write_begin(s);
 	struct live_view a = shard_arr(s);
 	int64_t at = arr_find(a, key);
 	if (at >= 0) {
 		/* The allocator handed out an address we still thought live: its
 		 * free bypassed cprof (e.g. __libc_free).  Count that free now. */
-		stale = a.s[at].val;
+		*stale = a.s[at].val;
 		a.s[at].val = val;
 		goto out;
 	}
@@ -491,7 +525,7 @@ static uint32_t live_insert(uintptr_t key, uint32_t val)
 		uint32_t cap = a.s ? (a.mask + 1) * 2 : LIVE_INITIAL;
 		uintptr_t nv = arr_new(cap);
 		if (!nv) {
-			stale = UINT32_MAX;
+			ok = false;
 			goto out;
 		}
 		struct live_view n = view_of(nv);
@@ -507,13 +541,13 @@ static uint32_t live_insert(uintptr_t key, uint32_t val)
 	atomic_store_explicit(&s->live, live + 1, memory_order_relaxed);
 out:
 	write_end(s);
-	return stale;
+	return ok;
 }
 
-uint32_t heap_take(void *p)
+heap_live_t heap_take(void *p)
 {
 	struct heap_shard *s = heap_shard_of_ptr((uintptr_t)p);
-	uint32_t val = 0;
+	heap_live_t val = 0;
 
 	if (atomic_load_explicit(&s->live, memory_order_relaxed) == 0)
 		return 0;
@@ -531,24 +565,33 @@ uint32_t heap_take(void *p)
 	return val;
 }
 
-void heap_forget(uint32_t bucket)
+void heap_forget(heap_live_t e)
 {
-	if (!bucket)
+	uint32_t id = (uint32_t)e;
+	if (!id)
 		return;
-	struct bucket *b = bucket_get(bucket);
-	atomic_fetch_add_explicit(&b->frees, 1, memory_order_release);
-	in_use_sub((int64_t)b->weight);
+	struct bucket *b = bucket_get(id);
+	uint64_t size = e >> 32 == UINT32_MAX ? b->class : e >> 32;
+	struct sampler_weight w = sampler_weigh(size, bucket_rate);
+	sums_add(&b->freed, size, w);
+	in_use_sub((int64_t)w.space);
 }
 
-void heap_restore(void *p, uint32_t bucket)
+/* Back in the live set; if that fails, counted freed (it cannot be
+ * tracked any more). */
+static void live_keep(void *p, heap_live_t e)
 {
-	if (!bucket)
-		return;
-	uint32_t stale = live_insert((uintptr_t)p, bucket);
-	if (stale == UINT32_MAX)
-		heap_forget(bucket); /* cannot track it any more: count it freed */
-	else
+	heap_live_t stale;
+	if (live_insert((uintptr_t)p, e, &stale))
 		heap_forget(stale);
+	else
+		heap_forget(e);
+}
+
+void heap_restore(void *p, heap_live_t e)
+{
+	if (e)
+		live_keep(p, e);
 }
 
 void heap_record_alloc(void *p, size_t size)
@@ -556,18 +599,15 @@ void heap_record_alloc(void *p, size_t size)
 	uintptr_t pcs[CPROF_MAX_DEPTH];
 	unsigned n = unwind_here(pcs, CPROF_MAX_DEPTH);
 	uint32_t stack = n ? stacktab_intern(pcs, n, 0) : stacktab_synthetic(CPROF_PC_NO_STACK);
-	uint32_t b = stack ? bucket_intern(stack, size, labels_for_sample()) : 0;
+	uint32_t b = stack ? bucket_intern(stack, heap_size_class(size), labels_for_sample()) : 0;
 	if (!b)
 		return;
-	atomic_fetch_add_explicit(&bucket_get(b)->allocs, 1, memory_order_release);
-	uint32_t stale = live_insert((uintptr_t)p, b);
-	if (stale == UINT32_MAX)
-		heap_forget(b);
-	else
-		heap_forget(stale);
+	struct sampler_weight w = sampler_weigh(size, bucket_rate);
+	sums_add(&bucket_get(b)->alloc, size, w);
+	live_keep(p, (heap_live_t)(size < UINT32_MAX ? size : UINT32_MAX) << 32 | b);
 	/* After the insert (a copy then sees this sample as live), with no
 	 * lock held (peak_lock's rank). */
-	in_use_add((int64_t)bucket_get(b)->weight);
+	in_use_add((int64_t)w.space);
 }
 
 uint64_t heap_live_count(void)

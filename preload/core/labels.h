@@ -16,7 +16,7 @@
  *  - cpu: the signal handler copies the interrupted thread's id into the
  *    ring cell (a plain load of its own TLS: async-signal-safe); the
  *    table is keyed by (stack, thread name, labels).
- *  - heap: the bucket is (stack, size, labels) of the allocating thread,
+ *  - heap: the bucket is (stack, size class, labels) of the allocating thread,
  *    so inuse keeps the labels of the allocation whoever frees it.
  *  - mutex: the labels of the unlocking thread, whose stack is recorded;
  *    block: the waiter's.

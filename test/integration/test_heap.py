@@ -59,6 +59,31 @@ def site_totals(p, truth):
     return out
 
 
+def size_class(n):
+    """heapprof.h's heap_size_class: the size below 256 bytes and from
+    2^32 - 1 on, else the size with all but its four leading bits
+    cleared."""
+    if n < 256 or n >= (1 << 32) - 1:
+        return n
+    return n & ~((1 << (n.bit_length() - 4)) - 1)
+
+
+def check_size_classes(p, site):
+    """A site of many sizes (site_mixed: 16 B to 64 KiB at random) has
+    one sample per size class, labelled with a size of that class (their
+    mean): at most 240 exact sizes below 256 bytes and 8 classes between
+    two powers of two above, where buckets by exact size gave one sample
+    per distinct size sampled (some 2,000 at 64 KiB)."""
+    classes = {}
+    for s in p.samples():
+        if s.stack and s.stack[0] == site:
+            size = s.num_labels["bytes"][0]
+            c = size_class(size)
+            assert c not in classes, (site, size, classes[c])
+            classes[c] = size
+    assert 8 <= len(classes) <= 240 + 8 * 9, (site, len(classes))
+
+
 SIZES = {"site_keep": 4096, "site_churn": 1000, "site_mixed": 32000, "site_realloc": 1 << 17,
          "site_calloc": 3000, "site_huge": 256 << 20, "site_thread": 2048}
 
@@ -68,7 +93,8 @@ def test_heap_accuracy_unbiased():
     """alloc_space and inuse_space per site within sampling error of the
     truth, on each of 6 runs, and their mean within a tighter bound: the
     estimator's unbiasedness itself is tested.  Rate 64 KiB so each run has
-    a few hundred samples per site."""
+    a few hundred samples per site.  A site of many sizes has one sample
+    per size class (check_size_classes)."""
     rate = 65536
     runs = 6
     est = {}
@@ -80,6 +106,7 @@ def test_heap_accuracy_unbiased():
             "CPROF_HEAP_RATE": str(rate), "CPROF_OUTPUT": d + "/cprof.%e.%p.%n.%t.pb.gz",
             "CPROF_PROFILES": "heap"})
         p = load_checked(one(d, "heap"), pprof_too=(i == 0))
+        check_size_classes(p, "site_mixed")
         got = site_totals(p, truth)
         for site, vals in got.items():
             for t, v in vals.items():

@@ -6,7 +6,8 @@
  * samples; a heap that rises through one size and falls is copied within
  * 1/64 of its highest point; a lower second rise and a heap that stays
  * level make no new copy; a rise past the peak makes one.  At 512 KiB,
- * each bucket's weight is s / (1 - exp(-s/R)).  Four threads allocating
+ * each sample's weight is s / (1 - exp(-s/R)), and a bucket of many sizes
+ * of one class sums each sample's own weights.  Four threads allocating
  * and freeing their own blocks leave the estimate at zero, and the copy
  * never shows more in use than was allocated; each made its buckets in a
  * table of its own, and a census numbers all buckets 1..total.
@@ -34,7 +35,7 @@ static void note(const struct heap_bucket_view *v, void *arg)
 {
 	struct at_peak *a = arg;
 	if (v->size < 4096)
-		a->live[v->size] += v->allocs - v->frees;
+		a->live[v->size] += v->alloc.samples - v->freed.samples;
 }
 
 struct tables_seen {
@@ -59,9 +60,24 @@ static void note_table(const struct heap_bucket_view *v, void *arg)
 		ts->bad_index++;
 	if (v->size >= 100 && v->size < 107) {
 		ts->churn[t]++;
-		ts->allocs[t] += v->allocs;
+		ts->allocs[t] += v->alloc.samples;
 	} else {
 		ts->other[t]++;
+	}
+}
+
+struct one_bucket {
+	uint64_t class;
+	struct heap_bucket_view v;
+	unsigned n;
+};
+
+static void find_class(const struct heap_bucket_view *v, void *arg)
+{
+	struct one_bucket *o = arg;
+	if (heap_size_class(v->size) == o->class) {
+		o->v = *v;
+		o->n++;
 	}
 }
 
@@ -146,19 +162,77 @@ int main(void)
 
 	/* A realloc that failed puts the block back: nothing changes. */
 	alloc(0x900000, 64);
-	uint32_t b = heap_take((void *)0x900000);
+	heap_live_t b = heap_take((void *)0x900000);
 	CHECK(b != 0);
 	heap_restore((void *)0x900000, b);
 	CHECK_EQ(heap_inuse_estimate(), 64);
 	release(0x900000);
 	CHECK_EQ(heap_inuse_estimate(), 0);
 
-	/* Sampled weights at 512 KiB: s / p(s), rounded, once per bucket. */
+	/* Sampled weights at 512 KiB: s / p(s), rounded, per sample. */
 	heap_init(524288);
 	alloc(0xa00000, 3000);
 	double w = 3000.0 / -expm1(-3000.0 / 524288.0);
 	CHECK_NEAR(heap_inuse_estimate(), w, 0.5);
 	release(0xa00000);
+	CHECK_EQ(heap_inuse_estimate(), 0);
+
+	/* Size classes: exact below 256 bytes, then eight between two powers
+	 * of two, exact again from 2^32 - 1 on. */
+	CHECK_EQ(heap_size_class(255), 255);
+	CHECK_EQ(heap_size_class(256), 256);
+	CHECK_EQ(heap_size_class(287), 256);
+	CHECK_EQ(heap_size_class(288), 288);
+	CHECK_EQ(heap_size_class(3327), 3072);
+	CHECK_EQ(heap_size_class(3328), 3328);
+	CHECK_EQ(heap_size_class(UINT32_MAX - 1), 0xf0000000u);
+	CHECK_EQ(heap_size_class(UINT32_MAX), UINT32_MAX);
+
+	/* The 256 sizes of one class (3072 .. 3327 bytes) share a bucket
+	 * whose sums are of each sample's own weights, whatever the mix; its
+	 * size is their mean; frees subtract exactly what was added. */
+	uint64_t obj_fp = 0, space_w = 0, sum = 0;
+	double objs = 0, space = 0;
+	for (unsigned i = 0; i < 256; i++) {
+		size_t s = 3072 + i;
+		double p = -expm1(-(double)s / 524288.0);
+		struct sampler_weight sw = sampler_weigh(s, 524288);
+		alloc(0xb00000 + (uintptr_t)i * 4096, s);
+		obj_fp += sw.objects;
+		space_w += sw.space;
+		objs += 1 / p;
+		space += (double)s / p;
+		sum += s;
+	}
+	struct one_bucket o = {.class = 3072};
+	heap_foreach_bucket(find_class, &o);
+	CHECK_EQ(o.n, 1);
+	CHECK_EQ(o.v.alloc.samples, 256);
+	CHECK_EQ(o.v.alloc.bytes, sum);
+	CHECK_EQ(o.v.size, (sum + 128) / 256);
+	CHECK_EQ(o.v.alloc.objects, obj_fp);
+	CHECK_EQ(o.v.alloc.space, space_w);
+	CHECK_NEAR((double)o.v.alloc.objects / SAMPLER_OBJ_ONE, objs, 0.01);
+	CHECK_NEAR((double)o.v.alloc.space, space, 256 * 0.5);
+	CHECK_EQ(heap_inuse_estimate(), (int64_t)space_w);
+	for (unsigned i = 0; i < 256; i += 2)
+		release(0xb00000 + (uintptr_t)i * 4096);
+	o.n = 0;
+	heap_foreach_bucket(find_class, &o);
+	CHECK_EQ(o.v.freed.samples, 128);
+	CHECK_EQ(heap_inuse_estimate(), (int64_t)(o.v.alloc.space - o.v.freed.space));
+	for (unsigned i = 1; i < 256; i += 2)
+		release(0xb00000 + (uintptr_t)i * 4096);
+	o.n = 0;
+	heap_foreach_bucket(find_class, &o);
+	CHECK(!memcmp(&o.v.alloc, &o.v.freed, sizeof(o.v.alloc)));
+	CHECK_EQ(heap_inuse_estimate(), 0);
+
+	/* Past 2^32 - 1 bytes the live table keeps no size: the bucket's,
+	 * exact, stands for it. */
+	alloc(0xc00000, (size_t)5 << 30);
+	CHECK_EQ(heap_inuse_estimate(), (int64_t)5 << 30);
+	release(0xc00000);
 	CHECK_EQ(heap_inuse_estimate(), 0);
 
 	/* Threads: every block freed, the estimate back to zero; the copy

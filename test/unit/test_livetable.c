@@ -15,6 +15,15 @@
 #include "../../preload/core/heapprof.c"
 #include "unit.h"
 
+/* Insert or replace; the stale entry replaced (0 if none). */
+static heap_live_t insert(uintptr_t key, heap_live_t val)
+{
+	heap_live_t stale = 0;
+	if (!live_insert(key, val, &stale))
+		return UINT64_MAX;
+	return stale;
+}
+
 /* heapprof.c's sampling entry point needs these; not exercised here. */
 unsigned unwind_here(uintptr_t *pcs, unsigned max) { (void)pcs; (void)max; return 0; }
 uint32_t stacktab_intern(const uintptr_t *pcs, unsigned d, unsigned f) { (void)pcs; (void)d; (void)f; return 1; }
@@ -38,7 +47,7 @@ static void *writer(void *arg)
 	for (int round = 0; round < 5; round++) {
 		for (int i = 0; i < PER; i++) {
 			uintptr_t k = base + (uintptr_t)i * 16;
-			live_insert(k, 7);
+			insert(k, 7);
 			if (!lookup(k))
 				atomic_fetch_add(&failures_mt, 1);
 		}
@@ -123,13 +132,13 @@ int main(void)
 	heap_init(1);
 	CHECK(!lookup(0x1000));
 	for (uintptr_t k = 1; k <= 100000; k++)
-		CHECK_EQ(live_insert(k * 64, (uint32_t)k), 0);
+		CHECK_EQ(insert(k * 64, k), 0);
 	CHECK_EQ(heap_live_count(), 100000);
 	for (uintptr_t k = 1; k <= 100000; k++)
 		CHECK(lookup(k * 64));
 	CHECK(!lookup(64 * 100001));
 	/* Replacing a stale entry reports the old bucket. */
-	CHECK_EQ(live_insert(64 * 5, 999), 5);
+	CHECK_EQ(insert(64 * 5, 999), 5);
 	CHECK_EQ(heap_live_count(), 100000);
 	/* Remove every third; the others must stay findable (backward shift). */
 	for (uintptr_t k = 3; k <= 100000; k += 3)

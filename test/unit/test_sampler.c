@@ -2,7 +2,8 @@
  * Unit test: the heap sampler's statistics (preload/base/sampler.h).
  *
  * Gaps are exponential with the configured mean; and the whole pipeline -
- * countdown over a stream of allocations, then sampler_scale() - gives
+ * countdown over a stream of allocations, each sample weighed by
+ * sampler_weigh() - gives
  * unbiased estimates of objects and bytes per size, checked against the
  * known stream over many independent trials.
  */
@@ -70,17 +71,20 @@ int main(void)
 	CHECK_EQ(sampler_next_gap(&rng, 1), 1);
 	CHECK_EQ(sampler_next_gap(&rng, 0), 1);
 
-	/* Scaling: weight 1/(1-exp(-s/R)); rate 1 is exact. */
-	int64_t obj, bytes;
-	sampler_scale(10, 100, 1, &obj, &bytes);
-	CHECK_EQ(obj, 10);
-	CHECK_EQ(bytes, 1000);
-	sampler_scale(0, 100, rate, &obj, &bytes);
-	CHECK_EQ(obj, 0);
-	sampler_scale(1, rate * 40, rate, &obj, &bytes);
-	CHECK_EQ(obj, 1); /* p = 1 - e^-40 */
-	sampler_scale(1, 1, rate, &obj, &bytes);
-	CHECK_NEAR(obj, rate, 1.0);
+	/* A sample's weights: 1/(1-exp(-s/R)) objects, s times that in
+	 * bytes; rate 1 is exact. */
+	struct sampler_weight w = sampler_weigh(100, 1);
+	CHECK_EQ(w.objects, SAMPLER_OBJ_ONE);
+	CHECK_EQ(w.space, 100);
+	w = sampler_weigh(rate * 40, rate);
+	CHECK_EQ(w.objects, SAMPLER_OBJ_ONE); /* p = 1 - e^-40 */
+	CHECK_EQ(w.space, rate * 40);
+	w = sampler_weigh(1, rate);
+	CHECK_NEAR((double)w.objects / SAMPLER_OBJ_ONE, rate, 1.0);
+	CHECK_NEAR((double)w.space, rate, 1.0);
+	CHECK_EQ(sampler_objects(3 * SAMPLER_OBJ_ONE / 2), 2);
+	CHECK_EQ(sampler_objects(-3 * SAMPLER_OBJ_ONE / 2), -2);
+	CHECK_EQ(sampler_objects(SAMPLER_OBJ_ONE / 2 - 1), 0);
 
 	/* Unbiasedness of the pipeline: a stream of allocations of a few sizes,
 	 * sampled by the countdown, estimated per size, averaged over trials. */
@@ -91,7 +95,7 @@ int main(void)
 	for (int t = 0; t < trials; t++) {
 		uint64_t st = 1000003 * (uint64_t)(t + 1) | 1;
 		int64_t left = sampler_next_gap(&st, rate);
-		uint64_t sampled[4] = {0};
+		uint64_t obj_fp[4] = {0}, space[4] = {0};
 		/* Interleave the sizes as a program would. */
 		int remaining[4];
 		memcpy(remaining, counts, sizeof(remaining));
@@ -103,7 +107,9 @@ int main(void)
 					any = 1;
 					left -= (int64_t)sizes[k];
 					if (left <= 0) {
-						sampled[k]++;
+						w = sampler_weigh(sizes[k], rate);
+						obj_fp[k] += w.objects;
+						space[k] += w.space;
 						left = sampler_next_gap(&st, rate);
 					}
 				}
@@ -112,9 +118,8 @@ int main(void)
 				break;
 		}
 		for (int k = 0; k < 4; k++) {
-			sampler_scale(sampled[k], sizes[k], rate, &obj, &bytes);
-			est_obj[k] += (double)obj / trials;
-			est_bytes[k] += (double)bytes / trials;
+			est_obj[k] += (double)sampler_objects((int64_t)obj_fp[k]) / trials;
+			est_bytes[k] += (double)space[k] / trials;
 		}
 	}
 	for (int k = 0; k < 4; k++) {
