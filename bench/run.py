@@ -441,7 +441,7 @@ def overhead_workloads(ctx):
              "about 2.6 KiB per allocation" % malloc_ops,
              ["bare", "cprof-heap", "cprof-heap-hooks", "null-interposer", "cprof-heap-fp"]
              + CPROF[1:]
-             + HEAP_OTHERS + CPU_OTHERS, ctx.reps(15),
+             + HEAP_OTHERS + CPU_OTHERS, ctx.reps(41),
              "malloc_mix", [2, malloc_ops]),
         Prog("malloc-pair", "malloc+free pair",
              "bench/progs/malloc_pair.c: one thread, malloc(64)+free in a tight loop; "
