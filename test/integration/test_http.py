@@ -915,9 +915,17 @@ def test_index_cmdline_and_errors():
     Go's 4xx answers."""
     p, base = serve(args=["30", "extra arg"])
     time.sleep(0.5)
-    r = fetch(base + "/debug/pprof/")
+
+    def index():
+        # The heap row counts buckets: the program leaks 64 KiB every
+        # 10 ms, and its first sample can take longer than half a second
+        # on a loaded machine (about one run in a few hundred otherwise).
+        r = fetch(base + "/debug/pprof/")
+        rows = dict((n, int(c)) for c, n in re.findall(
+            r"<tr><td>(\d+)</td><td><a href='(\w+)\?debug=1'>\w+</a>", r.text))
+        return (r, rows) if rows.get("heap") else None
+    r, rows = wait_for(index, 10, "a heap sample on the index page")
     assert r.status == 200 and r.headers["Content-Type"] == "text/html; charset=utf-8", r
-    rows = dict((n, int(c)) for c, n in re.findall(r"<tr><td>(\d+)</td><td><a href='(\w+)\?debug=1'>\w+</a>", r.text))
     assert set(rows) == {"allocs", "block", "cmdline", "goroutine", "heap", "mutex", "profile", "threadcreate"}, r.text
     # main, burner, holder, waiter (and maybe one short-lived spawn)
     assert rows["heap"] > 0 and rows["goroutine"] in (4, 5) and rows["threadcreate"] >= 3, rows
