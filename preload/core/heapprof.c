@@ -82,6 +82,24 @@ void heap_filter_mark(const void *p, size_t n)
 	}
 }
 
+/* heap_live_t (heapprof.h): a sample's bucket and size, and back. */
+static inline heap_live_t live_entry(uint32_t bucket, uint64_t size)
+{
+	return (heap_live_t)(size < UINT32_MAX ? size : UINT32_MAX) << 32 | bucket;
+}
+
+static inline uint32_t live_bucket(heap_live_t e)
+{
+	return (uint32_t)e;
+}
+
+/* The size of entry e of bucket `class`: kept in the entry below
+ * UINT32_MAX, the bucket's class (exact there) from it on. */
+static inline uint64_t live_size(heap_live_t e, uint64_t class)
+{
+	return e >> 32 == UINT32_MAX ? class : e >> 32;
+}
+
 /* A key and its entry share a slot, so a sample's insert and a sampled
  * free's removal each touch one line of the array, not two. */
 struct live_slot {
@@ -234,12 +252,12 @@ void heap_census_take(struct heap_census *c)
 	}
 }
 
-/* v's id, stack and labels from bucket i of table ti; its sums and mean
- * size from alloc and freed. */
-static void view_of_bucket(struct heap_bucket_view *v, unsigned ti, uint32_t i,
-			   const struct heap_counts *alloc, const struct heap_counts *freed)
+/* v for bucket b, number i of table ti, with the sums alloc and freed
+ * (read now, or copied at the peak) and their mean size. */
+static void view_of_bucket(struct heap_bucket_view *v, const struct bucket *b, unsigned ti,
+			   uint32_t i, const struct heap_counts *alloc,
+			   const struct heap_counts *freed)
 {
-	const struct bucket *b = intern_rec(&tables[ti].t, i);
 	v->id = bucket_id(ti, i);
 	v->stack = b->stack;
 	v->labels = b->labels;
@@ -253,12 +271,13 @@ void heap_foreach_bucket(heap_bucket_fn fn, void *arg)
 	for (unsigned ti = 0; ti < HEAP_TABLES; ti++) {
 		uint32_t n = intern_count(&tables[ti].t);
 		for (uint32_t i = 1; i <= n; i++) {
+			const struct bucket *b = intern_rec(&tables[ti].t, i);
 			struct heap_counts alloc, freed;
-			heap_read(intern_rec(&tables[ti].t, i), &alloc, &freed);
+			heap_read(b, &alloc, &freed);
 			if (!alloc.samples)
 				continue;
 			struct heap_bucket_view v;
-			view_of_bucket(&v, ti, i, &alloc, &freed);
+			view_of_bucket(&v, b, ti, i, &alloc, &freed);
 			fn(&v, arg);
 		}
 	}
@@ -370,7 +389,7 @@ bool heap_foreach_peak(heap_bucket_fn fn, void *arg, uint64_t *bytes, int64_t *r
 			if (at[0].samples == at[1].samples)
 				continue;
 			struct heap_bucket_view v;
-			view_of_bucket(&v, ti, i, &at[0], &at[1]);
+			view_of_bucket(&v, intern_rec(&tables[ti].t, i), ti, i, &at[0], &at[1]);
 			fn(&v, arg);
 		}
 	}
@@ -567,11 +586,11 @@ heap_live_t heap_take(void *p)
 
 void heap_forget(heap_live_t e)
 {
-	uint32_t id = (uint32_t)e;
+	uint32_t id = live_bucket(e);
 	if (!id)
 		return;
 	struct bucket *b = bucket_get(id);
-	uint64_t size = e >> 32 == UINT32_MAX ? b->class : e >> 32;
+	uint64_t size = live_size(e, b->class);
 	struct sampler_weight w = sampler_weigh(size, bucket_rate);
 	sums_add(&b->freed, size, w);
 	in_use_sub((int64_t)w.space);
@@ -604,7 +623,7 @@ void heap_record_alloc(void *p, size_t size)
 		return;
 	struct sampler_weight w = sampler_weigh(size, bucket_rate);
 	sums_add(&bucket_get(b)->alloc, size, w);
-	live_keep(p, (heap_live_t)(size < UINT32_MAX ? size : UINT32_MAX) << 32 | b);
+	live_keep(p, live_entry(b, size));
 	/* After the insert (a copy then sees this sample as live), with no
 	 * lock held (peak_lock's rank). */
 	in_use_add((int64_t)w.space);
