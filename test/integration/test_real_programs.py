@@ -1,6 +1,7 @@
 """Real programs from Debian under cprof (issues 2, 4): a jemalloc-linked
 server (redis-server under redis-benchmark), a program preloading
-libjemalloc.so.2, memcached's worker threads under load."""
+libjemalloc.so.2, memcached's worker threads under load; and runtimes that
+compile code at run time (node, a JVM), tested where they are installed."""
 
 import os
 import re
@@ -206,3 +207,107 @@ def test_python_regression_tests():
     heap = pprofdec.load(kinds["heap"][0].path)
     assert any(n.startswith("PyObject_") or n.startswith("_PyObject_") or "PyMem" in n
                for n in heap.function_names()), sorted(heap.function_names())[:40]
+
+
+NODE_WORK = r"""
+const { Worker, isMainThread, parentPort } = require('worker_threads');
+const zlib = require('zlib');
+function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }
+if (isMainThread) {
+  let done = 0, sum = 0;
+  for (let i = 0; i < 4; i++) {
+    new Worker(__filename).on('message', (m) => {
+      sum += m;
+      if (++done === 4) {
+        const gz = zlib.gzipSync(Buffer.alloc(1 << 20, 'x'));
+        console.log('sum', sum, 'bytes', zlib.gunzipSync(gz).length);
+      }
+    });
+  }
+} else {
+  let s = 0;
+  for (let i = 0; i < 300; i++) {
+    const a = new Array(10000).fill(i);
+    s += a.reduce((x, y) => x + y, 0) % 7;
+  }
+  try { null.x; } catch (e) { s++; }
+  parentPort.postMessage(s + fib(25));
+}
+"""
+
+
+@timeout(120)
+def test_node_worker_threads():
+    """node runs JIT-compiled code that has no call-frame information, maps
+    and remaps executable memory and runs worker threads: under every
+    profile its output is the bare run's, it exits 0, and every profile is
+    valid, the CPU profile with samples in it."""
+    node = need("node")
+    script = os.path.join(tmpdir(), "work.js")
+    with open(script, "w") as f:
+        f.write(NODE_WORK)
+    bare = run([node, script], preload=False)
+    cp = run([node, script], env={"CPROF_HEAP_RATE": "65536"})
+    assert cp.returncode == 0 and cp.stdout == bare.stdout, (cp.stdout, cp.stderr[-2000:])
+    kinds = kinds_of()
+    for k in ("cpu", "heap", "mutex", "block", "threadcreate"):
+        assert k in kinds, kinds
+    for f in profiles():
+        load_checked(f.path, pprof_too=False)
+    assert pprofdec.load(kinds["cpu"][0].path).total("samples") > 0
+
+
+JAVA_WORK = r"""
+import java.util.*;
+import java.util.concurrent.*;
+public class Work {
+    public static void main(String[] a) throws Exception {
+        ExecutorService ex = Executors.newFixedThreadPool(8);
+        List<Future<Long>> fs = new ArrayList<>();
+        final Object lock = new Object();
+        final long[] shared = {0};
+        for (int t = 0; t < 32; t++) {
+            final int id = t;
+            fs.add(ex.submit(() -> {
+                long s = 0;
+                for (int i = 0; i < 2000; i++) {
+                    StringBuilder sb = new StringBuilder();
+                    for (int j = 0; j < 50; j++) sb.append(j ^ id);
+                    s += sb.toString().hashCode() & 0xff;
+                    try { Object o = null; o.hashCode(); } catch (NullPointerException e) { s++; }
+                    synchronized (lock) { shared[0]++; }
+                }
+                return s;
+            }));
+        }
+        long tot = 0;
+        for (Future<Long> f : fs) tot += f.get();
+        ex.shutdown();
+        System.out.println("total " + tot + " shared " + shared[0]);
+    }
+}
+"""
+
+
+@timeout(180)
+def test_java_threads_and_its_signals():
+    """A JVM takes its null checks as SIGSEGV, installs its own SIGUSR2
+    handler, runs JIT-compiled code and a dozen threads of its own: under
+    every profile the program's output is the bare run's, it exits 0,
+    cprof says in one line that SIGUSR2 is the program's now, and every
+    profile is valid."""
+    java, javac = need("java"), need("javac")
+    d = tmpdir()
+    with open(os.path.join(d, "Work.java"), "w") as f:
+        f.write(JAVA_WORK)
+    run([javac, "Work.java"], preload=False, cwd=d, timeout=120)
+    bare = run([java, "-cp", d, "Work"], preload=False, timeout=120)
+    cp = run([java, "-cp", d, "Work"], env={"CPROF_HEAP_RATE": "65536"}, timeout=120)
+    assert cp.returncode == 0 and cp.stdout == bare.stdout, (cp.stdout, cp.stderr[-2000:])
+    said = [l for l in cp.stderr.splitlines() if l.startswith("cprof:") and "SIGUSR2" in l]
+    assert len(said) == 1, cp.stderr
+    kinds = kinds_of()
+    for k in ("cpu", "heap", "mutex", "block", "threadcreate"):
+        assert k in kinds, kinds
+    for f in profiles():
+        load_checked(f.path, pprof_too=False)
