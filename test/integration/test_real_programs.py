@@ -11,7 +11,7 @@ import threading
 import time
 
 import pprofdec
-from checks import free_port, kinds_of, load_checked, one, run_prog, wait_port
+from checks import all_valid, free_port, kinds_of, load_checked, one, run_prog, same_as_bare, wait_port
 from harness import *
 
 JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
@@ -202,8 +202,7 @@ def test_python_regression_tests():
     kinds = kinds_of()
     for k in ("cpu", "heap", "mutex", "block", "threadcreate"):
         assert k in kinds, kinds
-    for f in profiles():
-        load_checked(f.path, pprof_too=False)
+    all_valid()
     heap = pprofdec.load(kinds["heap"][0].path)
     assert any(n.startswith("PyObject_") or n.startswith("_PyObject_") or "PyMem" in n
                for n in heap.function_names()), sorted(heap.function_names())[:40]
@@ -246,14 +245,11 @@ def test_node_worker_threads():
     script = os.path.join(tmpdir(), "work.js")
     with open(script, "w") as f:
         f.write(NODE_WORK)
-    bare = run([node, script], preload=False)
-    cp = run([node, script], env={"CPROF_HEAP_RATE": "65536"})
-    assert cp.returncode == 0 and cp.stdout == bare.stdout, (cp.stdout, cp.stderr[-2000:])
+    same_as_bare([node, script], env={"CPROF_HEAP_RATE": "65536"})
     kinds = kinds_of()
     for k in ("cpu", "heap", "mutex", "block", "threadcreate"):
         assert k in kinds, kinds
-    for f in profiles():
-        load_checked(f.path, pprof_too=False)
+    all_valid()
     assert pprofdec.load(kinds["cpu"][0].path).total("samples") > 0
 
 
@@ -301,13 +297,10 @@ def test_java_threads_and_its_signals():
     with open(os.path.join(d, "Work.java"), "w") as f:
         f.write(JAVA_WORK)
     run([javac, "Work.java"], preload=False, cwd=d, timeout=120)
-    bare = run([java, "-cp", d, "Work"], preload=False, timeout=120)
-    cp = run([java, "-cp", d, "Work"], env={"CPROF_HEAP_RATE": "65536"}, timeout=120)
-    assert cp.returncode == 0 and cp.stdout == bare.stdout, (cp.stdout, cp.stderr[-2000:])
+    cp = same_as_bare([java, "-cp", d, "Work"], env={"CPROF_HEAP_RATE": "65536"}, timeout=120)
     said = [l for l in cp.stderr.splitlines() if l.startswith("cprof:") and "SIGUSR2" in l]
     assert len(said) == 1, cp.stderr
     kinds = kinds_of()
     for k in ("cpu", "heap", "mutex", "block", "threadcreate"):
         assert k in kinds, kinds
-    for f in profiles():
-        load_checked(f.path, pprof_too=False)
+    all_valid()

@@ -2,7 +2,6 @@
 output failures.  Each asserts the program behaves exactly as without
 cprof and that every profile written is complete and valid."""
 
-import glob
 import os
 import shutil
 import signal
@@ -10,23 +9,10 @@ import subprocess
 import time
 
 import pprofdec
-from checks import dump_sets, kinds_of, load_checked, one
+from checks import all_valid, dump_sets, kinds_of, load_checked, one, same_as_bare
 from harness import *
 
 KINDS = {"cpu", "heap", "mutex", "block", "threads", "threadcreate"}  # the default set
-
-
-def all_valid(pprof_too=False):
-    for f in profiles():
-        load_checked(f.path, pprof_too=pprof_too)
-    assert not glob.glob(".cprof-tmp*"), glob.glob(".cprof-tmp*")
-
-
-def same_as_bare(argv, env=None, timeout=60):
-    bare = run(argv, preload=False, timeout=timeout)
-    cp = run(argv, env=env, timeout=timeout)
-    assert cp.stdout == bare.stdout, (bare.stdout[-500:], cp.stdout[-500:])
-    return cp
 
 
 # ---- loading -------------------------------------------------------------------

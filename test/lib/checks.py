@@ -5,6 +5,7 @@ project's decoder/validator (pprofdec, python3-protobuf over our .proto)
 and `go tool pprof` itself.
 """
 
+import glob
 import json
 import math
 import os
@@ -37,6 +38,22 @@ def load_checked(path, pprof_too=True):
         out = pprof(["-raw", path])
         assert "Mappings" in out or p.msg.sample == [], "pprof -raw shows no mappings:\n" + out[:2000]
     return p
+
+
+def all_valid(pprof_too=False):
+    """Every profile in the test's directory is valid, and no temporary
+    file of a dump is left there."""
+    for f in profiles():
+        load_checked(f.path, pprof_too=pprof_too)
+    assert not glob.glob(".cprof-tmp*"), glob.glob(".cprof-tmp*")
+
+
+def same_as_bare(argv, env=None, timeout=60):
+    """argv under cprof prints what it prints bare (both must exit 0)."""
+    bare = run(argv, preload=False, timeout=timeout)
+    cp = run(argv, env=env, timeout=timeout)
+    assert cp.stdout == bare.stdout, (bare.stdout[-500:], cp.stdout[-500:])
+    return cp
 
 
 def kinds_of(dir=None, pid=None):
