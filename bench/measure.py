@@ -25,6 +25,7 @@ medians would keep.
 """
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -209,10 +210,59 @@ def paired(values, base, op="ratio"):
     return out
 
 
+def median_interval(xs, level=0.95):
+    """A confidence interval of the median that assumes nothing of the
+    distribution: the order statistics x_(k) and x_(n-k+1) of the sorted
+    values, k the largest rank with P(Binomial(n, 1/2) < k) <= (1 - level) / 2,
+    so that the interval holds the median of the distribution the
+    repetitions come from with probability at least `level` (41 values:
+    the 14th and the 28th).  (None, None) when there are too few values
+    for one (fewer than 6 at 95%)."""
+    xs = sorted(x for x in xs if x is not None)
+    n, k, cum = len(xs), 0, 0.0
+    for j in range(n + 1):
+        cum += math.comb(n, j) / 2.0 ** n
+        if cum > (1.0 - level) / 2:
+            break
+        k = j + 1
+    if k == 0:
+        return None, None
+    return xs[k - 1], xs[n - k]
+
+
 def summary(xs):
-    """dict(median, min, max, q1, q3, n) of a list (None entries dropped)."""
+    """dict(median, min, max, q1, q3, n, lo95, hi95) of a list (None entries
+    dropped); lo95 .. hi95: median_interval."""
     xs = [x for x in xs if x is not None]
     if not xs:
         return None
     q1, q3 = quartiles(xs)
-    return dict(median=median(xs), min=min(xs), max=max(xs), q1=q1, q3=q3, n=len(xs))
+    lo, hi = median_interval(xs)
+    return dict(median=median(xs), min=min(xs), max=max(xs), q1=q1, q3=q3, n=len(xs),
+                lo95=lo, hi95=hi)
+
+
+def summarize_config(metric, mine, bare, base=None):
+    """The summaries of one configuration's runs of an alternating section
+    (lists by repetition, None for a failed run), each run compared with
+    the bare run of the same repetition, and with its base configuration's
+    (`base`: that configuration's runs) when it has one."""
+    def col(runs, key):
+        return [m.get(key) if m else None for m in runs]
+    vals, bv = col(mine, metric), col(bare, metric)
+    out = {"value": summary(vals), "ratio": summary(paired(vals, bv, "ratio"))}
+    if metric == "ns_per_op":
+        out["diff"] = summary(paired(vals, bv, "diff"))
+    for extra in ("cpu", "work", "server_cpu"):
+        ev = col(mine, extra)
+        if any(v is not None for v in ev):
+            out[extra + "_ratio"] = summary(paired(ev, col(bare, extra), "ratio"))
+    out["maxrss"] = summary(col(mine, "maxrss"))
+    if any(m and m.get("minflt") is not None for m in mine):
+        out["minflt"] = summary(col(mine, "minflt"))
+    if base is not None:
+        out["vs_base"] = {"ratio": summary(paired(vals, col(base, metric), "ratio"))}
+        wv = col(mine, "work")
+        if any(v is not None for v in wv):
+            out["vs_base"]["work_ratio"] = summary(paired(wv, col(base, "work"), "ratio"))
+    return out

@@ -143,6 +143,15 @@ def overhead_of(entry, metric):
 
 # ---------------------------------------------------------------- verdicts
 
+def unsettled(lo, hi, limit, fmt):
+    """The verdict's note when the limit lies inside the median's 95%
+    interval (measure.median_interval): the same library measured again
+    could land on the other side."""
+    if lo is None or hi is None or not lo <= limit <= hi:
+        return ""
+    return " (not settled: the median's 95%% interval is %s .. %s)" % (fmt(lo), fmt(hi))
+
+
 def verdict(results, t):
     """(measured text, spread text, verdict) for one target."""
     sec = results["sections"].get(t["section"])
@@ -161,8 +170,7 @@ def verdict(results, t):
         m = measure.median(vals)
         spread = "%.0f .. %.0f ms" % (min(vals), max(vals))
         v = "PASS" if m <= t["limit"] else "FAIL"
-        if min(vals) <= t["limit"] < max(vals):
-            v += " (spread crosses the limit)"
+        v += unsettled(*measure.median_interval(vals), t["limit"], lambda x: "%.0f ms" % x)
         return "%.0f ms" % m, spread, v
     e = sec["configs"].get(t["config"])
     if not e:
@@ -173,8 +181,8 @@ def verdict(results, t):
         if not s:
             return "no valid run", "", "FAIL"
         v = "PASS" if s["median"] <= t["limit"] else "FAIL"
-        if s["min"] <= t["limit"] < s["max"]:
-            v += " (spread crosses the limit)"
+        v += unsettled(s.get("lo95"), s.get("hi95"), t["limit"],
+                       lambda x: "%+.2f ms" % (1000 * x))
         return ("%+.2f ms" % (1000 * s["median"]),
                 "%+.2f .. %+.2f ms" % (1000 * s["min"], 1000 * s["max"]), v)
     if t["kind"] == "diff":
@@ -182,22 +190,20 @@ def verdict(results, t):
         if not s:
             return "no valid run", "", "FAIL"
         v = "PASS" if s["median"] <= t["limit"] else "FAIL"
-        if s["min"] <= t["limit"] < s["max"]:
-            v += " (spread crosses the limit)"
+        v += unsettled(s.get("lo95"), s.get("hi95"), t["limit"], lambda x: "%+.2f ns" % x)
         return "%+.2f ns" % s["median"], "%+.2f .. %+.2f ns" % (s["min"], s["max"]), v
     s = e.get(t.get("metric", "ratio"))
     if not s:
         return "no valid run", "", "FAIL"
     if t["kind"] == "throughput":
         v = "PASS" if s["median"] >= t["limit"] else "FAIL"
-        if s["min"] < t["limit"] <= s["max"]:
-            v += " (spread crosses the limit)"
+        v += unsettled(s.get("lo95"), s.get("hi95"), t["limit"],
+                       lambda x: "%.1f%%" % (100 * x))
         return ("%.1f%% of bare" % (100 * s["median"]),
                 "%.1f .. %.1f%%" % (100 * s["min"], 100 * s["max"]), v)
     lim = 1.0 + t["limit"]
     v = "PASS" if s["median"] <= lim else "FAIL"
-    if s["min"] <= lim < s["max"]:
-        v += " (spread crosses the limit)"
+    v += unsettled(s.get("lo95"), s.get("hi95"), lim, pct)
     if t.get("metric") == "cpu_ratio":
         return "CPU time " + pct(s["median"]), "%s .. %s" % (pct(s["min"]), pct(s["max"])), v
     cpu = e.get("cpu_ratio")
@@ -915,9 +921,13 @@ def markdown(results, method_path):
             md_table(["target", "measured (median)", "spread (min .. max)", "verdict"],
                      [(t["text"],) + verdict(results, t) for t in TARGETS
                       if t["section"] in results["sections"]]), "",
-            "A verdict compares the median with the limit; *(spread crosses the limit)* means "
-            "some repetitions fell on the other side, so the verdict is within the noise of "
-            "this machine.", ""]
+            "A verdict compares the median with the limit, as the target is written.  "
+            "*(not settled: ...)* marks one whose limit lies inside the median's 95% "
+            "confidence interval (the order statistics that hold the median of the "
+            "repetitions' distribution with probability 95% or more, whatever that "
+            "distribution is; of 41 repetitions, the 14th and the 28th of the sorted "
+            "ratios; of 7, the lowest and the highest): measured again on this machine, the "
+            "same library could land on the other side.", ""]
     out += ["## Configurations", "", _configs_table(results), ""]
     secs = results["sections"]
     over = [s for s in ("malloc", "malloc-pair", "lock-pair", "lock-contended", "cpu", "sqlite",

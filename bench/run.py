@@ -457,23 +457,23 @@ def overhead_workloads(ctx):
         Prog("lock-contended", "contended locks",
              "bench/progs/lock_contended.c: 4 threads sharing 4 mutexes, %d iterations each "
              "(a short critical section, then ~100 ns of work)" % (1500000 if q else 6000000),
-             ["bare"] + CPROF + CPU_OTHERS, ctx.reps(5), "lock_contended",
+             ["bare"] + CPROF + CPU_OTHERS, ctx.reps(7), "lock_contended",
              [4, 4, 1500000 if q else 6000000]),
         Prog("cpu", "CPU-bound",
              "bench/progs/cpu_burn.c: 4 threads, %d units each of floating-point work at the "
              "bottom of a 17-frame recursion" % (100 if q else 400),
-             ["bare"] + CPROF + CPU_OTHERS, ctx.reps(5), "cpu_burn", [4, 100 if q else 400]),
+             ["bare"] + CPROF + CPU_OTHERS, ctx.reps(7), "cpu_burn", [4, 100 if q else 400]),
         Sqlite("sqlite", "sqlite3",
                "sqlite3 :memory: < script from bench/workloads/sqlgen.py %s: %s literal INSERTs in "
                "one transaction, 4 indexes, joins, GROUP BY, a window function, UPDATE, DELETE"
                % ("0.3" if q else "1.0", "54,600" if q else "182,000"),
-               ["bare"] + CPROF + HEAP_OTHERS + CPU_OTHERS, ctx.reps(5),
+               ["bare"] + CPROF + HEAP_OTHERS + CPU_OTHERS, ctx.reps(7),
                0.3 if q else 1.0),
         Python("python", "python3",
                "/usr/bin/python3 bench/workloads/pyload.py %s: dict, list and str work "
                "(word counts, an index of lists, formatting and parsing records, sorting)"
                % ("0.3" if q else "1.0"),
-               ["bare"] + CPROF + HEAP_OTHERS + CPU_OTHERS, ctx.reps(5), 0.3 if q else 1.0),
+               ["bare"] + CPROF + HEAP_OTHERS + CPU_OTHERS, ctx.reps(7), 0.3 if q else 1.0),
         Redis("redis", "redis-server under redis-benchmark",
               "redis-server (Debian, linked with jemalloc) under the profiler; redis-benchmark "
               "(bare) on loopback: %d requests per test, 50 clients, pipeline 16, tests %s"
@@ -575,31 +575,15 @@ def alternate(ctx, w, tmp):
             continue
         res["foreign"].append(foreign)
         r += 1
-    base = [m.get(w.metric) if m else None for m in runs["bare"]]
     for k in keys:
-        vals = [m.get(w.metric) if m else None for m in runs[k]]
         entry = {"label": ctx.config(k).label, "kind": ctx.config(k).kind, "runs": runs[k],
-                 "output": outputs[k], "value": measure.summary(vals)}
-        entry["ratio"] = measure.summary(measure.paired(vals, base, "ratio"))
-        if w.metric == "ns_per_op":
-            entry["diff"] = measure.summary(measure.paired(vals, base, "diff"))
-        for extra in ("cpu", "work", "server_cpu"):
-            ev = [m.get(extra) if m else None for m in runs[k]]
-            eb = [m.get(extra) if m else None for m in runs["bare"]]
-            if any(v is not None for v in ev):
-                entry[extra + "_ratio"] = measure.summary(measure.paired(ev, eb, "ratio"))
-        entry["maxrss"] = measure.summary([m.get("maxrss") if m else None for m in runs[k]])
-        if any(m and m.get("minflt") is not None for m in runs[k]):
-            entry["minflt"] = measure.summary([m.get("minflt") if m else None for m in runs[k]])
+                 "output": outputs[k]}
         cb = ctx.config(k).base
-        if cb and cb in runs:
-            bv = [m.get(w.metric) if m else None for m in runs[cb]]
-            entry["vs_base"] = {"base": cb,
-                                "ratio": measure.summary(measure.paired(vals, bv, "ratio"))}
-            wv = [m.get("work") if m else None for m in runs[k]]
-            wb = [m.get("work") if m else None for m in runs[cb]]
-            if any(v is not None for v in wv):
-                entry["vs_base"]["work_ratio"] = measure.summary(measure.paired(wv, wb, "ratio"))
+        cb = cb if cb and cb in runs else None
+        entry.update(measure.summarize_config(w.metric, runs[k], runs["bare"],
+                                              runs[cb] if cb else None))
+        if cb:
+            entry["vs_base"]["base"] = cb
         res["configs"][k] = entry
     if w.key == "malloc":
         b = [m for m in runs["bare"] if m and "bytes" in m and "work" in m]
@@ -929,7 +913,7 @@ def short_lived(ctx, tmp):
     its runs; the table gives the median of the repetitions and their
     spread, and how many files a process left behind."""
     pairs = 50 if ctx.quick else 200
-    reps = ctx.reps(5, 2)
+    reps = ctx.reps(7, 2)
     true = shutil.which("true") or "/bin/true"
     keys = ["cprof-all", "cprof-none"]
     cfgs = {"cprof-all": ctx.config("cprof-all"),
@@ -960,7 +944,7 @@ def short_lived(ctx, tmp):
             finally:
                 shutil.rmtree(d, ignore_errors=True)
         entry = {"runs": runs, "files_per_process": measure.summary(files)}
-        for m in ("bare_wall", "bare_cpu", "wall", "cpu", "diff_wall", "diff_cpu"):
+        for m in SHORT_FIGURES:
             entry[m] = measure.summary([x[m] for x in runs])
         res["configs"][k] = entry
         if runs:
@@ -1137,6 +1121,33 @@ def deps():
             "not available")
 
 
+# A short-lived run's figures (bench/progs/spawn_many.c's medians).
+SHORT_FIGURES = ("bare_wall", "bare_cpu", "wall", "cpu", "diff_wall", "diff_cpu")
+
+
+def summarize_again(results):
+    """The summaries of a results.json computed again from the runs it keeps,
+    so that a page rendered from an earlier run shows the figures added to
+    the summaries since (the median's interval)."""
+    for sec in results.get("sections", {}).values():
+        configs = sec.get("configs") or {}
+        if sec.get("metric") and "runs" in configs.get("bare", {}):
+            bare = configs["bare"]["runs"]
+            for entry in configs.values():
+                if "runs" not in entry or len(entry["runs"]) != len(bare):
+                    continue
+                base = entry.get("vs_base", {}).get("base")
+                base_runs = configs.get(base, {}).get("runs") if base else None
+                entry.update(measure.summarize_config(sec["metric"], entry["runs"], bare,
+                                                      base_runs))
+                if base_runs is not None:
+                    entry["vs_base"]["base"] = base
+        for entry in configs.values():
+            runs = entry.get("runs") if isinstance(entry, dict) else None
+            if runs and all(isinstance(x, dict) and "diff_wall" in x for x in runs):
+                for m in SHORT_FIGURES:
+                    entry[m] = measure.summary([x[m] for x in runs])
+
 def main():
     ap = argparse.ArgumentParser(description="cprof benchmarks (writes docs/performance.md)")
     ap.add_argument("--build", default="build", help="build directory (default: build)")
@@ -1166,6 +1177,7 @@ def main():
     if args.from_json:
         with open(args.from_json) as f:
             results = json.load(f)
+        summarize_again(results)
         out = args.out or (os.path.join(ROOT, "docs", "performance.md") if results.get("full")
                            else os.path.join(os.path.dirname(os.path.abspath(args.from_json)),
                                              "performance.md"))
