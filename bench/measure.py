@@ -246,7 +246,7 @@ def summarize_config(metric, mine, bare, base=None):
     """The summaries of one configuration's runs of an alternating section
     (lists by repetition, None for a failed run), each run compared with
     the bare run of the same repetition, and with its base configuration's
-    (`base`: that configuration's runs) when it has one."""
+    when it has one (`base`: that configuration's name and runs)."""
     def col(runs, key):
         return [m.get(key) if m else None for m in runs]
     vals, bv = col(mine, metric), col(bare, metric)
@@ -261,8 +261,9 @@ def summarize_config(metric, mine, bare, base=None):
     if any(m and m.get("minflt") is not None for m in mine):
         out["minflt"] = summary(col(mine, "minflt"))
     if base is not None:
-        out["vs_base"] = {"ratio": summary(paired(vals, col(base, metric), "ratio"))}
+        name, runs = base
+        out["vs_base"] = {"base": name, "ratio": summary(paired(vals, col(runs, metric), "ratio"))}
         wv = col(mine, "work")
         if any(v is not None for v in wv):
-            out["vs_base"]["work_ratio"] = summary(paired(wv, col(base, "work"), "ratio"))
+            out["vs_base"]["work_ratio"] = summary(paired(wv, col(runs, "work"), "ratio"))
     return out

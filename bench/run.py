@@ -579,11 +579,8 @@ def alternate(ctx, w, tmp):
         entry = {"label": ctx.config(k).label, "kind": ctx.config(k).kind, "runs": runs[k],
                  "output": outputs[k]}
         cb = ctx.config(k).base
-        cb = cb if cb and cb in runs else None
         entry.update(measure.summarize_config(w.metric, runs[k], runs["bare"],
-                                              runs[cb] if cb else None))
-        if cb:
-            entry["vs_base"]["base"] = cb
+                                              (cb, runs[cb]) if cb and cb in runs else None))
         res["configs"][k] = entry
     if w.key == "malloc":
         b = [m for m in runs["bare"] if m and "bytes" in m and "work" in m]
@@ -944,8 +941,7 @@ def short_lived(ctx, tmp):
             finally:
                 shutil.rmtree(d, ignore_errors=True)
         entry = {"runs": runs, "files_per_process": measure.summary(files)}
-        for m in SHORT_FIGURES:
-            entry[m] = measure.summary([x[m] for x in runs])
+        summarize_short(entry)
         res["configs"][k] = entry
         if runs:
             log("  short-lived     %s: %s per process bare %.2f ms, +%.2f ms wall, +%.2f ms CPU, "
@@ -1121,8 +1117,11 @@ def deps():
             "not available")
 
 
-# A short-lived run's figures (bench/progs/spawn_many.c's medians).
-SHORT_FIGURES = ("bare_wall", "bare_cpu", "wall", "cpu", "diff_wall", "diff_cpu")
+def summarize_short(entry):
+    """The summaries of a short-lived configuration's runs (each run:
+    bench/progs/spawn_many.c's medians)."""
+    for m in ("bare_wall", "bare_cpu", "wall", "cpu", "diff_wall", "diff_cpu"):
+        entry[m] = measure.summary([x[m] for x in entry["runs"]])
 
 
 def summarize_again(results):
@@ -1137,16 +1136,13 @@ def summarize_again(results):
                 if "runs" not in entry or len(entry["runs"]) != len(bare):
                     continue
                 base = entry.get("vs_base", {}).get("base")
-                base_runs = configs.get(base, {}).get("runs") if base else None
-                entry.update(measure.summarize_config(sec["metric"], entry["runs"], bare,
-                                                      base_runs))
-                if base_runs is not None:
-                    entry["vs_base"]["base"] = base
+                base = (base, configs[base]["runs"]) if base in configs else None
+                entry.update(measure.summarize_config(sec["metric"], entry["runs"], bare, base))
         for entry in configs.values():
             runs = entry.get("runs") if isinstance(entry, dict) else None
             if runs and all(isinstance(x, dict) and "diff_wall" in x for x in runs):
-                for m in SHORT_FIGURES:
-                    entry[m] = measure.summary([x[m] for x in runs])
+                summarize_short(entry)
+
 
 def main():
     ap = argparse.ArgumentParser(description="cprof benchmarks (writes docs/performance.md)")
