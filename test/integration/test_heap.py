@@ -88,18 +88,12 @@ SIZES = {"site_keep": 4096, "site_churn": 1000, "site_mixed": 32000, "site_reall
          "site_calloc": 3000, "site_huge": 256 << 20, "site_thread": 2048}
 
 
-@timeout(300)
-def test_heap_accuracy_unbiased():
-    """alloc_space and inuse_space per site within sampling error of the
-    truth, on each of 6 runs, and their mean within a tighter bound: the
-    estimator's unbiasedness itself is tested.  Rate 64 KiB so each run has
-    a few hundred samples per site.  A site of many sizes has one sample
-    per size class (check_size_classes)."""
-    rate = 65536
-    runs = 6
-    est = {}
+def heap_truth_estimates(rate, runs, est, first):
+    """Run heap_truth `runs` times at `rate`; append each run's
+    alloc_space and inuse_space per site to est[(site, type)].  Returns
+    the truth (the same every run)."""
     truth = None
-    for i in range(runs):
+    for i in range(first, first + runs):
         d = os.path.join(tmpdir(), "run%d" % i)
         os.makedirs(d)
         cp, truth = run_prog("heap_truth", [1, 2], env={
@@ -107,29 +101,77 @@ def test_heap_accuracy_unbiased():
             "CPROF_PROFILES": "heap"})
         p = load_checked(one(d, "heap"), pprof_too=(i == 0))
         check_size_classes(p, "site_mixed")
-        got = site_totals(p, truth)
-        for site, vals in got.items():
+        for site, vals in site_totals(p, truth).items():
             for t, v in vals.items():
                 est.setdefault((site, t), []).append(v)
-    report = []
+    return truth
+
+
+def accuracy_report(truth, est, rate):
+    """Per site and type: (site, type, truth, estimates, sd of one run)
+    and the lines that show them, each run's deviation in sds."""
+    rows, lines = [], []
     for site, tv in truth.items():
         for t, key in (("alloc_space", "alloc_bytes"), ("inuse_space", "inuse_bytes")):
-            want = tv[key]
-            vals = est[(site, t)]
+            want, vals = tv[key], est[(site, t)]
             sd = heap_sd(want, SIZES[site], rate) if want else 0
-            mean = statistics.mean(vals)
-            report.append("%-13s %-11s truth %12d mean %14.0f sd %10.0f (%.1f%%)" %
-                          (site, t, want, mean, sd, 100 * sd / want if want else 0))
-            if want == 0:
-                assert max(vals) == 0, (site, t, vals)
-                continue
-            for v in vals:
-                assert abs(v - want) <= 5 * sd + 0.002 * want, \
-                    "%s %s: one run estimated %d, truth %d, sd %.0f\n%s" % (site, t, v, want, sd, "\n".join(report))
-            assert abs(mean - want) <= 4 * sd / runs ** 0.5 + 0.002 * want, \
-                "%s %s: mean of %d runs %.0f, truth %d, sd of mean %.0f\n%s" % (
-                    site, t, runs, mean, want, sd / runs ** 0.5, "\n".join(report))
-    print("\n".join(report))
+            rows.append((site, t, want, vals, sd))
+            lines.append("%-13s %-11s truth %12d mean %14.0f sd %10.0f (%.1f%%) runs %s" % (
+                site, t, want, statistics.mean(vals), sd, 100 * sd / want if want else 0,
+                " ".join("%+.1f" % ((v - want) / sd) if sd else "%d" % v for v in vals)))
+    return rows, "\n".join(lines)
+
+
+@timeout(300)
+def test_heap_accuracy_unbiased():
+    """alloc_space and inuse_space per site within sampling error of the
+    truth on every run, and their mean within the error of a mean: the
+    estimator's unbiasedness itself is tested.  Rate 64 KiB so each run
+    has a few hundred samples per site.  A site of many sizes has one
+    sample per size class (check_size_classes).
+
+    The mean is judged in two stages.  Of 6 runs, a mean off by more
+    than 4 sds of a mean happens by chance about once in 16,000 per site
+    and type (the estimates are sums of many independent samples, so
+    near normal), once in some 1,400 for the test's 11 with a spread;
+    and one run of the suite met a mean 4.97 sds off (site_keep, its six
+    runs +1.4 to +3.3 sds) that thousands of runs since have not come
+    near.  So a mean that is off brings 12 more runs, and the test fails
+    if the mean of all 18 is still off by 4 sds of that mean: by chance
+    about once in 70,000.  A bias of more than 4 sds of a mean of 18
+    (5.3% of site_keep's bytes) fails both stages; each run's deviation
+    is printed either way."""
+    rate = 65536
+    est = {}
+    truth = heap_truth_estimates(rate, 6, est, 0)
+    first = means_off(truth, est, rate)
+    if not first:
+        return
+    print("first stage: %s; 12 more runs" % "; ".join(first))
+    heap_truth_estimates(rate, 12, est, 6)
+    second = means_off(truth, est, rate)
+    assert not second, "%s\n(first stage: %s)" % ("; ".join(second), "; ".join(first))
+
+
+def means_off(truth, est, rate):
+    """Print the estimates; assert that every run is within 5 sds of the
+    truth; return the sites and types whose mean is more than 4 sds of
+    a mean off."""
+    rows, report = accuracy_report(truth, est, rate)
+    print(report)
+    off = []
+    for site, t, want, vals, sd in rows:
+        if want == 0:
+            assert max(vals) == 0, (site, t, vals)
+            continue
+        for v in vals:
+            assert abs(v - want) <= 5 * sd + 0.002 * want, \
+                "%s %s: one run estimated %d, truth %d, sd %.0f\n%s" % (site, t, v, want, sd, report)
+        mean = statistics.mean(vals)
+        if abs(mean - want) > 4 * sd / len(vals) ** 0.5 + 0.002 * want:
+            off.append("%s %s: mean of %d runs %.0f, truth %d, sd of mean %.0f" % (
+                site, t, len(vals), mean, want, sd / len(vals) ** 0.5))
+    return off
 
 
 @timeout(300)
