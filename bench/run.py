@@ -255,9 +255,12 @@ class Workload:
 
     metric     "wall" (seconds, lower is better), "ns_per_op" (lower is
                better, compared by difference), "rps" (higher is better)
+    adjacent   every configuration runs right next to a bare run of its
+               own, which it is compared with (schedule())
     """
 
     links_jemalloc = False
+    adjacent = False
     metric = "wall"
     stdin = None
     may_be_empty = ()   # profile types the workload may legitimately leave empty
@@ -299,11 +302,13 @@ class Workload:
 
 
 class Prog(Workload):
-    def __init__(self, key, title, what, configs, reps, prog, args, metric="wall"):
+    def __init__(self, key, title, what, configs, reps, prog, args, metric="wall",
+                 adjacent=False):
         Workload.__init__(self, key, title, what, configs, reps)
         self.prog = prog
         self.args = [str(a) for a in args]
         self.metric = metric
+        self.adjacent = adjacent
 
     def argv(self, ctx):
         return [ctx.progs[self.prog]] + self.args
@@ -441,8 +446,13 @@ def overhead_workloads(ctx):
              "about 2.6 KiB per allocation" % malloc_ops,
              ["bare", "cprof-heap", "cprof-heap-hooks", "null-interposer", "cprof-heap-fp"]
              + CPROF[1:]
-             + HEAP_OTHERS + CPU_OTHERS, ctx.reps(41),
+             + HEAP_OTHERS + CPU_OTHERS, ctx.reps(15),
              "malloc_mix", [2, malloc_ops]),
+        Prog("malloc-heap", "malloc-heavy, heap profile next to bare",
+             "the malloc-heavy workload (bench/progs/malloc_mix.c 2 %d), each configuration "
+             "run right next to a bare run of its own: the heap profile's targets" % malloc_ops,
+             ["bare", "cprof-heap", "cprof-heap-hooks"], ctx.reps(41),
+             "malloc_mix", [2, malloc_ops], adjacent=True),
         Prog("malloc-pair", "malloc+free pair",
              "bench/progs/malloc_pair.c: one thread, malloc(64)+free in a tight loop; "
              "the program times the loop itself (ns per pair)",
@@ -501,12 +511,33 @@ def fmt_metric(w, v):
     return "%.3fs" % v
 
 
+def schedule(keys, r, rng, adjacent):
+    """The runs of repetition r, in order: (configuration, None), or for a
+    bare run that belongs to one configuration ("bare", that
+    configuration).  Without `adjacent`, every configuration (bare among
+    them) once, in an order rng shuffles anew for each repetition, so no
+    configuration always runs right after the same neighbour.  With it,
+    the configurations other than bare in such an order, each right next
+    to a bare run of its own: bare first in pair j of repetition r when
+    r + j is even, second otherwise, so neither side of a pair is always
+    the one that runs first."""
+    order = [k for k in keys if not (adjacent and k == "bare")]
+    rng.shuffle(order)
+    if not adjacent:
+        return [(k, None) for k in order]
+    seq = []
+    for j, k in enumerate(order):
+        pair = [("bare", k), (k, None)]
+        seq += pair if (r + j) % 2 == 0 else pair[::-1]
+    return seq
+
+
 def alternate(ctx, w, tmp):
     """Run w under its configurations in alternation; returns the section's
     results: per configuration the per-repetition metrics, the output checks,
     and the paired comparisons with bare."""
     res = {"title": w.title, "what": w.what, "metric": w.metric, "reps": w.reps,
-           "configs": {}, "unavailable": {}, "skipped": {}}
+           "adjacent": w.adjacent, "configs": {}, "unavailable": {}, "skipped": {}}
     keys = []
     for k in w.configs:
         c = ctx.config(k)
@@ -534,13 +565,12 @@ def alternate(ctx, w, tmp):
     # back, a helper process finishing) would otherwise always slow down the
     # same next configuration.
     rng = random.Random(w.key)
+    bare_of = {k: [None] * w.reps for k in keys if k != "bare"} if w.adjacent else {}
     r = 0
     while r < w.reps:
-        order = list(keys)
-        rng.shuffle(order)
         line = []
         load = Load()
-        for k in order:
+        for k, partner in schedule(keys, r, rng, w.adjacent):
             cfg = ctx.config(k)
             d = ctx.mkdtemp()
             try:
@@ -559,8 +589,12 @@ def alternate(ctx, w, tmp):
                 m = None
             finally:
                 shutil.rmtree(d, ignore_errors=True)
-            runs[k][r] = m
-            line.append("%s %s" % (k, fmt_metric(w, m.get(w.metric) if m else None)))
+            if partner is None:
+                runs[k][r] = m
+            else:
+                bare_of[partner][r] = m
+            line.append("%s %s" % (k if partner is None else "bare",
+                                   fmt_metric(w, m.get(w.metric) if m else None)))
         foreign = load.foreign()
         log("  %-15s %d/%d  %s  [other load %.0f%%]" % (w.key, r + 1, w.reps, ", ".join(line),
                                                         100 * foreign))
@@ -575,14 +609,19 @@ def alternate(ctx, w, tmp):
             continue
         res["foreign"].append(foreign)
         r += 1
+    if w.adjacent:
+        # The bare row: every bare run, each its own comparison.
+        runs["bare"] = [bare_of[k][i] for i in range(w.reps) for k in keys if k != "bare"]
     for k in keys:
         entry = {"label": ctx.config(k).label, "kind": ctx.config(k).kind, "runs": runs[k],
                  "output": outputs[k]}
+        if k in bare_of:
+            entry["bare_runs"] = bare_of[k]
         cb = ctx.config(k).base
-        entry.update(measure.summarize_config(w.metric, runs[k], runs["bare"],
+        entry.update(measure.summarize_config(w.metric, runs[k], bare_of.get(k, runs["bare"]),
                                               (cb, runs[cb]) if cb and cb in runs else None))
         res["configs"][k] = entry
-    if w.key == "malloc":
+    if w.key in ("malloc", "malloc-heap"):
         b = [m for m in runs["bare"] if m and "bytes" in m and "work" in m]
         if b:
             res["alloc_rate"] = {
@@ -590,7 +629,8 @@ def alternate(ctx, w, tmp):
                 "allocs_per_s": measure.median([m["ops"] / m["work"] for m in b])}
             # What one heap sample costs: cprof heap's extra CPU time over
             # the number of samples a 512 KiB Poisson sampler takes.
-            h = [(m, bm) for m, bm in zip(runs.get("cprof-heap", []), runs["bare"])
+            h = [(m, bm) for m, bm in zip(runs.get("cprof-heap", []),
+                                          bare_of.get("cprof-heap", runs["bare"]))
                  if m and bm and "bytes" in m]
             if h:
                 res["per_sample_us"] = measure.median(
@@ -1098,12 +1138,12 @@ def explain(ctx, workloads, tmp, sections):
 
 # ---------------------------------------------------------------- main
 
-SECTIONS = ["malloc", "malloc-pair", "lock-pair", "lock-contended", "cpu", "sqlite", "python",
+SECTIONS = ["malloc", "malloc-heap", "malloc-pair", "lock-pair", "lock-contended", "cpu", "sqlite", "python",
             "redis", "accuracy-heap", "accuracy-cpu", "growth-threads", "growth-rate",
             "growth-live", "growth-stacks", "short-lived", "counted"]
-QUICK = ["malloc", "malloc-pair", "lock-pair", "cpu", "redis", "accuracy-heap", "accuracy-cpu",
+QUICK = ["malloc", "malloc-heap", "malloc-pair", "lock-pair", "cpu", "redis", "accuracy-heap", "accuracy-cpu",
          "growth-live", "growth-stacks", "short-lived", "counted"]
-GROUPS = {"overhead": SECTIONS[:8], "accuracy": ["accuracy-heap", "accuracy-cpu"],
+GROUPS = {"overhead": SECTIONS[:9], "accuracy": ["accuracy-heap", "accuracy-cpu"],
           "growth": ["growth-threads", "growth-rate", "growth-live", "growth-stacks",
                      "short-lived"], "counted": ["counted"]}
 
@@ -1131,8 +1171,8 @@ def summarize_again(results):
     for sec in results.get("sections", {}).values():
         configs = sec.get("configs") or {}
         if sec.get("metric") and "runs" in configs.get("bare", {}):
-            bare = configs["bare"]["runs"]
             for entry in configs.values():
+                bare = entry.get("bare_runs") or configs["bare"]["runs"]
                 if "runs" not in entry or len(entry["runs"]) != len(bare):
                     continue
                 base = entry.get("vs_base", {}).get("base")

@@ -43,13 +43,16 @@ def test_median_interval_holds_the_true_median():
 
 
 def malloc_results(ratios, cpu_ratios=None):
-    """A results dictionary with one alternating section (malloc), as
-    bench/run.py keeps it: runs by repetition, summarized from them."""
+    """A results dictionary with the section of the heap targets
+    (malloc-heap), as bench/run.py keeps it: runs by repetition, each
+    with the bare run next to it, summarized from them."""
     cpu_ratios = cpu_ratios or ratios
     bare = [{"wall": 1.0, "cpu": 2.0, "maxrss": 100} for _ in ratios]
     mine = [{"wall": r, "cpu": 2.0 * c, "maxrss": 120} for r, c in zip(ratios, cpu_ratios)]
-    sec = {"metric": "wall", "configs": {"bare": {"runs": bare}, "cprof-heap": {"runs": mine}}}
-    results = {"sections": {"malloc": sec}}
+    sec = {"metric": "wall", "adjacent": True,
+           "configs": {"bare": {"runs": bare},
+                       "cprof-heap": {"runs": mine, "bare_runs": bare}}}
+    results = {"sections": {"malloc-heap": sec}}
     bench_run.summarize_again(results)
     return results
 
@@ -87,7 +90,7 @@ def test_summaries_computed_again_are_the_runs_summaries():
     summaries lack the interval) shows what a new run would have."""
     rng = random.Random(5)
     results = malloc_results([1.0 + rng.uniform(-0.1, 0.2) for _ in range(41)])
-    entry = results["sections"]["malloc"]["configs"]["cprof-heap"]
+    entry = results["sections"]["malloc-heap"]["configs"]["cprof-heap"]
     fresh = copy.deepcopy(entry)
     for key in ("ratio", "cpu_ratio", "value", "maxrss"):
         for field in ("lo95", "hi95"):
@@ -98,3 +101,44 @@ def test_summaries_computed_again_are_the_runs_summaries():
     ratios = [m["wall"] for m in entry["runs"]]
     assert entry["ratio"]["median"] == measure.median(ratios)
     assert (entry["ratio"]["lo95"], entry["ratio"]["hi95"]) == measure.median_interval(ratios)
+
+
+def test_adjacent_schedule_pairs_every_run_with_a_bare_run():
+    """In a section of adjacent pairs (the heap targets'), each
+    configuration other than bare runs once a repetition, right next to a
+    bare run of its own, and bare runs first in about half of each
+    configuration's pairs; without pairs every configuration runs once."""
+    keys = ["bare", "cprof-heap", "cprof-heap-hooks", "null-interposer"]
+    rng = random.Random(1)
+    first = {k: 0 for k in keys[1:]}
+    reps = 400
+    for r in range(reps):
+        seq = bench_run.schedule(keys, r, rng, True)
+        assert len(seq) == 2 * (len(keys) - 1), seq
+        pairs = [seq[i:i + 2] for i in range(0, len(seq), 2)]
+        assert sorted(next(k for k, p in pair if p is None) for pair in pairs) == sorted(keys[1:])
+        for pair in pairs:
+            (k1, p1), (k2, p2) = pair
+            if k1 == "bare":
+                assert p1 == k2 and p2 is None, pair
+                first[k2] += 1
+            else:
+                assert (k2, p2) == ("bare", k1) and p1 is None, pair
+    for k, n in first.items():
+        assert 0.4 * reps <= n <= 0.6 * reps, (k, n)
+    seq = bench_run.schedule(keys, 0, rng, False)
+    assert sorted(k for k, _ in seq) == sorted(keys) and all(p is None for _, p in seq)
+
+
+def test_adjacent_ratios_use_the_bare_run_next_to_them():
+    """A configuration's ratios are taken against its own bare runs, not
+    the bare row's (which, in a section of pairs, holds every bare run)."""
+    mine = [{"wall": 1.1 * b, "cpu": 1.1 * b} for b in (1.0, 2.0, 1.5, 1.2, 0.9, 1.7, 1.3)]
+    own = [{"wall": b, "cpu": b} for b in (1.0, 2.0, 1.5, 1.2, 0.9, 1.7, 1.3)]
+    other = [{"wall": 1.0, "cpu": 1.0} for _ in own]
+    sec = {"metric": "wall", "adjacent": True,
+           "configs": {"bare": {"runs": other + own},
+                       "cprof-heap": {"runs": mine, "bare_runs": own}}}
+    bench_run.summarize_again({"sections": {"malloc-heap": sec}})
+    ratio = sec["configs"]["cprof-heap"]["ratio"]
+    assert abs(ratio["median"] - 1.1) < 1e-9 and abs(ratio["max"] - 1.1) < 1e-9, ratio
