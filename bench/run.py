@@ -449,7 +449,7 @@ def overhead_workloads(ctx):
              + HEAP_OTHERS + CPU_OTHERS, ctx.reps(15),
              "malloc_mix", [2, malloc_ops]),
         Prog("malloc-heap", "malloc-heavy, heap profile next to bare",
-             "the malloc-heavy workload (bench/progs/malloc_mix.c 2 %d), each configuration "
+             "The malloc-heavy workload (bench/progs/malloc_mix.c 2 %d), each configuration "
              "run right next to a bare run of its own: the heap profile's targets" % malloc_ops,
              ["bare", "cprof-heap", "cprof-heap-hooks"], ctx.reps(41),
              "malloc_mix", [2, malloc_ops], adjacent=True),
