@@ -1138,11 +1138,11 @@ def explain(ctx, workloads, tmp, sections):
 
 # ---------------------------------------------------------------- main
 
-SECTIONS = ["malloc", "malloc-heap", "malloc-pair", "lock-pair", "lock-contended", "cpu", "sqlite", "python",
-            "redis", "accuracy-heap", "accuracy-cpu", "growth-threads", "growth-rate",
-            "growth-live", "growth-stacks", "short-lived", "counted"]
-QUICK = ["malloc", "malloc-heap", "malloc-pair", "lock-pair", "cpu", "redis", "accuracy-heap", "accuracy-cpu",
-         "growth-live", "growth-stacks", "short-lived", "counted"]
+SECTIONS = ["malloc", "malloc-heap", "malloc-pair", "lock-pair", "lock-contended", "cpu",
+            "sqlite", "python", "redis", "accuracy-heap", "accuracy-cpu", "growth-threads",
+            "growth-rate", "growth-live", "growth-stacks", "short-lived", "counted"]
+QUICK = ["malloc", "malloc-heap", "malloc-pair", "lock-pair", "cpu", "redis", "accuracy-heap",
+         "accuracy-cpu", "growth-live", "growth-stacks", "short-lived", "counted"]
 GROUPS = {"overhead": SECTIONS[:9], "accuracy": ["accuracy-heap", "accuracy-cpu"],
           "growth": ["growth-threads", "growth-rate", "growth-live", "growth-stacks",
                      "short-lived"], "counted": ["counted"]}
