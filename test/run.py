@@ -390,6 +390,17 @@ def main():
     if not tests:
         print("no tests found%s" % (" matching %s" % " or ".join(map(repr, args.patterns))
                                     if args.patterns else ""))
+    # The programs under test start with the signal dispositions a shell
+    # gives a command.  A runner started in the background of a
+    # non-interactive shell (`make test &` in a script) or under nohup
+    # inherits SIGINT and SIGQUIT, or SIGHUP, ignored, and exec passes an
+    # ignored signal on: a program the tests kill with SIGINT would live
+    # on.  A test that wants a signal ignored ignores it itself.
+    for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2,
+              signal.SIGPROF, signal.SIGALRM):
+        if signal.getsignal(s) == signal.SIG_IGN:
+            signal.signal(s, signal.default_int_handler if s == signal.SIGINT else signal.SIG_DFL)
+
     def _term(signum, frame):
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, _term)
