@@ -516,7 +516,9 @@ def schedule(keys, r, rng, adjacent):
     bare run that belongs to one configuration ("bare", that
     configuration).  Without `adjacent`, every configuration (bare among
     them) once, in an order rng shuffles anew for each repetition, so no
-    configuration always runs right after the same neighbour.  With it,
+    configuration always runs right after the same neighbour: a profiler
+    that leaves work behind (files to write back, a helper process
+    finishing) would otherwise always slow down the same next one.  With it,
     the configurations other than bare in such an order, each right next
     to a bare run of its own: bare first in pair j of repetition r when
     r + j is even, second otherwise, so neither side of a pair is always
@@ -559,11 +561,7 @@ def alternate(ctx, w, tmp):
     outputs = {k: {"first": None, "missing": 0, "errors": []} for k in keys}
     res["foreign"] = []
     res["repeated"] = 0
-    # The order is shuffled for every repetition (seeded: the same on every
-    # run of the harness), so no configuration always runs right after the
-    # same neighbour: a profiler that leaves work behind (files to write
-    # back, a helper process finishing) would otherwise always slow down the
-    # same next configuration.
+    # Seeded: the same order on every run of the harness (schedule()).
     rng = random.Random(w.key)
     bare_of = {k: [None] * w.reps for k in keys if k != "bare"} if w.adjacent else {}
     r = 0
@@ -593,8 +591,7 @@ def alternate(ctx, w, tmp):
                 runs[k][r] = m
             else:
                 bare_of[partner][r] = m
-            line.append("%s %s" % (k if partner is None else "bare",
-                                   fmt_metric(w, m.get(w.metric) if m else None)))
+            line.append("%s %s" % (k, fmt_metric(w, m.get(w.metric) if m else None)))
         foreign = load.foreign()
         log("  %-15s %d/%d  %s  [other load %.0f%%]" % (w.key, r + 1, w.reps, ", ".join(line),
                                                         100 * foreign))
